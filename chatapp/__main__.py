@@ -1,0 +1,98 @@
+"""Command line: `python -m chatapp [serve|migrate|create-user]`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chatapp",
+        description="chatapp: self-hosted team chat where an AI is a member of the room. "
+        "Settings come from CHATAPP_* environment variables or a .env file (see README).",
+    )
+    parser.add_argument("--host", help="address to listen on (CHATAPP_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (CHATAPP_PORT, default 8080)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = commands.add_parser("serve", help="run the web app (the default command)")
+    serve.add_argument("--host", dest="serve_host", help="address to listen on")
+    serve.add_argument("--port", dest="serve_port", type=int, help="port to listen on")
+    commands.add_parser("migrate", help="apply database migrations and exit")
+    create = commands.add_parser("create-user", help="create an account (asks for the password)")
+    create.add_argument("username")
+    create.add_argument("--display-name", help="defaults to the username")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m chatapp` and the `chatapp` script."""
+    args = _parser().parse_args(argv)
+    from pydantic import ValidationError
+
+    from chatapp.config import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"Invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    host = getattr(args, "serve_host", None) or args.host
+    port = getattr(args, "serve_port", None) or args.port
+    settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "migrate":
+        return _migrate(settings)
+    if args.command == "create-user":
+        return _create_user(settings, args)
+    from chatapp.app import run_web_app
+
+    run_web_app(settings)
+    return 0
+
+
+def _migrate(settings) -> int:  # noqa: ANN001
+    from chatapp.app import build_runtime, migrate_database
+    from chatapp.store.migrate import current_revision
+
+    runtime = build_runtime(settings)
+    migrate_database(runtime)
+    print(f"Database is at revision {current_revision(runtime.engine)}.")
+    return 0
+
+
+def _create_user(settings, args) -> int:  # noqa: ANN001
+    from chatapp.app import build_runtime, migrate_database
+    from chatapp.domain.accounts import SignUpForm
+    from chatapp.domain.errors import ValidationError
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Repeat password: ") != password:
+            print("Passwords do not match.", file=sys.stderr)
+            return 1
+    runtime = build_runtime(settings)
+    migrate_database(runtime)
+    form = SignUpForm(username=args.username, display_name=args.display_name or args.username, password=password)
+    try:
+        user = asyncio.run(runtime.services.accounts.create_user(form))
+    except ValidationError as exc:
+        for field, message in exc.fields.items():
+            print(f"{field}: {message}", file=sys.stderr)
+        return 1
+    print(f"Created user @{user.username} (id {user.id}).")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The composition root: builds adapters and services once, wires them into the web app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.engine import Engine
+
+from chatapp.config import Settings
+from chatapp.domain.accounts import Accounts
+from chatapp.domain.chat import Chat
+from chatapp.domain.live import LiveRooms, SessionWatch
+from chatapp.domain.passwords import PasswordPolicy, Passwords
+from chatapp.domain.rooms import RoomLimits, Rooms
+from chatapp.domain.services import Services
+from chatapp.store import migrate
+from chatapp.store.db import SqlTransactor, is_sqlite, make_engine
+from chatapp.store.pubsub import InProcessPubSub
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything built from settings: the engine (to dispose) and the services."""
+
+    settings: Settings
+    engine: Engine
+    services: Services
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """Create the engine, pub/sub and domain services. Does not touch the schema."""
+    url = settings.resolved_database_url
+    if is_sqlite(url):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(url)
+    tx = SqlTransactor(engine)
+    pubsub = InProcessPubSub()
+    passwords = Passwords(
+        PasswordPolicy(
+            memory_kib=settings.argon2_memory_kib,
+            time_cost=settings.argon2_time_cost,
+            parallelism=settings.argon2_parallelism,
+            min_chars=settings.min_password_chars,
+        )
+    )
+
+    async def database_ok() -> bool:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(tx.ping), timeout=3)
+        except Exception:  # any failure means "not healthy"; the reason goes to the log
+            log.warning("health check: database unreachable", exc_info=True)
+            return False
+        return True
+
+    services = Services(
+        accounts=Accounts(
+            tx=tx, pubsub=pubsub, passwords=passwords, session_lifetime=timedelta(days=settings.session_days)
+        ),
+        rooms=Rooms(
+            tx=tx,
+            pubsub=pubsub,
+            limits=RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars),
+        ),
+        chat=Chat(tx=tx, pubsub=pubsub, max_message_chars=settings.max_message_chars, page_size=settings.page_size),
+        live=LiveRooms(tx=tx, pubsub=pubsub),
+        session_watch=SessionWatch(pubsub),
+        database_ok=database_ok,
+    )
+    return Runtime(settings=settings, engine=engine, services=services)
+
+
+def migrate_database(runtime: Runtime) -> None:
+    """Apply pending migrations (under an advisory lock on PostgreSQL)."""
+    migrate.upgrade(runtime.engine)
+
+
+def run_web_app(settings: Settings) -> Runtime:
+    """Build, migrate, register pages and run the server (returns at once under NiceGUI's test simulation)."""
+    from nicegui import app, ui
+
+    from chatapp.pages import register
+
+    runtime = build_runtime(settings)
+    migrate_database(runtime)
+    register(runtime.services, settings)
+    app.on_shutdown(runtime.engine.dispose)
+    ui.run(
+        host=settings.host,
+        port=settings.port,
+        title="chatapp",
+        reload=False,
+        show=False,
+        dark=None,
+        storage_secret=settings.resolved_secret_key(),
+        reconnect_timeout=settings.reconnect_timeout,
+        show_welcome_message=False,
+        favicon="💬",
+        uvicorn_logging_level=settings.log_level,
+        endpoint_documentation="none",
+    )
+    return runtime

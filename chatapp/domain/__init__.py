@@ -1,0 +1,1 @@
+"""The domain: accounts, rooms, participants, messages. No UI, no SQL."""

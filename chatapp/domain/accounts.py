@@ -1,0 +1,164 @@
+"""Accounts: sign-up, sign-in, sessions, password changes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from chatapp.domain.errors import InvalidCredentials, NotAuthenticated, ValidationError
+from chatapp.domain.events import SessionsRevoked, user_topic
+from chatapp.domain.models import Actor, NewSession, User
+from chatapp.domain.passwords import Passwords
+from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
+from chatapp.domain.validation import (
+    clean_text,
+    display_name_error,
+    one_line,
+    password_error,
+    username_error,
+)
+
+TOKEN_BYTES = 32
+
+
+def new_token() -> str:
+    """32 random bytes, URL-safe base64 without padding: the value of a session cookie."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(TOKEN_BYTES)).rstrip(b"=").decode()
+
+
+def hash_token(token: str) -> str:
+    """What is stored for a token: its SHA-256, hex. A leaked table cannot be replayed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SignUpForm:
+    username: str
+    display_name: str
+    password: str
+
+
+class Accounts:
+    """The accounts context. Every operation that changes sessions publishes SessionsRevoked."""
+
+    def __init__(
+        self,
+        *,
+        tx: Transactor,
+        pubsub: PubSub,
+        passwords: Passwords,
+        session_lifetime: timedelta,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._tx = tx
+        self._pubsub = pubsub
+        self._passwords = passwords
+        self._lifetime = session_lifetime
+        self._clock = clock
+
+    async def sign_up(self, form: SignUpForm) -> NewSession:
+        """Create an account and sign it in. Raises ValidationError (per field) or on a taken name."""
+        user = await self.create_user(form)
+        return await self._tx.run(lambda uow: self._issue_session(uow, user), write=True)
+
+    async def create_user(self, form: SignUpForm) -> User:
+        """Create an account without a session (the CLI's create-user)."""
+        username, display_name = self._validate_new_account(form)
+        password_hash = await self._passwords.hash(form.password)
+
+        def work(uow: UnitOfWork) -> User:
+            if uow.users.credentials_by_username(username) is not None:
+                raise ValidationError({"username": "That username is taken."})
+            return uow.users.add(
+                username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
+            )
+
+        return await self._tx.run(work, write=True)
+
+    async def sign_in(self, *, username: str, password: str, previous_token: str | None = None) -> NewSession:
+        """Check credentials and issue a fresh session, revoking the browser's previous one."""
+        name = one_line(username).lower()
+        creds = await self._tx.run(lambda uow: uow.users.credentials_by_username(name))
+        ok = await self._passwords.verify(creds.password_hash if creds else None, password)
+        if creds is None or not ok:
+            raise InvalidCredentials()
+        new_hash = None
+        if self._passwords.needs_rehash(creds.password_hash):
+            new_hash = await self._passwords.hash(password)
+
+        def work(uow: UnitOfWork) -> NewSession:
+            if new_hash is not None:
+                uow.users.set_password_hash(creds.user.id, new_hash, self._clock())
+            if previous_token:
+                uow.sessions.delete_by_hash(hash_token(previous_token))
+            return self._issue_session(uow, creds.user)
+
+        return await self._tx.run(work, write=True)
+
+    async def authenticate(self, token: str | None) -> Actor | None:
+        """The actor behind a session token, or None when it is missing, unknown or expired."""
+        if not token:
+            return None
+        token_hash = hash_token(token)
+        return await self._tx.run(lambda uow: uow.sessions.actor_for(token_hash, self._clock()))
+
+    async def require_actor(self, token: str | None) -> Actor:
+        """Like authenticate, but raises NotAuthenticated instead of returning None."""
+        actor = await self.authenticate(token)
+        if actor is None:
+            raise NotAuthenticated()
+        return actor
+
+    async def sign_out(self, token: str | None) -> None:
+        """Revoke this session; the user's tabs that used it are told at once."""
+        if not token:
+            return
+        user_id = await self._tx.run(lambda uow: uow.sessions.delete_by_hash(hash_token(token)), write=True)
+        if user_id is not None:
+            await self._pubsub.publish(user_topic(user_id), SessionsRevoked(user_id=user_id))
+
+    async def change_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
+        """Replace the password, revoke every session of the user and issue a new one."""
+        creds = await self._tx.run(lambda uow: uow.users.credentials(actor.user_id))
+        if creds is None:
+            raise NotAuthenticated()
+        if not await self._passwords.verify(creds.password_hash, current):
+            raise ValidationError({"current_password": "Current password is wrong."})
+        policy = self._passwords.policy
+        error = password_error(new, min_chars=policy.min_chars, max_chars=policy.max_chars)
+        if error:
+            raise ValidationError({"new_password": error})
+        new_hash = await self._passwords.hash(new)
+
+        def work(uow: UnitOfWork) -> NewSession:
+            uow.users.set_password_hash(actor.user_id, new_hash, self._clock())
+            uow.sessions.delete_for_user(actor.user_id)
+            return self._issue_session(uow, creds.user)
+
+        session = await self._tx.run(work, write=True)
+        await self._pubsub.publish(user_topic(actor.user_id), SessionsRevoked(user_id=actor.user_id))
+        return session
+
+    def _issue_session(self, uow: UnitOfWork, user: User) -> NewSession:
+        token = new_token()
+        now = self._clock()
+        expires_at = now + self._lifetime
+        uow.sessions.add(user_id=user.id, token_hash=hash_token(token), created_at=now, expires_at=expires_at)
+        return NewSession(user=user, token=token, expires_at=expires_at)
+
+    def _validate_new_account(self, form: SignUpForm) -> tuple[str, str]:
+        username = one_line(form.username).lower()
+        display_name = one_line(clean_text(form.display_name))
+        policy = self._passwords.policy
+        errors = {
+            "username": username_error(username),
+            "display_name": display_name_error(display_name),
+            "password": password_error(form.password, min_chars=policy.min_chars, max_chars=policy.max_chars),
+        }
+        found = {field: message for field, message in errors.items() if message}
+        if found:
+            raise ValidationError(found)
+        return username, display_name

@@ -1,0 +1,65 @@
+"""Messages: post and read a room's history."""
+
+from __future__ import annotations
+
+from chatapp.domain.errors import Forbidden, ValidationError
+from chatapp.domain.events import MessagePosted, room_topic
+from chatapp.domain.models import Actor, Message, MessagePage
+from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
+from chatapp.domain.rooms import room_access
+from chatapp.domain.validation import clean_text
+
+
+class Chat:
+    """The chat context: a message is committed, then published to the room's topic."""
+
+    def __init__(
+        self,
+        *,
+        tx: Transactor,
+        pubsub: PubSub,
+        max_message_chars: int,
+        page_size: int,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._tx = tx
+        self._pubsub = pubsub
+        self.max_message_chars = max_message_chars
+        self.page_size = page_size
+        self._clock = clock
+
+    def validate_body(self, body: str) -> str:
+        """The trimmed body, or ValidationError when empty or too long."""
+        text = clean_text(body)
+        if not text:
+            raise ValidationError({"body": "Message is empty."})
+        if len(text) > self.max_message_chars:
+            raise ValidationError(
+                {"body": f"Message is too long: {len(text)} characters, the limit is {self.max_message_chars}."}
+            )
+        return text
+
+    async def post_message(self, actor: Actor, room_id: int, body: str) -> Message:
+        """Save a message by the actor's participant, then tell everyone in the room."""
+        text = self.validate_body(body)
+
+        def work(uow: UnitOfWork) -> Message:
+            access = room_access(uow, actor, room_id)
+            if access.me is None:
+                raise Forbidden("Join the room to post.")
+            return uow.messages.add(room_id=room_id, participant_id=access.me.id, body=text, now=self._clock())
+
+        message = await self._tx.run(work, write=True)
+        await self._pubsub.publish(room_topic(room_id), MessagePosted(room_id=room_id, message_id=message.id))
+        return message
+
+    async def history(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
+        """A page of messages older than before_id (or the newest), oldest first; keyset pagination."""
+        limit = self.page_size
+
+        def work(uow: UnitOfWork) -> MessagePage:
+            room_access(uow, actor, room_id)
+            rows = uow.messages.newest_before(room_id, before_id, limit + 1)
+            return MessagePage(messages=list(reversed(rows[:limit])), has_older=len(rows) > limit)
+
+        return await self._tx.run(work)

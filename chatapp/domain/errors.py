@@ -1,0 +1,48 @@
+"""Errors the domain raises; the UI and API turn them into clear messages."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base class: carries a message that is safe to show to the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ValidationError(DomainError):
+    """Input was rejected; `fields` maps a field name to what is wrong with it."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(fields.values()))
+        self.fields = fields
+
+
+class InvalidCredentials(DomainError):
+    """Username or password is wrong (one message for both, on purpose)."""
+
+    def __init__(self) -> None:
+        super().__init__("Invalid username or password.")
+
+
+class NotAuthenticated(DomainError):
+    """The session is missing, expired or revoked."""
+
+    def __init__(self) -> None:
+        super().__init__("Please sign in.")
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or the actor may not know that it does."""
+
+    def __init__(self, what: str = "Not found") -> None:
+        super().__init__(what)
+
+
+class Forbidden(DomainError):
+    """The actor can see the thing but may not do this to it."""
+
+
+class Conflict(DomainError):
+    """The change clashes with existing data (a taken username, say)."""

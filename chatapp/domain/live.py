@@ -1,0 +1,100 @@
+"""Live delivery: one subscription per room per process, one load per event, fan-out to watchers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chatapp.domain.events import Event, MessagePosted, ParticipantsChanged, SessionsRevoked, room_topic, user_topic
+from chatapp.domain.models import Actor, Message
+from chatapp.domain.ports import PubSub, Transactor
+from chatapp.domain.rooms import room_access
+
+log = logging.getLogger(__name__)
+
+
+class RoomWatcher(Protocol):
+    """A live view of a room (a browser tab, later a bot socket)."""
+
+    async def on_message(self, message: Message) -> None: ...
+    async def on_participants_changed(self) -> None: ...
+
+
+@dataclass
+class _RoomChannel:
+    watchers: set[RoomWatcher] = field(default_factory=set)
+    unsubscribe: Callable[[], None] | None = None
+
+
+class LiveRooms:
+    """Fans room events out to the watchers in this process; loads each new message once."""
+
+    def __init__(self, *, tx: Transactor, pubsub: PubSub) -> None:
+        self._tx = tx
+        self._pubsub = pubsub
+        self._channels: dict[int, _RoomChannel] = {}
+
+    async def watch(self, actor: Actor, room_id: int, watcher: RoomWatcher) -> Callable[[], None]:
+        """Start delivering the room's news to the watcher, if the actor may see the room.
+
+        Returns the function that stops it.
+        """
+        await self._tx.run(lambda uow: room_access(uow, actor, room_id))
+        channel = self._channels.get(room_id)
+        if channel is None:
+            channel = self._channels[room_id] = _RoomChannel()
+            channel.unsubscribe = self._pubsub.subscribe(room_topic(room_id), self._dispatch)
+        channel.watchers.add(watcher)
+        return lambda: self._unwatch(room_id, watcher)
+
+    def watcher_count(self, room_id: int) -> int:
+        """How many watchers this process has on a room."""
+        channel = self._channels.get(room_id)
+        return len(channel.watchers) if channel else 0
+
+    def _unwatch(self, room_id: int, watcher: RoomWatcher) -> None:
+        channel = self._channels.get(room_id)
+        if channel is None:
+            return
+        channel.watchers.discard(watcher)
+        if not channel.watchers:
+            del self._channels[room_id]
+            if channel.unsubscribe:
+                channel.unsubscribe()
+
+    async def _dispatch(self, event: Event) -> None:
+        if isinstance(event, MessagePosted):
+            channel = self._channels.get(event.room_id)
+            if not channel:
+                return
+            message = await self._tx.run(lambda uow: uow.messages.get(event.message_id))
+            if message is not None:
+                await self._each(event.room_id, lambda w: w.on_message(message))
+        elif isinstance(event, ParticipantsChanged):
+            await self._each(event.room_id, lambda w: w.on_participants_changed())
+
+    async def _each(self, room_id: int, call: Callable[[RoomWatcher], Awaitable[None]]) -> None:
+        channel = self._channels.get(room_id)
+        for watcher in list(channel.watchers if channel else ()):
+            try:
+                await call(watcher)
+            except Exception:
+                log.exception("room watcher failed; others still get the event")
+
+
+class SessionWatch:
+    """Tells a tab when its user's sessions were revoked, so it can re-check its own."""
+
+    def __init__(self, pubsub: PubSub) -> None:
+        self._pubsub = pubsub
+
+    def watch(self, user_id: int, on_revoked: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Call on_revoked whenever any session of the user is revoked; returns the stop function."""
+
+        async def handler(event: Event) -> None:
+            if isinstance(event, SessionsRevoked):
+                await on_revoked()
+
+        return self._pubsub.subscribe(user_topic(user_id), handler)

@@ -1,0 +1,137 @@
+"""Plain domain objects. Repositories return these; the UI reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class ParticipantKind(StrEnum):
+    """Who stands behind a participant."""
+
+    USER = "user"
+    GUEST = "guest"
+    AI = "ai"
+
+
+class Role(StrEnum):
+    """What a participant may do in a room."""
+
+    OWNER = "owner"
+    MEMBER = "member"
+    GUEST = "guest"
+
+
+class Visibility(StrEnum):
+    """Whether non-participants can find and join a room."""
+
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserCredentials:
+    user: User
+    password_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: the first argument of every public domain operation."""
+
+    user_id: int
+    username: str
+    display_name: str
+    session_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: int
+    name: str
+    topic: str
+    visibility: Visibility
+    created_at: datetime
+
+    @property
+    def is_private(self) -> bool:
+        return self.visibility is Visibility.PRIVATE
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    id: int
+    room_id: int
+    kind: ParticipantKind
+    display_name: str
+    role: Role
+    joined_at: datetime
+    user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    room_id: int
+    participant_id: int
+    author_name: str
+    author_kind: ParticipantKind
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    """A slice of a room's history, oldest first; `has_older` says whether to offer more."""
+
+    messages: list[Message]
+    has_older: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    """A lobby row: a room, my role in it, and its newest message if any."""
+
+    room: Room
+    role: Role
+    last_message: Message | None
+
+
+@dataclass(frozen=True, slots=True)
+class Lobby:
+    my_rooms: list[RoomSummary]
+    public_rooms: list[Room]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAccess:
+    """What an actor may do in a room they can see."""
+
+    room: Room
+    me: Participant | None
+
+    @property
+    def can_post(self) -> bool:
+        return self.me is not None
+
+    @property
+    def can_join(self) -> bool:
+        return self.me is None and not self.room.is_private
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A freshly issued session: the raw token goes to the browser once, never to storage."""
+
+    user: User
+    token: str
+    expires_at: datetime

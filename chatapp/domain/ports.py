@@ -1,0 +1,98 @@
+"""What the domain needs from the outside world. chatapp/store implements these."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
+
+from chatapp.domain.events import Event
+from chatapp.domain.models import (
+    Actor,
+    Message,
+    Participant,
+    ParticipantKind,
+    Role,
+    Room,
+    RoomSummary,
+    User,
+    UserCredentials,
+    Visibility,
+)
+
+T = TypeVar("T")
+
+
+class UsersRepo(Protocol):
+    def add(self, *, username: str, display_name: str, password_hash: str, now: datetime) -> User: ...
+    def get(self, user_id: int) -> User | None: ...
+    def credentials_by_username(self, username: str) -> UserCredentials | None: ...
+    def credentials(self, user_id: int) -> UserCredentials | None: ...
+    def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None: ...
+
+
+class SessionsRepo(Protocol):
+    def add(self, *, user_id: int, token_hash: str, created_at: datetime, expires_at: datetime) -> int: ...
+    def actor_for(self, token_hash: str, now: datetime) -> Actor | None: ...
+    def delete_by_hash(self, token_hash: str) -> int | None: ...
+    def delete_for_user(self, user_id: int) -> int: ...
+
+
+class RoomsRepo(Protocol):
+    def add(self, *, name: str, topic: str, visibility: Visibility, now: datetime) -> Room: ...
+    def get(self, room_id: int) -> Room | None: ...
+    def summaries_for_user(self, user_id: int) -> list[RoomSummary]: ...
+    def public_not_joined(self, user_id: int, limit: int) -> list[Room]: ...
+
+
+class ParticipantsRepo(Protocol):
+    def add(
+        self,
+        *,
+        room_id: int,
+        kind: ParticipantKind,
+        display_name: str,
+        role: Role,
+        now: datetime,
+        user_id: int | None = None,
+    ) -> Participant: ...
+    def for_user(self, room_id: int, user_id: int) -> Participant | None: ...
+    def list(self, room_id: int) -> list[Participant]: ...
+
+
+class MessagesRepo(Protocol):
+    def add(self, *, room_id: int, participant_id: int, body: str, now: datetime) -> Message: ...
+    def get(self, message_id: int) -> Message | None: ...
+    def newest_before(self, room_id: int, before_id: int | None, limit: int) -> list[Message]: ...
+
+
+class UnitOfWork(Protocol):
+    users: UsersRepo
+    sessions: SessionsRepo
+    rooms: RoomsRepo
+    participants: ParticipantsRepo
+    messages: MessagesRepo
+
+
+class Transactor(Protocol):
+    """Runs a function with a unit of work off the event loop, in one transaction."""
+
+    async def run(self, work: Callable[[UnitOfWork], T], *, write: bool = False) -> T: ...
+
+
+Handler = Callable[[Event], Awaitable[None] | None]
+
+
+class PubSub(Protocol):
+    """Publish events to topics; subscribers get them on the event loop."""
+
+    async def publish(self, topic: str, event: Event) -> None: ...
+    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]: ...
+
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The default clock: timezone-aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,21 @@
+"""The bundle of domain services that the composition root builds and the UI uses."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from chatapp.domain.accounts import Accounts
+from chatapp.domain.chat import Chat
+from chatapp.domain.live import LiveRooms, SessionWatch
+from chatapp.domain.rooms import Rooms
+
+
+@dataclass(frozen=True)
+class Services:
+    accounts: Accounts
+    rooms: Rooms
+    chat: Chat
+    live: LiveRooms
+    session_watch: SessionWatch
+    database_ok: Callable[[], Awaitable[bool]]

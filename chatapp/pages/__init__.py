@@ -1,0 +1,22 @@
+"""NiceGUI pages and the plain HTTP endpoints beside them."""
+
+from __future__ import annotations
+
+from chatapp.config import Settings
+from chatapp.domain.services import Services
+from chatapp.pages.auth_pages import register_auth_pages
+from chatapp.pages.auth_routes import register_auth_routes
+from chatapp.pages.lobby import register_lobby
+from chatapp.pages.room import register_room
+from chatapp.pages.session import Flash
+from chatapp.pages.theme import install_theme
+
+
+def register(services: Services, settings: Settings) -> None:
+    """Register every page and endpoint on the NiceGUI app."""
+    flash = Flash(settings.resolved_secret_key())
+    install_theme()
+    register_auth_routes(services, settings, flash)
+    register_auth_pages(services, settings, flash)
+    register_lobby(services)
+    register_room(services)

@@ -1,0 +1,111 @@
+"""Sign-in, sign-up and account pages. Their forms POST to /auth/* (see auth_routes)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from chatapp.config import Settings
+from chatapp.domain.services import Services
+from chatapp.pages.session import Flash, safe_next, session_token, sign_in_url
+from chatapp.pages.theme import APP_NAME, header
+
+
+def _form(action: str) -> ui.element:
+    return ui.element("form").props(f'method="post" action="{action}"').classes("flex flex-col gap-3 w-full")
+
+
+def _hidden(name: str, value: str) -> None:
+    field = ui.element("input")
+    field.props['type'] = "hidden"
+    field.props['name'] = name
+    field.props['value'] = value
+
+
+def _input(label: str, name: str, *, value: str = "", password: bool = False, autocomplete: str = "",
+           error: str | None = None, hint: str = "") -> ui.input:
+    field = ui.input(label, value=value, password=password).props("outlined stack-label").classes("w-full")
+    field.props["name"] = name
+    field.props["for"] = name
+    if autocomplete:
+        field.props["autocomplete"] = autocomplete
+    if hint:
+        field.props["hint"] = hint
+    if error:
+        field.error = error
+    return field
+
+
+def register_auth_pages(services: Services, settings: Settings, flash: Flash) -> None:
+    """Register /sign-in, /sign-up and /account."""
+    accounts = services.accounts
+
+    @ui.page("/sign-in", title=f"Sign in · {APP_NAME}")
+    async def sign_in_page(request: Request, next: str = "/", f: str = ""):  # noqa: A002
+        target = safe_next(next)
+        if await accounts.authenticate(session_token(request)):
+            return RedirectResponse(target, status_code=303)
+        data = flash.load(f)
+        header(None)
+        with ui.card().classes("auth-card"):
+            ui.label("Sign in").classes("text-2xl font-semibold")
+            if data.get("error"):
+                ui.label(data["error"]).classes("text-negative").props('role="alert"')
+            with _form("/auth/sign-in"):
+                _hidden("next", safe_next(data.get("next") or target))
+                _input("Username", "username", value=data.get("username", ""), autocomplete="username")
+                _input("Password", "password", password=True, autocomplete="current-password")
+                ui.button("Sign in").props('type="submit" unelevated').classes("w-full")
+            with ui.row().classes("gap-1 text-sm"):
+                ui.label("New here?")
+                ui.link("Create an account", "/sign-up?" + urlencode({"next": target}))
+
+    @ui.page("/sign-up", title=f"Create account · {APP_NAME}")
+    async def sign_up_page(request: Request, next: str = "/", f: str = ""):  # noqa: A002
+        target = safe_next(next)
+        if await accounts.authenticate(session_token(request)):
+            return RedirectResponse(target, status_code=303)
+        data = flash.load(f)
+        errors = data.get("errors", {})
+        header(None)
+        with ui.card().classes("auth-card"):
+            ui.label("Create your account").classes("text-2xl font-semibold")
+            if errors:
+                ui.label("Please fix the fields marked below.").classes("text-negative").props('role="alert"')
+            with _form("/auth/sign-up"):
+                _hidden("next", safe_next(data.get("next") or target))
+                _input("Username", "username", value=data.get("username", ""), autocomplete="username",
+                       error=errors.get("username"), hint="3-32 characters: a-z, 0-9, _ . -")
+                _input("Display name", "display_name", value=data.get("display_name", ""), autocomplete="name",
+                       error=errors.get("display_name"), hint="How others see you")
+                _input("Password", "password", password=True, autocomplete="new-password",
+                       error=errors.get("password"), hint=f"At least {settings.min_password_chars} characters")
+                ui.button("Create account").props('type="submit" unelevated').classes("w-full")
+            with ui.row().classes("gap-1 text-sm"):
+                ui.label("Already have an account?")
+                ui.link("Sign in", "/sign-in")
+
+    @ui.page("/account", title=f"Account · {APP_NAME}")
+    async def account_page(request: Request, f: str = ""):
+        actor = await accounts.authenticate(session_token(request))
+        if actor is None:
+            return RedirectResponse(sign_in_url("/account"), status_code=303)
+        data = flash.load(f)
+        errors = data.get("errors", {})
+        header(actor)
+        with ui.card().classes("auth-card"):
+            ui.label("Account").classes("text-2xl font-semibold")
+            ui.label(f"Signed in as {actor.display_name} (@{actor.username})").classes("opacity-80")
+            if data.get("notice"):
+                ui.label(data["notice"]).classes("text-positive").props('role="status"')
+            ui.label("Change password").classes("text-lg font-medium mt-2")
+            with _form("/auth/password"):
+                _input("Current password", "current_password", password=True, autocomplete="current-password",
+                       error=errors.get("current_password"))
+                _input("New password", "new_password", password=True, autocomplete="new-password",
+                       error=errors.get("new_password"), hint=f"At least {settings.min_password_chars} characters")
+                ui.button("Change password").props('type="submit" unelevated').classes("w-full")
+            ui.link("Back to rooms", "/")

@@ -1,0 +1,133 @@
+"""Plain HTTP endpoints: sign-in, sign-up, sign-out, password change, health."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode, urlsplit
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from nicegui import app
+
+from chatapp.config import Settings
+from chatapp.domain.accounts import SignUpForm
+from chatapp.domain.errors import DomainError, InvalidCredentials, NotAuthenticated, ValidationError
+from chatapp.domain.models import NewSession
+from chatapp.domain.services import Services
+from chatapp.pages.session import SESSION_COOKIE, Flash, safe_next, session_token, sign_in_url
+
+SEE_OTHER = 303
+
+
+def is_cross_site(request: Request) -> bool:
+    """True when a browser says the POST comes from another site (login CSRF and friends)."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        return True
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin == "null"
+    return urlsplit(origin).netloc != request.headers.get("host", "")
+
+
+def _secure(request: Request, settings: Settings) -> bool:
+    if settings.cookie_secure == "always":
+        return True
+    if settings.cookie_secure == "never":
+        return False
+    return request.url.scheme == "https"
+
+
+def _with_session(response: Response, session: NewSession, request: Request, settings: Settings) -> Response:
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        max_age=int(settings.session_days * 86400),
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request, settings),
+        path="/",
+    )
+    return response
+
+
+def _back(path: str, flash: Flash, data: dict) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode({'f': flash.dump(data)})}", status_code=SEE_OTHER)
+
+
+def register_auth_routes(services: Services, settings: Settings, flash: Flash) -> None:
+    """Add the POST endpoints and /healthz to the app."""
+    accounts = services.accounts
+
+    async def form(request: Request) -> dict[str, str]:
+        data = await request.form()
+        return {key: value for key, value in data.items() if isinstance(value, str)}
+
+    @app.post("/auth/sign-in", include_in_schema=False)
+    async def sign_in(request: Request) -> Response:
+        if is_cross_site(request):
+            return Response("Cross-site request refused.", status_code=403)
+        fields = await form(request)
+        target = safe_next(fields.get("next"))
+        try:
+            session = await accounts.sign_in(
+                username=fields.get("username", ""),
+                password=fields.get("password", ""),
+                previous_token=session_token(request),
+            )
+        except InvalidCredentials as exc:
+            return _back("/sign-in", flash, {"error": exc.message, "username": fields.get("username", ""),
+                                             "next": target})
+        return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
+
+    @app.post("/auth/sign-up", include_in_schema=False)
+    async def sign_up(request: Request) -> Response:
+        if is_cross_site(request):
+            return Response("Cross-site request refused.", status_code=403)
+        fields = await form(request)
+        target = safe_next(fields.get("next"))
+        sign_up_form = SignUpForm(
+            username=fields.get("username", ""),
+            display_name=fields.get("display_name", ""),
+            password=fields.get("password", ""),
+        )
+        try:
+            session = await accounts.sign_up(sign_up_form)
+        except ValidationError as exc:
+            return _back("/sign-up", flash, {
+                "errors": exc.fields, "username": sign_up_form.username,
+                "display_name": sign_up_form.display_name, "next": target,
+            })
+        await accounts.sign_out(session_token(request))
+        return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
+
+    @app.post("/auth/sign-out", include_in_schema=False)
+    async def sign_out(request: Request) -> Response:
+        if is_cross_site(request):
+            return Response("Cross-site request refused.", status_code=403)
+        await accounts.sign_out(session_token(request))
+        response = RedirectResponse("/sign-in", status_code=SEE_OTHER)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    @app.post("/auth/password", include_in_schema=False)
+    async def change_password(request: Request) -> Response:
+        if is_cross_site(request):
+            return Response("Cross-site request refused.", status_code=403)
+        fields = await form(request)
+        try:
+            actor = await accounts.require_actor(session_token(request))
+            session = await accounts.change_password(
+                actor, current=fields.get("current_password", ""), new=fields.get("new_password", "")
+            )
+        except NotAuthenticated:
+            return RedirectResponse(sign_in_url("/account"), status_code=SEE_OTHER)
+        except DomainError as exc:
+            errors = exc.fields if isinstance(exc, ValidationError) else {"current_password": exc.message}
+            return _back("/account", flash, {"errors": errors})
+        response = _back("/account", flash, {"notice": "Password changed. Your other sessions were signed out."})
+        return _with_session(response, session, request, settings)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> JSONResponse:
+        if await services.database_ok():
+            return JSONResponse({"status": "ok", "database": "ok"})
+        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)

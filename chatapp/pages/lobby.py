@@ -1,0 +1,115 @@
+"""The lobby: my rooms by newest activity, public rooms to join, and a form for a new room."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from chatapp.domain.errors import DomainError, ValidationError
+from chatapp.domain.models import Room, RoomSummary
+from chatapp.domain.services import Services
+from chatapp.pages.session import TabSession, session_token, sign_in_url
+from chatapp.pages.theme import APP_NAME, header
+
+PREVIEW_CHARS = 120
+
+
+def preview(summary: RoomSummary) -> str:
+    """One line of the room's newest message, as plain text."""
+    message = summary.last_message
+    if message is None:
+        return "No messages yet"
+    text = " ".join(message.body.split())
+    if len(text) > PREVIEW_CHARS:
+        text = text[: PREVIEW_CHARS - 1] + "…"
+    return f"{message.author_name}: {text}"
+
+
+def _room_row(summary: RoomSummary) -> None:
+    room = summary.room
+    with ui.link(target=f"/rooms/{room.id}").classes("no-underline text-inherit w-full"), ui.card().classes(
+        "w-full cursor-pointer hover:shadow-md"
+    ).props("flat bordered"):
+        with ui.row().classes("items-center gap-2 w-full no-wrap"):
+            ui.icon("lock" if room.is_private else "tag").classes("opacity-70")
+            ui.label(room.name).classes("font-semibold")
+            if summary.last_message:
+                ui.label(summary.last_message.created_at.strftime("%Y-%m-%d %H:%M UTC")).classes(
+                    "ml-auto text-xs opacity-60"
+                )
+        ui.label(preview(summary)).classes("lobby-preview w-full")
+
+
+def register_lobby(services: Services) -> None:
+    """Register the lobby page at /."""
+
+    @ui.page("/", title=APP_NAME)
+    async def lobby_page(request: Request):
+        token = session_token(request)
+        actor = await services.accounts.authenticate(token)
+        if actor is None:
+            return RedirectResponse(sign_in_url("/"), status_code=303)
+        lobby = await services.rooms.lobby(actor)
+        tab = TabSession(services.accounts, token, actor, ui.context.client)
+        tab.watch_revocations(services.session_watch.watch)
+        header(actor)
+
+        async def join(room: Room) -> None:
+            try:
+                await services.rooms.join(await tab.current(), room.id)
+            except DomainError as exc:
+                ui.notify(exc.message, type="warning")
+                return
+            ui.navigate.to(f"/rooms/{room.id}")
+
+        with ui.column().classes("page-narrow gap-6"):
+            with ui.column().classes("w-full gap-2"):
+                ui.label("Your rooms").classes("text-xl font-semibold")
+                if not lobby.my_rooms:
+                    ui.label("You are not in any room yet. Create one below or join a public room.").classes(
+                        "opacity-70"
+                    )
+                for summary in lobby.my_rooms:
+                    _room_row(summary)
+
+            if lobby.public_rooms:
+                with ui.column().classes("w-full gap-2"):
+                    ui.label("Public rooms you can join").classes("text-xl font-semibold")
+                    for room in lobby.public_rooms:
+                        with ui.card().props("flat bordered").classes("w-full"), ui.row().classes(
+                            "items-center w-full no-wrap"
+                        ):
+                            with ui.column().classes("gap-0"):
+                                ui.label(room.name).classes("font-semibold")
+                                if room.topic:
+                                    ui.label(room.topic).classes("text-sm opacity-70")
+                            ui.button("Join", on_click=lambda r=room: join(r)).props("outline").classes("ml-auto")
+
+            await _new_room_form(services, tab)
+
+
+async def _new_room_form(services: Services, tab: TabSession) -> None:
+    with ui.card().props("flat bordered").classes("w-full"):
+        ui.label("Create a room").classes("text-xl font-semibold")
+        name = ui.input("Room name").props("outlined stack-label").classes("w-full")
+        topic = ui.input("Topic (optional)").props("outlined stack-label").classes("w-full")
+        private = ui.switch("Private: hidden from everyone who is not in it")
+
+        async def create() -> None:
+            name.error = topic.error = None
+            try:
+                room = await services.rooms.create_room(
+                    await tab.current(), name=name.value, topic=topic.value, private=private.value
+                )
+            except ValidationError as exc:
+                name.error = exc.fields.get("name")
+                topic.error = exc.fields.get("topic")
+                return
+            except DomainError as exc:
+                ui.notify(exc.message, type="warning")
+                return
+            ui.navigate.to(f"/rooms/{room.id}")
+
+        name.on("keydown.enter", create)
+        ui.button("Create room", icon="add", on_click=create).props("unelevated")

@@ -1,0 +1,86 @@
+// The room's message list: one element holding messages as data.
+// New messages arrive through append(); older pages through prepend(). Nothing re-renders the history.
+export default {
+  template: `
+    <div class="chat-log-wrap">
+      <div class="chat-log" role="log" aria-live="polite" aria-label="Messages" ref="log" tabindex="0" @scroll.passive="onScroll">
+        <div class="chat-older">
+          <button v-if="older" type="button" class="chat-older-btn" :disabled="loading" @click="loadOlder">
+            {{ loading ? 'Loading…' : 'Load older messages' }}
+          </button>
+          <div v-else-if="items.length" class="chat-start">This is the start of the conversation.</div>
+        </div>
+        <p v-if="!items.length" class="chat-empty">No messages yet. Say hello!</p>
+        <article v-for="m in items" :key="m.id" class="chat-msg" :class="'chat-kind-' + m.kind" :data-id="m.id">
+          <header class="chat-msg-head">
+            <span class="chat-author">{{ m.author }}</span>
+            <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
+          </header>
+          <div class="chat-body" v-html="m.html"></div>
+        </article>
+      </div>
+      <button v-if="unseen" type="button" class="chat-jump" @click="toBottom(true)">New messages below</button>
+    </div>`,
+  props: {
+    messages: { type: Array, default: () => [] },
+    hasOlder: { type: Boolean, default: false },
+    windowSize: { type: Number, default: 300 },
+  },
+  data() {
+    return { items: [...this.messages], older: this.hasOlder, loading: false, atBottom: true, unseen: false };
+  },
+  mounted() {
+    this.toBottom(false);
+  },
+  methods: {
+    append(message) {
+      if (this.items.some((m) => m.id === message.id)) return;
+      const stick = this.atBottom;
+      let i = this.items.length;
+      while (i > 0 && this.items[i - 1].id > message.id) i--;
+      this.items.splice(i, 0, message);
+      if (stick && this.items.length > this.windowSize) {
+        this.items.splice(0, this.items.length - this.windowSize);
+        this.older = true;
+      }
+      if (stick) this.$nextTick(() => this.toBottom(false));
+      else this.unseen = true;
+    },
+    prepend(messages, hasOlder) {
+      const log = this.$refs.log;
+      const fromBottom = log.scrollHeight - log.scrollTop;
+      const known = new Set(this.items.map((m) => m.id));
+      this.items.unshift(...messages.filter((m) => !known.has(m.id)));
+      this.older = hasOlder;
+      this.loading = false;
+      this.$nextTick(() => { log.scrollTop = log.scrollHeight - fromBottom; });
+    },
+    loadOlder() {
+      if (this.loading || !this.items.length) return;
+      this.loading = true;
+      this.$emit("load-older", this.items[0].id);
+    },
+    onScroll() {
+      const log = this.$refs.log;
+      this.atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+      if (this.atBottom) this.unseen = false;
+    },
+    toBottom(smooth) {
+      const log = this.$refs.log;
+      if (!log) return;
+      log.scrollTo({ top: log.scrollHeight, behavior: smooth ? "smooth" : "auto" });
+      this.atBottom = true;
+      this.unseen = false;
+    },
+    shortTime(ts) {
+      const d = new Date(ts);
+      const today = new Date().toDateString() === d.toDateString();
+      return today
+        ? d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
+        : d.toLocaleString([], { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+    },
+    fullTime(ts) {
+      return new Date(ts).toLocaleString();
+    },
+  },
+};

@@ -1,0 +1,173 @@
+"""The room page: history, live messages, the composer and the participants panel."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import Client, ui
+
+from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
+from chatapp.domain.models import Message, Participant, RoomAccess
+from chatapp.domain.services import Services
+from chatapp.pages.message_list import MessageList
+from chatapp.pages.session import TabSession, session_token, sign_in_url
+from chatapp.pages.theme import APP_NAME, header
+
+ROLE_LABEL = {"owner": "Owner", "member": "Member", "guest": "Guest"}
+
+
+def not_found_page(actor_header: bool = True) -> None:
+    """A 404 that says nothing about whether a private room exists."""
+    ui.context.client.status_code = 404
+    ui.label("Room not found").classes("text-2xl font-semibold")
+    ui.label("It does not exist, or you do not have access to it.").classes("opacity-70")
+    ui.link("Back to your rooms", "/")
+
+
+class RoomView:
+    """One tab's view of a room; it is a RoomWatcher of the live feed."""
+
+    def __init__(self, services: Services, tab: TabSession, access: RoomAccess, client: Client) -> None:
+        self.services = services
+        self.tab = tab
+        self.access = access
+        self.client = client
+        self.messages: MessageList | None = None
+        self.people: list[Participant] = []
+
+    async def on_message(self, message: Message) -> None:
+        if self.messages is not None:
+            self.messages.append(message)
+
+    async def on_participants_changed(self) -> None:
+        try:
+            self.people = await self.services.rooms.participants(self.tab.actor, self.access.room.id)
+        except DomainError:
+            return
+        with self.client:
+            self.people_panel.refresh()
+
+    async def load_older(self, before_id: int) -> None:
+        try:
+            page = await self.services.chat.history(await self.tab.current(), self.access.room.id, before_id=before_id)
+        except DomainError as exc:
+            ui.notify(exc.message, type="warning")
+            return
+        if self.messages is not None:
+            self.messages.prepend(page.messages, has_older=page.has_older)
+
+    @ui.refreshable_method
+    def people_panel(self) -> None:
+        ui.label(f"People ({len(self.people)})").classes("text-base font-semibold")
+        with ui.list().props("dense").classes("w-full").props('aria-label="Participants"'):
+            for person in self.people:
+                with ui.item():
+                    with ui.item_section().props("avatar"):
+                        ui.icon("smart_toy" if person.kind == "ai" else "person")
+                    with ui.item_section():
+                        ui.item_label(person.display_name)
+                        ui.item_label(ROLE_LABEL.get(person.role, person.role)).props("caption")
+
+
+def register_room(services: Services) -> None:
+    """Register /rooms/{room_id}."""
+
+    @ui.page("/rooms/{room_id}", title=APP_NAME)
+    async def room_page(request: Request, room_id: str):
+        token = session_token(request)
+        actor = await services.accounts.authenticate(token)
+        if actor is None:
+            return RedirectResponse(sign_in_url(request.url.path), status_code=303)
+        header(actor)
+        try:
+            access = await services.rooms.access(actor, int(room_id))
+        except (NotFound, ValueError):
+            with ui.column().classes("page-narrow"):
+                not_found_page()
+            return None
+        client = ui.context.client
+        tab = TabSession(services.accounts, token, actor, client)
+        view = RoomView(services, tab, access, client)
+        history = await services.chat.history(actor, access.room.id)
+        view.people = await services.rooms.participants(actor, access.room.id)
+        stop = await services.live.watch(actor, access.room.id, view)
+        client.on_delete(stop)
+        tab.watch_revocations(services.session_watch.watch)
+        ui.page_title(f"{access.room.name} · {APP_NAME}")
+
+        drawer = ui.right_drawer(value=True, bordered=True).props("width=240 breakpoint=800").classes("p-3")
+        with drawer:
+            view.people_panel()
+
+        with ui.element("div").classes("room-page"):
+            with ui.row().classes("room-head items-center no-wrap w-full"):
+                with ui.column().classes("gap-0 min-w-0"):
+                    with ui.row().classes("items-center gap-1 no-wrap"):
+                        ui.icon("lock" if access.room.is_private else "tag").classes("opacity-70")
+                        ui.label(access.room.name).classes("text-lg font-semibold").props('role="heading" aria-level="1"')
+                    if access.room.topic:
+                        ui.label(access.room.topic).classes("room-topic")
+                ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps").classes("ml-auto")
+            view.messages = MessageList(history.messages, has_older=history.has_older, on_load_older=view.load_older)
+            _composer(services, view)
+
+
+def _composer(services: Services, view: RoomView) -> None:
+    room_id = view.access.room.id
+    with ui.element("div").classes("composer w-full"):
+        if not view.access.can_post:
+            with ui.row().classes("items-center gap-3"):
+                ui.label("You are viewing a public room.").classes("opacity-80")
+
+                async def join() -> None:
+                    try:
+                        await services.rooms.join(await view.tab.current(), room_id)
+                    except DomainError as exc:
+                        ui.notify(exc.message, type="warning")
+                        return
+                    ui.navigate.reload()
+
+                ui.button("Join room", on_click=join).props("unelevated")
+            return
+
+        with ui.row().classes("items-end gap-2 no-wrap w-full"):
+            draft = (
+                ui.textarea("Message", placeholder="Write a message… (Enter to send, Shift+Enter for a new line)")
+                .props("outlined autogrow dense input-style=\"max-height: 30vh\"")
+                .classes("flex-grow")
+            )
+            send_button = ui.button("Send", icon="send").props("unelevated")
+
+        sending = False
+
+        async def send() -> None:
+            nonlocal sending
+            if sending:
+                return
+            text = draft.value or ""
+            draft.error = None
+            try:
+                services.chat.validate_body(text)
+            except ValidationError as exc:
+                draft.error = exc.message
+                return
+            sending = True
+            send_button.props("loading")
+            try:
+                await services.chat.post_message(await view.tab.current(), room_id, text)
+            except NotAuthenticated:
+                return
+            except DomainError as exc:
+                draft.error = exc.message  # the draft stays in the composer
+                return
+            except Exception:
+                draft.error = "Your message could not be sent. It is still here; please try again."
+                raise
+            finally:
+                sending = False
+                send_button.props(remove="loading")
+            if draft.value == text:
+                draft.value = ""
+
+        draft.on("keydown.enter.exact.prevent", send)
+        send_button.on_click(send)

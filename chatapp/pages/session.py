@@ -1,0 +1,97 @@
+"""Browser sessions: the cookie, safe redirect targets, signed flash data, the per-tab guard."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from fastapi import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from nicegui import Client, ui
+
+from chatapp.domain.accounts import Accounts
+from chatapp.domain.errors import NotAuthenticated
+from chatapp.domain.models import Actor
+
+SESSION_COOKIE = "chatapp_session"
+FLASH_MAX_AGE_S = 300
+
+
+def session_token(request: Request) -> str | None:
+    """The raw session token from the request's cookie, if any."""
+    return request.cookies.get(SESSION_COOKIE) or None
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A redirect target that stays on this site: a relative path, nothing else."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ord(ch) < 32 for ch in target):
+        return default
+    return target
+
+
+def sign_in_url(next_path: str | None = None) -> str:
+    """The sign-in page, remembering where to come back to."""
+    target = safe_next(next_path, "")
+    return f"/sign-in?next={quote(target, safe='/')}" if target and target != "/" else "/sign-in"
+
+
+class Flash:
+    """Form errors and values carried across a POST-redirect-GET, signed so nobody can forge them."""
+
+    def __init__(self, secret: str) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="chatapp-flash")
+
+    def dump(self, data: dict[str, Any]) -> str:
+        """Sign data for a query string."""
+        return self._serializer.dumps(data)
+
+    def load(self, token: str | None) -> dict[str, Any]:
+        """Read signed data back; anything forged, stale or missing gives {}."""
+        if not token:
+            return {}
+        try:
+            data = self._serializer.loads(token, max_age=FLASH_MAX_AGE_S)
+        except BadSignature:
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+class TabSession:
+    """The session a tab was opened with. Every action re-checks it; revocation sends the tab away."""
+
+    def __init__(self, accounts: Accounts, token: str | None, actor: Actor, client: Client) -> None:
+        self._accounts = accounts
+        self._token = token
+        self.actor = actor
+        self._client = client
+
+    async def current(self) -> Actor:
+        """The actor, re-checked against the database; raises NotAuthenticated when revoked."""
+        actor = await self._accounts.authenticate(self._token)
+        if actor is None:
+            self.leave()
+            raise NotAuthenticated()
+        self.actor = actor
+        return actor
+
+    async def recheck(self) -> None:
+        """Called when any session of the user was revoked: leave if it was ours."""
+        try:
+            await self.current()
+        except NotAuthenticated:
+            pass
+
+    def leave(self) -> None:
+        """Send the tab to the sign-in page (it comes back here if the browser is still signed in)."""
+        request = self._client.request
+        with self._client:
+            ui.navigate.to(sign_in_url(request.url.path if request else "/"))
+
+    def watch_revocations(self, watch: Callable[[int, Callable[[], Awaitable[None]]], Callable[[], None]]) -> None:
+        """Subscribe to the user's revocations for as long as the tab lives."""
+        stop = watch(self.actor.user_id, self.recheck)
+        self._client.on_delete(stop)

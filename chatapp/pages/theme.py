@@ -1,0 +1,66 @@
+"""The shared look: CSS, the header with the app name and the user menu."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from chatapp.domain.models import Actor
+from chatapp.pages.markdown import code_css
+
+APP_NAME = "chatapp"
+
+CSS = """
+:root { --chat-accent: #4f46e5; }
+.nicegui-content { padding: 0; }
+.page-narrow { width: 100%; max-width: 960px; margin: 0 auto; padding: 1rem; }
+.auth-card { width: 100%; max-width: 420px; margin: 2rem auto; }
+.room-page { height: calc(100dvh - 52px); width: 100%; display: flex; flex-direction: column; }
+.room-head { padding: .5rem 1rem; border-bottom: 1px solid rgba(127,127,127,.25); }
+.room-topic { opacity: .75; font-size: .875rem; }
+nicegui-message-list, .chat-log-wrap { flex: 1 1 auto; min-height: 0; position: relative; display: flex; flex-direction: column; }
+.chat-log { flex: 1 1 auto; overflow-y: auto; padding: .5rem 1rem; outline: none; }
+.chat-older { text-align: center; padding: .5rem 0; font-size: .8rem; opacity: .8; }
+.chat-older-btn, .chat-jump { border: 1px solid rgba(127,127,127,.4); border-radius: 999px; padding: .25rem .9rem;
+  background: transparent; color: inherit; cursor: pointer; font-size: .8rem; }
+.chat-jump { position: absolute; bottom: .75rem; left: 50%; transform: translateX(-50%);
+  background: var(--chat-accent); color: white; border: none; box-shadow: 0 2px 8px rgba(0,0,0,.25); }
+.chat-empty { text-align: center; opacity: .7; margin-top: 2rem; }
+.chat-msg { padding: .35rem .25rem; border-radius: 6px; }
+.chat-msg:hover { background: rgba(127,127,127,.08); }
+.chat-msg-head { display: flex; gap: .5rem; align-items: baseline; }
+.chat-author { font-weight: 600; }
+.chat-time { font-size: .75rem; opacity: .65; }
+.chat-body { overflow-wrap: anywhere; line-height: 1.45; }
+.chat-body p { margin: 0 0 .25rem 0; }
+.chat-body pre { background: rgba(127,127,127,.12); padding: .5rem .75rem; border-radius: 6px; overflow-x: auto; }
+.chat-body code { font-size: .875em; background: rgba(127,127,127,.12); padding: 0 .2em; border-radius: 3px; }
+.chat-body pre code { background: none; padding: 0; }
+.chat-body blockquote { border-left: 3px solid rgba(127,127,127,.5); margin: 0; padding-left: .75rem; opacity: .9; }
+.chat-body table { border-collapse: collapse; } .chat-body td, .chat-body th { border: 1px solid rgba(127,127,127,.4); padding: .2rem .5rem; }
+.chat-body a { color: var(--chat-accent); text-decoration: underline; }
+.body--dark .chat-body a { color: #a5b4fc; }
+.composer { padding: .5rem 1rem .75rem; border-top: 1px solid rgba(127,127,127,.25); }
+.lobby-preview { opacity: .75; font-size: .875rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+"""
+
+
+def install_theme() -> None:
+    """Add the shared CSS to every page (call once at start-up)."""
+    ui.add_css(CSS + code_css(), shared=True)
+
+
+def header(actor: Actor | None) -> None:
+    """The top bar: app name (home link) and, when signed in, the user menu."""
+    ui.colors(primary="#4f46e5")
+    with ui.header(elevated=False).classes("items-center justify-between px-4 py-2 bg-primary"):
+        ui.link(APP_NAME, "/").classes("text-lg font-bold text-white no-underline")
+        if actor is None:
+            return
+        with ui.button(actor.display_name, icon="account_circle").props("flat no-caps color=white"):
+            with ui.menu().props("auto-close"):
+                ui.label(f"@{actor.username}").classes("px-4 pt-2 text-sm opacity-70")
+                ui.menu_item("Account settings", lambda: ui.navigate.to("/account"))
+                with ui.element("form").props('method="post" action="/auth/sign-out"').classes("w-full"):
+                    ui.button("Sign out", icon="logout").props('type="submit" flat no-caps align="left"').classes(
+                        "w-full"
+                    )

@@ -1,0 +1,1 @@
+"""Storage: SQLModel tables, repositories, the transactor and pub/sub adapters."""

@@ -1,0 +1,260 @@
+"""Repositories: SQL behind the domain's ports; they return plain domain objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, delete
+
+from chatapp.domain.errors import ValidationError
+from chatapp.domain.models import (
+    Actor,
+    Message,
+    Participant,
+    ParticipantKind,
+    Role,
+    Room,
+    RoomSummary,
+    User,
+    UserCredentials,
+    Visibility,
+)
+from chatapp.store.tables import MessageRow, ParticipantRow, RoomRow, SessionRow, UserRow
+
+
+def aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _user(row: UserRow) -> User:
+    return User(id=row.id, username=row.username, display_name=row.display_name, created_at=aware(row.created_at))
+
+
+def _room(row: RoomRow) -> Room:
+    return Room(
+        id=row.id,
+        name=row.name,
+        topic=row.topic,
+        visibility=Visibility(row.visibility),
+        created_at=aware(row.created_at),
+    )
+
+
+def _participant(row: ParticipantRow) -> Participant:
+    return Participant(
+        id=row.id,
+        room_id=row.room_id,
+        kind=ParticipantKind(row.kind),
+        display_name=row.display_name,
+        role=Role(row.role),
+        joined_at=aware(row.joined_at),
+        user_id=row.user_id,
+    )
+
+
+def _message(row: MessageRow, author: ParticipantRow) -> Message:
+    return Message(
+        id=row.id,
+        room_id=row.room_id,
+        participant_id=row.participant_id,
+        author_name=author.display_name,
+        author_kind=ParticipantKind(author.kind),
+        body=row.body,
+        created_at=aware(row.created_at),
+    )
+
+
+class SqlUsers:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, *, username: str, display_name: str, password_hash: str, now: datetime) -> User:
+        row = UserRow(
+            username=username, display_name=display_name, password_hash=password_hash, created_at=now, updated_at=now
+        )
+        self.s.add(row)
+        try:
+            self.s.flush()
+        except IntegrityError as exc:
+            raise ValidationError({"username": "That username is taken."}) from exc
+        return _user(row)
+
+    def get(self, user_id: int) -> User | None:
+        row = self.s.get(UserRow, user_id)
+        return _user(row) if row else None
+
+    def credentials_by_username(self, username: str) -> UserCredentials | None:
+        row = self.s.exec(select(UserRow).where(UserRow.username == username)).scalars().first()
+        return UserCredentials(user=_user(row), password_hash=row.password_hash) if row else None
+
+    def credentials(self, user_id: int) -> UserCredentials | None:
+        row = self.s.get(UserRow, user_id)
+        return UserCredentials(user=_user(row), password_hash=row.password_hash) if row else None
+
+    def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None:
+        row = self.s.get(UserRow, user_id)
+        if row is not None:
+            row.password_hash = password_hash
+            row.updated_at = now
+            self.s.add(row)
+
+
+class SqlSessions:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, *, user_id: int, token_hash: str, created_at: datetime, expires_at: datetime) -> int:
+        row = SessionRow(user_id=user_id, token_hash=token_hash, created_at=created_at, expires_at=expires_at)
+        self.s.add(row)
+        self.s.flush()
+        return row.id
+
+    def actor_for(self, token_hash: str, now: datetime) -> Actor | None:
+        stmt = (
+            select(SessionRow.id, SessionRow.expires_at, UserRow)
+            .join(UserRow, UserRow.id == SessionRow.user_id)
+            .where(SessionRow.token_hash == token_hash)
+        )
+        found = self.s.exec(stmt).first()
+        if found is None or aware(found.expires_at) <= now:
+            return None
+        user = found.UserRow
+        return Actor(user_id=user.id, username=user.username, display_name=user.display_name, session_id=found.id)
+
+    def delete_by_hash(self, token_hash: str) -> int | None:
+        row = self.s.exec(select(SessionRow).where(SessionRow.token_hash == token_hash)).scalars().first()
+        if row is None:
+            return None
+        self.s.delete(row)
+        return row.user_id
+
+    def delete_for_user(self, user_id: int) -> int:
+        result = self.s.exec(delete(SessionRow).where(SessionRow.user_id == user_id))
+        return result.rowcount or 0
+
+
+class SqlRooms:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, *, name: str, topic: str, visibility: Visibility, now: datetime) -> Room:
+        row = RoomRow(name=name, topic=topic, visibility=visibility.value, created_at=now)
+        self.s.add(row)
+        self.s.flush()
+        return _room(row)
+
+    def get(self, room_id: int) -> Room | None:
+        row = self.s.get(RoomRow, room_id)
+        return _room(row) if row else None
+
+    def summaries_for_user(self, user_id: int) -> list[RoomSummary]:
+        last_id = (
+            select(func.max(MessageRow.id)).where(MessageRow.room_id == RoomRow.id).correlate(RoomRow).scalar_subquery()
+        )
+        author = aliased(ParticipantRow)
+        stmt = (
+            select(RoomRow, ParticipantRow.role, MessageRow, author)
+            .join(ParticipantRow, and_(ParticipantRow.room_id == RoomRow.id, ParticipantRow.user_id == user_id))
+            .outerjoin(MessageRow, MessageRow.id == last_id)
+            .outerjoin(author, author.id == MessageRow.participant_id)
+            .order_by(func.coalesce(MessageRow.created_at, RoomRow.created_at).desc(), RoomRow.id.desc())
+        )
+        return [
+            RoomSummary(
+                room=_room(room),
+                role=Role(role),
+                last_message=_message(message, who) if message is not None else None,
+            )
+            for room, role, message, who in self.s.exec(stmt).all()
+        ]
+
+    def public_not_joined(self, user_id: int, limit: int) -> list[Room]:
+        mine = select(ParticipantRow.room_id).where(ParticipantRow.user_id == user_id)
+        stmt = (
+            select(RoomRow)
+            .where(RoomRow.visibility == Visibility.PUBLIC.value, RoomRow.id.not_in(mine))
+            .order_by(RoomRow.id.desc())
+            .limit(limit)
+        )
+        return [_room(row) for row in self.s.exec(stmt).scalars().all()]
+
+
+class SqlParticipants:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(
+        self,
+        *,
+        room_id: int,
+        kind: ParticipantKind,
+        display_name: str,
+        role: Role,
+        now: datetime,
+        user_id: int | None = None,
+    ) -> Participant:
+        row = ParticipantRow(
+            room_id=room_id, kind=kind.value, user_id=user_id, display_name=display_name, role=role.value, joined_at=now
+        )
+        self.s.add(row)
+        self.s.flush()
+        return _participant(row)
+
+    def for_user(self, room_id: int, user_id: int) -> Participant | None:
+        stmt = select(ParticipantRow).where(ParticipantRow.room_id == room_id, ParticipantRow.user_id == user_id)
+        row = self.s.exec(stmt).scalars().first()
+        return _participant(row) if row else None
+
+    def list(self, room_id: int) -> list[Participant]:
+        rank = {Role.OWNER.value: 0, Role.MEMBER.value: 1, Role.GUEST.value: 2}
+        rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.room_id == room_id)).scalars().all()
+        ordered = sorted(rows, key=lambda r: (rank.get(r.role, 9), r.display_name.lower(), r.id))
+        return [_participant(row) for row in ordered]
+
+
+class SqlMessages:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, *, room_id: int, participant_id: int, body: str, now: datetime) -> Message:
+        row = MessageRow(room_id=room_id, participant_id=participant_id, body=body, created_at=now)
+        self.s.add(row)
+        self.s.flush()
+        author = self.s.get(ParticipantRow, participant_id)
+        return _message(row, author)
+
+    def get(self, message_id: int) -> Message | None:
+        stmt = (
+            select(MessageRow, ParticipantRow)
+            .join(ParticipantRow, ParticipantRow.id == MessageRow.participant_id)
+            .where(MessageRow.id == message_id)
+        )
+        found = self.s.exec(stmt).first()
+        return _message(*found) if found else None
+
+    def newest_before(self, room_id: int, before_id: int | None, limit: int) -> list[Message]:
+        stmt = (
+            select(MessageRow, ParticipantRow)
+            .join(ParticipantRow, ParticipantRow.id == MessageRow.participant_id)
+            .where(MessageRow.room_id == room_id)
+        )
+        if before_id is not None:
+            stmt = stmt.where(MessageRow.id < before_id)
+        stmt = stmt.order_by(MessageRow.id.desc()).limit(limit)
+        return [_message(row, author) for row, author in self.s.exec(stmt).all()]
+
+
+class SqlUnitOfWork:
+    """One session's worth of repositories (implements the domain's UnitOfWork port)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.users = SqlUsers(session)
+        self.sessions = SqlSessions(session)
+        self.rooms = SqlRooms(session)
+        self.participants = SqlParticipants(session)
+        self.messages = SqlMessages(session)

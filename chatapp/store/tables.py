@@ -1,0 +1,67 @@
+"""SQLModel tables. The schema itself is owned by the Alembic migrations next to this file."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _ts() -> Column:
+    return Column(DateTime(timezone=True), nullable=False)
+
+
+class UserRow(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=32, unique=True, nullable=False)
+    display_name: str = Field(max_length=64, nullable=False)
+    password_hash: str = Field(max_length=255, nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
+    updated_at: datetime = Field(sa_column=_ts())
+
+
+class SessionRow(SQLModel, table=True):
+    __tablename__ = "sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", nullable=False, index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+
+
+class RoomRow(SQLModel, table=True):
+    __tablename__ = "rooms"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, nullable=False)
+    topic: str = Field(default="", max_length=5000, nullable=False)
+    visibility: str = Field(max_length=16, nullable=False, index=True)
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class ParticipantRow(SQLModel, table=True):
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("room_id", "user_id", name="uq_participants_room_user"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", nullable=False, index=True, ondelete="CASCADE")
+    kind: str = Field(max_length=16, nullable=False)
+    user_id: int | None = Field(default=None, foreign_key="users.id", index=True, ondelete="CASCADE")
+    display_name: str = Field(max_length=64, nullable=False)
+    role: str = Field(max_length=16, nullable=False)
+    joined_at: datetime = Field(sa_column=_ts())
+
+
+class MessageRow(SQLModel, table=True):
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_room_id_id", "room_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", nullable=False, ondelete="CASCADE")
+    participant_id: int = Field(foreign_key="participants.id", nullable=False, index=True, ondelete="CASCADE")
+    body: str = Field(nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
