@@ -1,0 +1,172 @@
+"""Accounts: sign-up, sign-in, sessions and passwords, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from chatapp.domain.accounts import Accounts, SignUpForm, hash_token
+from chatapp.domain.errors import InvalidCredentials, ValidationError
+from chatapp.domain.events import SessionsRevoked, user_topic
+from chatapp.domain.passwords import PasswordPolicy, Passwords
+from chatapp.store.db import SqlTransactor
+from chatapp.store.pubsub import InProcessPubSub
+from tests.domain.helpers import PASSWORD, sign_up
+
+
+async def test_sign_up_creates_account_and_session(runtime):
+    actor, token = await sign_up(runtime, "alice", "Alice A.")
+    assert actor.username == "alice"
+    assert actor.display_name == "Alice A."
+    assert len(token) >= 43  # 32 random bytes, base64
+
+
+@pytest.mark.parametrize(
+    ("form", "field", "fragment"),
+    [
+        (SignUpForm("ab", "A", PASSWORD), "username", "3-32 characters"),
+        (SignUpForm("Bad Name!", "A", PASSWORD), "username", "lowercase letters"),
+        (SignUpForm("x" * 33, "A", PASSWORD), "username", "3-32"),
+        (SignUpForm("bob", "   ", PASSWORD), "display_name", "required"),
+        (SignUpForm("bob", "B" * 65, PASSWORD), "display_name", "at most 64"),
+        (SignUpForm("bob", "Bob", "short"), "password", "at least 10"),
+    ],
+)
+async def test_sign_up_rejects_each_invalid_field_clearly(runtime, form, field, fragment):
+    with pytest.raises(ValidationError) as caught:
+        await runtime.services.accounts.sign_up(form)
+    assert fragment in caught.value.fields[field]
+
+
+async def test_username_is_normalised_and_unique(runtime):
+    await sign_up(runtime, "Carol")
+    with pytest.raises(ValidationError) as caught:
+        await runtime.services.accounts.sign_up(SignUpForm("carol", "Other", PASSWORD))
+    assert caught.value.fields == {"username": "That username is taken."}
+
+
+async def test_password_hash_is_argon2id_at_owasp_minimum_or_above(runtime):
+    await sign_up(runtime, "dave")
+    with runtime.engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM users WHERE username='dave'")).scalar_one()
+    assert stored.startswith("$argon2id$v=19$")
+    params = dict(part.split("=") for part in stored.split("$")[3].split(","))
+    assert int(params["m"]) >= 19_456 and int(params["t"]) >= 2 and int(params["p"]) == 1
+
+
+async def test_wrong_password_and_unknown_user_get_one_generic_error(runtime):
+    await sign_up(runtime, "erin")
+    accounts = runtime.services.accounts
+    with pytest.raises(InvalidCredentials) as wrong:
+        await accounts.sign_in(username="erin", password="not the password")
+    with pytest.raises(InvalidCredentials) as unknown:
+        await accounts.sign_in(username="nobody", password="not the password")
+    assert wrong.value.message == unknown.value.message == "Invalid username or password."
+
+
+async def test_unknown_username_takes_as_long_as_wrong_password(runtime):
+    await sign_up(runtime, "frank")
+    accounts = runtime.services.accounts
+
+    async def median_seconds(username: str) -> float:
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            with pytest.raises(InvalidCredentials):
+                await accounts.sign_in(username=username, password="wrong password!")
+            times.append(time.perf_counter() - start)
+        return sorted(times)[2]
+
+    known, unknown = await median_seconds("frank"), await median_seconds("nobody-here")
+    assert 0.5 < unknown / known < 2.0, (known, unknown)
+
+
+async def test_sign_in_issues_fresh_token_and_revokes_previous(runtime):
+    _, first = await sign_up(runtime, "gina")
+    accounts = runtime.services.accounts
+    second = await accounts.sign_in(username="GINA ", password=PASSWORD, previous_token=first)
+    assert second.token != first
+    assert await accounts.authenticate(first) is None
+    assert (await accounts.authenticate(second.token)).username == "gina"
+
+
+async def test_tokens_are_stored_hashed(runtime):
+    _, token = await sign_up(runtime, "hank")
+    with runtime.engine.connect() as conn:
+        stored = conn.execute(text("SELECT token_hash FROM sessions")).scalars().all()
+    assert token not in stored
+    assert hash_token(token) in stored
+
+
+async def test_sign_out_revokes_and_tells_open_tabs(runtime):
+    actor, token = await sign_up(runtime, "ivan")
+    accounts = runtime.services.accounts
+    events = []
+    runtime.services.session_watch.watch(actor.user_id, lambda: _record(events))
+    await accounts.sign_out(token)
+    assert await accounts.authenticate(token) is None
+    assert events == ["revoked"]
+
+
+async def _record(events: list) -> None:
+    events.append("revoked")
+
+
+async def test_change_password_revokes_every_session(runtime):
+    actor, first = await sign_up(runtime, "judy")
+    accounts = runtime.services.accounts
+    other = await accounts.sign_in(username="judy", password=PASSWORD)
+    new = await accounts.change_password(actor, current=PASSWORD, new="a brand new password")
+    assert await accounts.authenticate(first) is None
+    assert await accounts.authenticate(other.token) is None
+    assert await accounts.authenticate(new.token) is not None
+    with pytest.raises(InvalidCredentials):
+        await accounts.sign_in(username="judy", password=PASSWORD)
+    await accounts.sign_in(username="judy", password="a brand new password")
+
+
+async def test_change_password_checks_current_and_new(runtime):
+    actor, _ = await sign_up(runtime, "kate")
+    accounts = runtime.services.accounts
+    with pytest.raises(ValidationError) as wrong:
+        await accounts.change_password(actor, current="wrong wrong", new="a brand new password")
+    assert "current_password" in wrong.value.fields
+    with pytest.raises(ValidationError) as short:
+        await accounts.change_password(actor, current=PASSWORD, new="short")
+    assert "new_password" in short.value.fields
+
+
+async def test_sign_in_rehashes_when_parameters_change(runtime):
+    tx = SqlTransactor(runtime.engine)
+    stronger = Accounts(
+        tx=tx, pubsub=InProcessPubSub(), passwords=Passwords(PasswordPolicy(memory_kib=24_576, time_cost=3)),
+        session_lifetime=timedelta(days=1),
+    )
+    await stronger.create_user(SignUpForm("liam", "Liam", PASSWORD))
+    await runtime.services.accounts.sign_in(username="liam", password=PASSWORD)
+    with runtime.engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM users WHERE username='liam'")).scalar_one()
+    assert "m=19456,t=2,p=1" in stored
+
+
+async def test_expired_session_is_rejected(runtime):
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+    accounts = Accounts(
+        tx=SqlTransactor(runtime.engine), pubsub=InProcessPubSub(), passwords=Passwords(PasswordPolicy()),
+        session_lifetime=timedelta(hours=1), clock=lambda: now[0],
+    )
+    session = await accounts.sign_up(SignUpForm("mia", "Mia", PASSWORD))
+    assert await accounts.authenticate(session.token) is not None
+    now[0] += timedelta(hours=1, seconds=1)
+    assert await accounts.authenticate(session.token) is None
+
+
+def test_revocation_event_round_trips():
+    from chatapp.domain.events import event_from_dict
+
+    event = SessionsRevoked(user_id=7)
+    assert event_from_dict(event.to_dict()) == event
+    assert user_topic(7) == "user:7"

@@ -1,0 +1,182 @@
+"""Rooms, participants, messages and authorization, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatapp.domain.errors import Forbidden, NotFound, ValidationError
+from chatapp.domain.events import MessagePosted, room_topic
+from chatapp.domain.models import ParticipantKind, Role
+from tests.domain.helpers import sign_up
+
+
+async def test_creator_owns_the_room_and_sees_it_in_the_lobby(runtime):
+    alice, _ = await sign_up(runtime, "alice", "Alice")
+    room = await runtime.services.rooms.create_room(alice, name="  General  ", topic="Anything goes")
+    assert room.name == "General" and room.topic == "Anything goes" and not room.is_private
+    people = await runtime.services.rooms.participants(alice, room.id)
+    assert [(p.display_name, p.kind, p.role, p.user_id) for p in people] == [
+        ("Alice", ParticipantKind.USER, Role.OWNER, alice.user_id)
+    ]
+    lobby = await runtime.services.rooms.lobby(alice)
+    assert [s.room.id for s in lobby.my_rooms] == [room.id]
+    assert lobby.my_rooms[0].role is Role.OWNER and lobby.my_rooms[0].last_message is None
+
+
+@pytest.mark.parametrize(
+    ("name", "topic", "field"),
+    [("", "", "name"), ("   ", "", "name"), ("x" * 81, "", "name"), ("ok", "t" * 301, "topic")],
+)
+async def test_room_input_is_validated(runtime, name, topic, field):
+    alice, _ = await sign_up(runtime, "alice")
+    with pytest.raises(ValidationError) as caught:
+        await runtime.services.rooms.create_room(alice, name=name, topic=topic)
+    assert field in caught.value.fields
+
+
+async def test_public_room_can_be_found_and_joined(runtime):
+    rooms = runtime.services.rooms
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob", "Bob")
+    room = await rooms.create_room(alice, name="Open")
+    lobby = await rooms.lobby(bob)
+    assert [r.id for r in lobby.public_rooms] == [room.id] and lobby.my_rooms == []
+    access = await rooms.access(bob, room.id)
+    assert access.me is None and access.can_join and not access.can_post
+    member = await rooms.join(bob, room.id)
+    assert member.role is Role.MEMBER and member.display_name == "Bob"
+    assert (await rooms.join(bob, room.id)).id == member.id  # idempotent
+    lobby = await rooms.lobby(bob)
+    assert [s.room.id for s in lobby.my_rooms] == [room.id] and lobby.public_rooms == []
+
+
+async def test_private_room_is_invisible_to_outsiders(runtime):
+    rooms, chat = runtime.services.rooms, runtime.services.chat
+    alice, _ = await sign_up(runtime, "alice")
+    mallory, _ = await sign_up(runtime, "mallory")
+    secret = await rooms.create_room(alice, name="Secret", private=True)
+    await chat.post_message(alice, secret.id, "the plan")
+    assert (await rooms.lobby(mallory)).public_rooms == []
+    for attempt in (
+        rooms.access(mallory, secret.id),
+        rooms.join(mallory, secret.id),
+        rooms.participants(mallory, secret.id),
+        chat.history(mallory, secret.id),
+        chat.post_message(mallory, secret.id, "hi"),
+        runtime.services.live.watch(mallory, secret.id, object()),
+    ):
+        with pytest.raises(NotFound) as caught:
+            await attempt
+        assert caught.value.message == "Room not found."
+    with pytest.raises(NotFound) as missing:
+        await rooms.access(mallory, 999_999)
+    assert missing.value.message == "Room not found."  # same answer as for an existing private room
+
+
+async def test_viewer_of_public_room_cannot_post_until_joining(runtime):
+    rooms, chat = runtime.services.rooms, runtime.services.chat
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room = await rooms.create_room(alice, name="Open")
+    await chat.post_message(alice, room.id, "welcome")
+    assert [m.body for m in (await chat.history(bob, room.id)).messages] == ["welcome"]
+    with pytest.raises(Forbidden):
+        await chat.post_message(bob, room.id, "me too")
+    await rooms.join(bob, room.id)
+    await chat.post_message(bob, room.id, "me too")
+
+
+async def test_message_is_trimmed_and_limited(runtime):
+    chat = runtime.services.chat
+    alice, _ = await sign_up(runtime, "alice", "Alice")
+    room = await runtime.services.rooms.create_room(alice, name="R")
+    message = await chat.post_message(alice, room.id, "  hello\nworld  \n")
+    assert message.body == "hello\nworld" and message.author_name == "Alice"
+    assert message.created_at.tzinfo is not None
+    for bad, fragment in (("   \n ", "empty"), ("x" * 4001, "too long")):
+        with pytest.raises(ValidationError) as caught:
+            await chat.post_message(alice, room.id, bad)
+        assert fragment in caught.value.message
+    await chat.post_message(alice, room.id, "x" * 4000)
+    assert len((await chat.history(alice, room.id)).messages) == 2  # nothing invalid was saved
+
+
+async def test_history_pages_back_by_keyset(runtime):
+    chat = runtime.services.chat
+    alice, _ = await sign_up(runtime, "alice")
+    room = await runtime.services.rooms.create_room(alice, name="R")
+    other = await runtime.services.rooms.create_room(alice, name="Other")
+    for i in range(120):
+        await chat.post_message(alice, room.id, f"m{i}")
+        if i % 10 == 0:
+            await chat.post_message(alice, other.id, f"other {i}")
+    seen, before = [], None
+    pages = []
+    while True:
+        page = await chat.history(alice, room.id, before_id=before)
+        pages.append((len(page.messages), page.has_older))
+        seen = [m.body for m in page.messages] + seen
+        if not page.has_older:
+            break
+        before = page.messages[0].id
+    assert pages == [(50, True), (50, True), (20, False)]
+    assert seen == [f"m{i}" for i in range(120)]
+
+
+async def test_lobby_orders_rooms_by_newest_activity_with_preview(runtime):
+    rooms, chat = runtime.services.rooms, runtime.services.chat
+    alice, _ = await sign_up(runtime, "alice", "Alice")
+    first = await rooms.create_room(alice, name="First")
+    second = await rooms.create_room(alice, name="Second")
+    await chat.post_message(alice, second.id, "older news")
+    await chat.post_message(alice, first.id, "latest news")
+    lobby = await rooms.lobby(alice)
+    assert [s.room.name for s in lobby.my_rooms] == ["First", "Second"]
+    assert lobby.my_rooms[0].last_message.body == "latest news"
+    assert lobby.my_rooms[0].last_message.author_name == "Alice"
+
+
+async def test_message_is_published_after_commit(runtime):
+    chat = runtime.services.chat
+    alice, _ = await sign_up(runtime, "alice")
+    room = await runtime.services.rooms.create_room(alice, name="R")
+    seen = []
+
+    async def on_event(event):
+        stored = await chat.history(alice, room.id)  # committed before anyone hears of it
+        seen.append((event, [m.id for m in stored.messages]))
+
+    runtime.services.live._pubsub.subscribe(room_topic(room.id), on_event)
+    message = await chat.post_message(alice, room.id, "hello")
+    assert seen == [(MessagePosted(room_id=room.id, message_id=message.id), [message.id])]
+
+
+class Recorder:
+    def __init__(self):
+        self.messages = []
+        self.participant_changes = 0
+
+    async def on_message(self, message):
+        self.messages.append(message.body)
+
+    async def on_participants_changed(self):
+        self.participant_changes += 1
+
+
+async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
+    services = runtime.services
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room_a = await services.rooms.create_room(alice, name="A")
+    room_b = await services.rooms.create_room(alice, name="B")
+    in_a, also_in_a, in_b = Recorder(), Recorder(), Recorder()
+    stop_a = await services.live.watch(alice, room_a.id, in_a)
+    await services.live.watch(bob, room_a.id, also_in_a)
+    await services.live.watch(alice, room_b.id, in_b)
+    await services.rooms.join(bob, room_a.id)
+    await services.chat.post_message(alice, room_a.id, "for A")
+    assert in_a.messages == also_in_a.messages == ["for A"] and in_b.messages == []
+    assert in_a.participant_changes == 1 and in_b.participant_changes == 0
+    stop_a()
+    await services.chat.post_message(alice, room_a.id, "second")
+    assert in_a.messages == ["for A"] and also_in_a.messages == ["for A", "second"]
