@@ -1,0 +1,112 @@
+"""Two simulated users in one room see each other live; a third in another room sees nothing."""
+
+from __future__ import annotations
+
+import pytest
+from nicegui import ui
+
+from chatapp.pages.message_list import MessageList
+from tests.pages.conftest import signed_up
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def bodies(user) -> list[str]:
+    with user:
+        (element,) = user.find(MessageList).elements
+    return [p["html"] for p in element.payloads]
+
+
+async def send(user, text: str) -> None:
+    user.find(ui.textarea).type(text)
+    user.find("Send").click()
+
+
+async def test_two_users_chat_live_and_a_third_room_stays_quiet(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    bob = await signed_up(new_user, "bob", "Bob")
+    carol = await signed_up(new_user, "carol", "Carol")
+
+    await alice.open("/")
+    await alice.should_see("Create a room")
+    alice.find("Room name").type("General")
+    alice.find("Create room").click()
+    await alice.should_see("People (1)")
+
+    await carol.open("/")
+    carol.find("Room name").type("Elsewhere")
+    carol.find("Private").click()
+    carol.find("Create room").click()
+    await carol.should_see("People (1)")
+
+    await bob.open("/")
+    await bob.should_see("General")
+    bob.find("Join").click()
+    await bob.should_see("People (2)")
+    await alice.should_see("People (2)")
+
+    await send(alice, "Hello **Bob**")
+    await bob.should_see("<strong>Bob</strong>")
+    await alice.should_see("<strong>Bob</strong>")
+    await send(bob, "Hi Alice")
+    await alice.should_see("Hi Alice")
+
+    assert bodies(carol) == []
+    assert [b for b in bodies(bob)] == ["<p>Hello <strong>Bob</strong></p>", "<p>Hi Alice</p>"]
+
+
+async def test_invalid_message_shows_error_and_keeps_draft(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await alice.open("/")
+    alice.find("Room name").type("General")
+    alice.find("Create room").click()
+    await alice.should_see("People (1)")
+    too_long = "x" * (runtime.settings.max_message_chars + 1)
+    await send(alice, too_long)
+    await alice.should_see("Message is too long")
+    with alice:
+        (draft,) = alice.find(ui.textarea).elements
+    assert draft.value == too_long
+    assert bodies(alice) == []
+
+
+async def test_private_room_page_answers_404_to_outsiders(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    mallory = await signed_up(new_user, "mallory", "Mallory")
+    actor = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
+    secret = await runtime.services.rooms.create_room(actor, name="Secret plans", private=True)
+    await runtime.services.chat.post_message(actor, secret.id, "the password is swordfish")
+    for path in (f"/rooms/{secret.id}", "/rooms/999999", "/rooms/not-a-number"):
+        response = await mallory.http_client.get(path)
+        assert response.status_code == 404, path
+        assert "Secret plans" not in response.text and "swordfish" not in response.text
+    response = await alice.http_client.get(f"/rooms/{secret.id}")
+    assert response.status_code == 200 and "swordfish" in response.text
+
+
+async def test_signed_out_visitor_is_sent_to_sign_in(app):
+    _, new_user = app
+    visitor = new_user()
+    response = await visitor.http_client.get("/rooms/1")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/sign-in?next=/rooms/1"
+
+
+async def test_sign_out_sends_open_tabs_to_sign_in(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await alice.open("/")
+    alice.find("Room name").type("General")
+    alice.find("Create room").click()
+    await alice.should_see("People (1)")
+    token = alice.http_client.cookies["chatapp_session"]
+    other_browser = await signed_up(new_user, "alice2", "Alice 2")  # a second account stays signed in
+    await other_browser.open("/")
+    # NiceGUI's simulation routes ui.navigate to the user whose attributes were touched last.
+    assert alice.client is not None
+    await runtime.services.accounts.sign_out(token)
+    await alice.should_see("Sign in", retries=10)
+    await other_browser.should_see("Create a room")
