@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import Client, ui
@@ -12,6 +15,8 @@ from chatapp.domain.services import Services
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.session import TabSession, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
+
+log = logging.getLogger(__name__)
 
 ROLE_LABEL = {"owner": "Owner", "member": "Member", "guest": "Guest"}
 
@@ -138,12 +143,9 @@ def _composer(services: Services, view: RoomView) -> None:
             )
             send_button = ui.button("Send", icon="send").props("unelevated")
 
-        sending = False
+        in_order = asyncio.Lock()  # one tab's messages are saved in the order they were sent
 
         async def send() -> None:
-            nonlocal sending
-            if sending:
-                return
             text = draft.value or ""
             draft.error = None
             try:
@@ -151,23 +153,21 @@ def _composer(services: Services, view: RoomView) -> None:
             except ValidationError as exc:
                 draft.error = exc.message
                 return
-            sending = True
-            send_button.props("loading")
-            try:
-                await services.chat.post_message(await view.tab.current(), room_id, text)
-            except NotAuthenticated:
-                return
-            except DomainError as exc:
-                draft.error = exc.message  # the draft stays in the composer
-                return
-            except Exception:
-                draft.error = "Your message could not be sent. It is still here; please try again."
-                raise
-            finally:
-                sending = False
-                send_button.props(remove="loading")
-            if draft.value == text:
-                draft.value = ""
+            draft.value = ""  # cleared at once so the next message can be typed; restored on failure
+            async with in_order:
+                try:
+                    await services.chat.post_message(await view.tab.current(), room_id, text)
+                except NotAuthenticated:
+                    return
+                except DomainError as exc:
+                    restore_draft(text, exc.message)
+                except Exception:
+                    log.exception("posting a message failed")
+                    restore_draft(text, "Your message could not be sent. It is back in the box; please try again.")
+
+        def restore_draft(text: str, error: str) -> None:
+            draft.value = text if not draft.value else f"{text}\n{draft.value}"
+            draft.error = error
 
         draft.on("keydown.enter.exact.prevent", send)
         send_button.on_click(send)

@@ -1,0 +1,134 @@
+"""Real Chromium: two people chat live, hostile markup stays inert, a restart rebuilds the history."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.conftest import start_app, stop_app
+from tests.domain.helpers import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+def sign_up(context, base_url: str, username: str, display_name: str):
+    page = context.new_page()
+    page.goto(f"{base_url}/sign-up")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Display name").fill(display_name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url(f"{base_url}/")
+    return page
+
+
+def create_room(page, name: str, topic: str = "") -> str:
+    page.get_by_label("Room name").fill(name)
+    if topic:
+        page.get_by_label("Topic (optional)").fill(topic)
+    page.get_by_role("button", name="Create room").click()
+    page.wait_for_url("**/rooms/*")
+    page.get_by_role("log", name="Messages").wait_for()
+    return page.url
+
+
+def say(page, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+
+
+def log(page):
+    return page.get_by_role("log", name="Messages")
+
+
+def test_two_browsers_chat_live(browser, live_app, artifacts):
+    base = live_app.base_url
+    alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
+    alice = sign_up(alice_ctx, base, "alice", "Alice")
+    bob = sign_up(bob_ctx, base, "bob", "Bob")
+    room_url = create_room(alice, "General", "Team talk")
+
+    bob.goto(f"{base}/")
+    bob.get_by_role("button", name="Join").click()
+    bob.wait_for_url(room_url)
+    log(bob).wait_for()
+    alice.get_by_text("People (2)").wait_for(timeout=2000)
+
+    say(alice, "Hello Bob, **welcome**!")
+    started = time.monotonic()
+    log(bob).get_by_text("Hello Bob,").wait_for(timeout=1000)
+    assert time.monotonic() - started < 1.0
+    assert log(bob).locator("strong").inner_text() == "welcome"
+
+    say(bob, "Thanks Alice\n```python\nprint('hi')\n```")
+    log(alice).get_by_text("Thanks Alice").wait_for(timeout=1000)
+    assert log(alice).locator("pre.codehilite span").count() > 0  # highlighted code block
+    assert alice.get_by_label("Message", exact=True).input_value() == ""
+
+    alice.screenshot(path=str(artifacts / "alice-room.png"))
+    bob.set_viewport_size({"width": 390, "height": 800})
+    bob.screenshot(path=str(artifacts / "bob-room-phone.png"))
+    alice_ctx.close()
+    bob_ctx.close()
+
+
+HOSTILE = [
+    '<img src=x onerror="window.__pwned=1">',
+    "<script>window.__pwned=2</script>",
+    "[click me](javascript:window.__pwned=3)",
+    '<a href="javascript:window.__pwned=4">raw link</a>',
+    "<svg onload=window.__pwned=5>",
+]
+
+
+def test_hostile_markup_renders_inert(browser, live_app, artifacts):
+    context = browser.new_context()
+    page = sign_up(context, live_app.base_url, "eve", "Eve <b>bold</b>")
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    create_room(page, "Sandbox")
+    for text in HOSTILE:
+        say(page, text)
+    log(page).get_by_text("<svg onload").wait_for(timeout=2000)
+    page.get_by_text("click me").click()
+    time.sleep(0.3)
+
+    assert page.evaluate("window.__pwned") is None
+    assert dialogs == []
+    body = log(page)
+    assert body.locator("img, script, svg, iframe").count() == 0
+    hrefs = body.locator("a").evaluate_all("links => links.map(a => a.getAttribute('href'))")
+    assert all(not (h or "").lower().startswith("javascript") for h in hrefs)
+    assert body.get_by_text('<img src=x onerror="window.__pwned=1">').count() == 1  # shown as text
+    assert body.get_by_text("Eve <b>bold</b>").count() == 5  # display name is text, not markup
+    page.screenshot(path=str(artifacts / "hostile-markup.png"))
+    context.close()
+
+
+def test_history_is_rebuilt_after_server_restart(browser, tmp_path, artifacts):
+    app = start_app(tmp_path / "data")
+    port = int(app.base_url.rsplit(":", 1)[1])
+    context = browser.new_context()
+    try:
+        page = sign_up(context, app.base_url, "rita", "Rita")
+        create_room(page, "Durable")
+        for i in range(3):
+            say(page, f"note {i}")
+        log(page).get_by_text("note 2").wait_for(timeout=2000)
+        page.evaluate("window.__old_page = true")
+        stop_app(app)
+        app = start_app(tmp_path / "data", port=port)
+        # The page reconnects, finds its old client gone and reloads: history comes from the database.
+        page.wait_for_function("window.__old_page === undefined", timeout=20000)
+        log(page).get_by_text("note 2").wait_for(timeout=15000)
+        page.wait_for_function("document.querySelectorAll('article.chat-msg').length === 3", timeout=15000)
+        say(page, "after restart")
+        log(page).get_by_text("after restart").wait_for(timeout=5000)
+        texts = log(page).locator("article .chat-body").all_inner_texts()
+        assert texts == ["note 0", "note 1", "note 2", "after restart"]
+        page.screenshot(path=str(artifacts / "after-restart.png"))
+    finally:
+        context.close()
+        stop_app(app)
