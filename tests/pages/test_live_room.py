@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from nicegui import ui
 
@@ -110,3 +112,28 @@ async def test_sign_out_sends_open_tabs_to_sign_in(app):
     await runtime.services.accounts.sign_out(token)
     await alice.should_see("Sign in", retries=10)
     await other_browser.should_see("Create a room")
+
+
+async def test_message_that_cannot_be_saved_returns_to_the_composer(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await alice.open("/")
+    alice.find("Room name").type("General")
+    alice.find("Create room").click()
+    await alice.should_see("People (1)")
+    with runtime.engine.begin() as conn:  # the database really refuses the insert
+        conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
+    await send(alice, "precious words")
+    await alice.should_see("could not be sent", retries=10)
+    with alice:
+        (draft,) = alice.find(ui.textarea).elements
+    assert draft.value == "precious words"
+    with runtime.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE messages_away RENAME TO messages")
+    alice.find("Send").click()
+    for _ in range(50):
+        if bodies(alice):
+            break
+        await asyncio.sleep(0.02)
+    assert bodies(alice) == ["<p>precious words</p>"]
+    assert draft.value == ""
