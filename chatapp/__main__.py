@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _migrate(settings) -> int:  # noqa: ANN001
+def _migrate(settings) -> int:
     from chatapp.app import build_runtime, migrate_database
     from chatapp.store.migrate import current_revision
 
@@ -69,7 +69,7 @@ def _migrate(settings) -> int:  # noqa: ANN001
     return 0
 
 
-def _create_user(settings, args) -> int:  # noqa: ANN001
+def _create_user(settings, args) -> int:
     from chatapp.app import build_runtime, migrate_database
     from chatapp.domain.accounts import SignUpForm
     from chatapp.domain.errors import ValidationError

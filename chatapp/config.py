@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-SECRET_KEY_FILE = "secret_key"
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "changethis", "password", "dev"}
 MIN_SECRET_CHARS = 32
 

@@ -34,9 +34,7 @@ class SessionsRevoked(Event):
     user_id: int
 
 
-EVENT_TYPES: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (MessagePosted, ParticipantsChanged, SessionsRevoked)
-}
+EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (MessagePosted, ParticipantsChanged, SessionsRevoked)}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

@@ -20,13 +20,21 @@ def _form(action: str) -> ui.element:
 
 def _hidden(name: str, value: str) -> None:
     field = ui.element("input")
-    field.props['type'] = "hidden"
-    field.props['name'] = name
-    field.props['value'] = value
+    field.props["type"] = "hidden"
+    field.props["name"] = name
+    field.props["value"] = value
 
 
-def _input(label: str, name: str, *, value: str = "", password: bool = False, autocomplete: str = "",
-           error: str | None = None, hint: str = "") -> ui.input:
+def _input(
+    label: str,
+    name: str,
+    *,
+    value: str = "",
+    password: bool = False,
+    autocomplete: str = "",
+    error: str | None = None,
+    hint: str = "",
+) -> ui.input:
     field = ui.input(label, value=value, password=password).props("outlined stack-label").classes("w-full")
     field.props["name"] = name
     field.props["for"] = name
@@ -44,7 +52,7 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
     accounts = services.accounts
 
     @ui.page("/sign-in", title=f"Sign in · {APP_NAME}")
-    async def sign_in_page(request: Request, next: str = "/", f: str = ""):  # noqa: A002
+    async def sign_in_page(request: Request, next: str = "/", f: str = ""):
         target = safe_next(next)
         if await accounts.authenticate(session_token(request)):
             return RedirectResponse(target, status_code=303)
@@ -64,7 +72,7 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
                 ui.link("Create an account", "/sign-up?" + urlencode({"next": target}))
 
     @ui.page("/sign-up", title=f"Create account · {APP_NAME}")
-    async def sign_up_page(request: Request, next: str = "/", f: str = ""):  # noqa: A002
+    async def sign_up_page(request: Request, next: str = "/", f: str = ""):
         target = safe_next(next)
         if await accounts.authenticate(session_token(request)):
             return RedirectResponse(target, status_code=303)
@@ -77,12 +85,30 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
                 ui.label("Please fix the fields marked below.").classes("text-negative").props('role="alert"')
             with _form("/auth/sign-up"):
                 _hidden("next", safe_next(data.get("next") or target))
-                _input("Username", "username", value=data.get("username", ""), autocomplete="username",
-                       error=errors.get("username"), hint="3-32 characters: a-z, 0-9, _ . -")
-                _input("Display name", "display_name", value=data.get("display_name", ""), autocomplete="name",
-                       error=errors.get("display_name"), hint="How others see you")
-                _input("Password", "password", password=True, autocomplete="new-password",
-                       error=errors.get("password"), hint=f"At least {settings.min_password_chars} characters")
+                _input(
+                    "Username",
+                    "username",
+                    value=data.get("username", ""),
+                    autocomplete="username",
+                    error=errors.get("username"),
+                    hint="3-32 characters: a-z, 0-9, _ . -",
+                )
+                _input(
+                    "Display name",
+                    "display_name",
+                    value=data.get("display_name", ""),
+                    autocomplete="name",
+                    error=errors.get("display_name"),
+                    hint="How others see you",
+                )
+                _input(
+                    "Password",
+                    "password",
+                    password=True,
+                    autocomplete="new-password",
+                    error=errors.get("password"),
+                    hint=f"At least {settings.min_password_chars} characters",
+                )
                 ui.button("Create account").props('type="submit" unelevated').classes("w-full")
             with ui.row().classes("gap-1 text-sm"):
                 ui.label("Already have an account?")
@@ -103,9 +129,20 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
                 ui.label(data["notice"]).classes("text-positive").props('role="status"')
             ui.label("Change password").classes("text-lg font-medium mt-2")
             with _form("/auth/password"):
-                _input("Current password", "current_password", password=True, autocomplete="current-password",
-                       error=errors.get("current_password"))
-                _input("New password", "new_password", password=True, autocomplete="new-password",
-                       error=errors.get("new_password"), hint=f"At least {settings.min_password_chars} characters")
+                _input(
+                    "Current password",
+                    "current_password",
+                    password=True,
+                    autocomplete="current-password",
+                    error=errors.get("current_password"),
+                )
+                _input(
+                    "New password",
+                    "new_password",
+                    password=True,
+                    autocomplete="new-password",
+                    error=errors.get("new_password"),
+                    hint=f"At least {settings.min_password_chars} characters",
+                )
                 ui.button("Change password").props('type="submit" unelevated').classes("w-full")
             ui.link("Back to rooms", "/")

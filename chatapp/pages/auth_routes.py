@@ -74,8 +74,9 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
                 previous_token=session_token(request),
             )
         except InvalidCredentials as exc:
-            return _back("/sign-in", flash, {"error": exc.message, "username": fields.get("username", ""),
-                                             "next": target})
+            return _back(
+                "/sign-in", flash, {"error": exc.message, "username": fields.get("username", ""), "next": target}
+            )
         return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
 
     @app.post("/auth/sign-up", include_in_schema=False)
@@ -92,10 +93,16 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
         try:
             session = await accounts.sign_up(sign_up_form)
         except ValidationError as exc:
-            return _back("/sign-up", flash, {
-                "errors": exc.fields, "username": sign_up_form.username,
-                "display_name": sign_up_form.display_name, "next": target,
-            })
+            return _back(
+                "/sign-up",
+                flash,
+                {
+                    "errors": exc.fields,
+                    "username": sign_up_form.username,
+                    "display_name": sign_up_form.display_name,
+                    "next": target,
+                },
+            )
         await accounts.sign_out(session_token(request))
         return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
 

@@ -28,9 +28,10 @@ def preview(summary: RoomSummary) -> str:
 
 def _room_row(summary: RoomSummary) -> None:
     room = summary.room
-    with ui.link(target=f"/rooms/{room.id}").classes("no-underline text-inherit w-full"), ui.card().classes(
-        "w-full cursor-pointer hover:shadow-md"
-    ).props("flat bordered"):
+    with (
+        ui.link(target=f"/rooms/{room.id}").classes("no-underline text-inherit w-full"),
+        ui.card().classes("w-full cursor-pointer hover:shadow-md").props("flat bordered"),
+    ):
         with ui.row().classes("items-center gap-2 w-full no-wrap"):
             ui.icon("lock" if room.is_private else "tag").classes("opacity-70")
             ui.label(room.name).classes("font-semibold")
@@ -77,8 +78,9 @@ def register_lobby(services: Services) -> None:
                 with ui.column().classes("w-full gap-2"):
                     ui.label("Public rooms you can join").classes("text-xl font-semibold")
                     for room in lobby.public_rooms:
-                        with ui.card().props("flat bordered").classes("w-full"), ui.row().classes(
-                            "items-center w-full no-wrap"
+                        with (
+                            ui.card().props("flat bordered").classes("w-full"),
+                            ui.row().classes("items-center w-full no-wrap"),
                         ):
                             with ui.column().classes("gap-0"):
                                 ui.label(room.name).classes("font-semibold")

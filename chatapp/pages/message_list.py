@@ -29,8 +29,9 @@ def message_payload(message: Message) -> dict[str, Any]:
 class MessageList(ui.element, component="message_list.js"):
     """Holds the room's visible messages as data; the browser renders them (role=log)."""
 
-    def __init__(self, messages: list[Message], *, has_older: bool,
-                 on_load_older: Callable[[int], Awaitable[None]]) -> None:
+    def __init__(
+        self, messages: list[Message], *, has_older: bool, on_load_older: Callable[[int], Awaitable[None]]
+    ) -> None:
         super().__init__()
         self._window: list[dict[str, Any]] = [message_payload(m) for m in messages]
         # Initial data only: later changes go through run_method, never through props (an update
@@ -61,4 +62,4 @@ class MessageList(ui.element, component="message_list.js"):
         self.run_method("prepend", older, has_older)
 
     def _displayed_contents(self, *, only_visible: bool) -> list:
-        return [f'{p["author"]}: {p["html"]}' for p in self.payloads]
+        return [f"{p['author']}: {p['html']}" for p in self.payloads]

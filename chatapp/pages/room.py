@@ -109,7 +109,8 @@ def register_room(services: Services) -> None:
                 with ui.column().classes("gap-0 min-w-0"):
                     with ui.row().classes("items-center gap-1 no-wrap"):
                         ui.icon("lock" if access.room.is_private else "tag").classes("opacity-70")
-                        ui.label(access.room.name).classes("text-lg font-semibold").props('role="heading" aria-level="1"')
+                        title = ui.label(access.room.name).classes("text-lg font-semibold")
+                        title.props('role="heading" aria-level="1"')
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
                 ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps").classes("ml-auto")
@@ -138,7 +139,7 @@ def _composer(services: Services, view: RoomView) -> None:
         with ui.row().classes("items-end gap-2 no-wrap w-full"):
             draft = (
                 ui.textarea("Message", placeholder="Write a message… (Enter to send, Shift+Enter for a new line)")
-                .props("outlined autogrow dense input-style=\"max-height: 30vh\"")
+                .props('outlined autogrow dense input-style="max-height: 30vh"')
                 .classes("flex-grow")
             )
             send_button = ui.button("Send", icon="send").props("unelevated")

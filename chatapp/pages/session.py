@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -80,10 +81,8 @@ class TabSession:
 
     async def recheck(self) -> None:
         """Called when any session of the user was revoked: leave if it was ours."""
-        try:
+        with contextlib.suppress(NotAuthenticated):
             await self.current()
-        except NotAuthenticated:
-            pass
 
     def leave(self) -> None:
         """Send the tab to the sign-in page (it comes back here if the browser is still signed in)."""

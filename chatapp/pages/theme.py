@@ -17,7 +17,7 @@ CSS = """
 .room-page { height: calc(100dvh - 52px); width: 100%; display: flex; flex-direction: column; }
 .room-head { padding: .5rem 1rem; border-bottom: 1px solid rgba(127,127,127,.25); }
 .room-topic { opacity: .75; font-size: .875rem; }
-nicegui-message-list, .chat-log-wrap { flex: 1 1 auto; min-height: 0; position: relative; display: flex; flex-direction: column; }
+.chat-log-wrap { flex: 1 1 auto; min-height: 0; position: relative; display: flex; flex-direction: column; }
 .chat-log { flex: 1 1 auto; overflow-y: auto; padding: .5rem 1rem; outline: none; }
 .chat-older { text-align: center; padding: .5rem 0; font-size: .8rem; opacity: .8; }
 .chat-older-btn, .chat-jump { border: 1px solid rgba(127,127,127,.4); border-radius: 999px; padding: .25rem .9rem;
@@ -36,7 +36,8 @@ nicegui-message-list, .chat-log-wrap { flex: 1 1 auto; min-height: 0; position: 
 .chat-body code { font-size: .875em; background: rgba(127,127,127,.12); padding: 0 .2em; border-radius: 3px; }
 .chat-body pre code { background: none; padding: 0; }
 .chat-body blockquote { border-left: 3px solid rgba(127,127,127,.5); margin: 0; padding-left: .75rem; opacity: .9; }
-.chat-body table { border-collapse: collapse; } .chat-body td, .chat-body th { border: 1px solid rgba(127,127,127,.4); padding: .2rem .5rem; }
+.chat-body table { border-collapse: collapse; }
+.chat-body td, .chat-body th { border: 1px solid rgba(127,127,127,.4); padding: .2rem .5rem; }
 .chat-body a { color: var(--chat-accent); text-decoration: underline; }
 .body--dark .chat-body a { color: #a5b4fc; }
 .composer { padding: .5rem 1rem .75rem; border-top: 1px solid rgba(127,127,127,.25); }
@@ -56,11 +57,9 @@ def header(actor: Actor | None) -> None:
         ui.link(APP_NAME, "/").classes("text-lg font-bold text-white no-underline")
         if actor is None:
             return
-        with ui.button(actor.display_name, icon="account_circle").props("flat no-caps color=white"):
-            with ui.menu().props("auto-close"):
-                ui.label(f"@{actor.username}").classes("px-4 pt-2 text-sm opacity-70")
-                ui.menu_item("Account settings", lambda: ui.navigate.to("/account"))
-                with ui.element("form").props('method="post" action="/auth/sign-out"').classes("w-full"):
-                    ui.button("Sign out", icon="logout").props('type="submit" flat no-caps align="left"').classes(
-                        "w-full"
-                    )
+        menu_button = ui.button(actor.display_name, icon="account_circle").props("flat no-caps color=white")
+        with menu_button, ui.menu().props("auto-close"):
+            ui.label(f"@{actor.username}").classes("px-4 pt-2 text-sm opacity-70")
+            ui.menu_item("Account settings", lambda: ui.navigate.to("/account"))
+            with ui.element("form").props('method="post" action="/auth/sign-out"').classes("w-full"):
+                ui.button("Sign out", icon="logout").props('type="submit" flat no-caps align="left"').classes("w-full")

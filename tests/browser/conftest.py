@@ -18,8 +18,15 @@ from tests.conftest import ARTIFACTS
 
 REQUIRE_BROWSER = os.environ.get("CHATAPP_REQUIRE_BROWSER") == "1"
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-dev-shm-usage",
 ]
 
 
@@ -65,8 +72,14 @@ class RunningApp:
 def start_app(data_dir: Path, env_extra: dict[str, str] | None = None, port: int | None = None) -> RunningApp:
     """Start `python -m chatapp` (on a free port unless given) and wait for /healthz."""
     port = port or _free_port()
-    env = {**os.environ, "CHATAPP_DATA_DIR": str(data_dir), "CHATAPP_PORT": str(port), "CHATAPP_HOST": "127.0.0.1",
-           "CHATAPP_LOG_LEVEL": "warning", **(env_extra or {})}
+    env = {
+        **os.environ,
+        "CHATAPP_DATA_DIR": str(data_dir),
+        "CHATAPP_PORT": str(port),
+        "CHATAPP_HOST": "127.0.0.1",
+        "CHATAPP_LOG_LEVEL": "warning",
+        **(env_extra or {}),
+    }
     env.pop("PYTEST_CURRENT_TEST", None)
     log = open(data_dir.parent / f"server-{port}.log", "w")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen([sys.executable, "-m", "chatapp"], env=env, stdout=log, stderr=subprocess.STDOUT)

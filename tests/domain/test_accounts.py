@@ -142,7 +142,9 @@ async def test_change_password_checks_current_and_new(runtime):
 async def test_sign_in_rehashes_when_parameters_change(runtime):
     tx = SqlTransactor(runtime.engine)
     stronger = Accounts(
-        tx=tx, pubsub=InProcessPubSub(), passwords=Passwords(PasswordPolicy(memory_kib=24_576, time_cost=3)),
+        tx=tx,
+        pubsub=InProcessPubSub(),
+        passwords=Passwords(PasswordPolicy(memory_kib=24_576, time_cost=3)),
         session_lifetime=timedelta(days=1),
     )
     await stronger.create_user(SignUpForm("liam", "Liam", PASSWORD))
@@ -155,8 +157,11 @@ async def test_sign_in_rehashes_when_parameters_change(runtime):
 async def test_expired_session_is_rejected(runtime):
     now = [datetime(2026, 1, 1, tzinfo=UTC)]
     accounts = Accounts(
-        tx=SqlTransactor(runtime.engine), pubsub=InProcessPubSub(), passwords=Passwords(PasswordPolicy()),
-        session_lifetime=timedelta(hours=1), clock=lambda: now[0],
+        tx=SqlTransactor(runtime.engine),
+        pubsub=InProcessPubSub(),
+        passwords=Passwords(PasswordPolicy()),
+        session_lifetime=timedelta(hours=1),
+        clock=lambda: now[0],
     )
     session = await accounts.sign_up(SignUpForm("mia", "Mia", PASSWORD))
     assert await accounts.authenticate(session.token) is not None

@@ -25,7 +25,7 @@ async def send(user, text: str) -> None:
 
 
 async def test_two_users_chat_live_and_a_third_room_stays_quiet(app):
-    runtime, new_user = app
+    _, new_user = app
     alice = await signed_up(new_user, "alice", "Alice")
     bob = await signed_up(new_user, "bob", "Bob")
     carol = await signed_up(new_user, "carol", "Carol")
