@@ -6,7 +6,7 @@ from chatapp.domain.errors import Forbidden, ValidationError
 from chatapp.domain.events import MessagePosted, room_topic
 from chatapp.domain.models import Actor, Message, MessagePage
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.rooms import room_access
+from chatapp.domain.rooms import is_valid_id, room_access
 from chatapp.domain.validation import clean_text
 
 
@@ -56,6 +56,8 @@ class Chat:
     async def history(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
         """A page of messages older than before_id (or the newest), oldest first; keyset pagination."""
         limit = self.page_size
+        if before_id is not None and not is_valid_id(before_id):
+            raise ValidationError({"before_id": "Invalid position in the history."})
 
         def work(uow: UnitOfWork) -> MessagePage:
             room_access(uow, actor, room_id)

@@ -20,6 +20,7 @@ from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.validation import clean_text, one_line
 
 PUBLIC_ROOMS_IN_LOBBY = 100
+MAX_ID = 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,14 @@ class RoomLimits:
     max_topic_chars: int = 300
 
 
+def is_valid_id(value: object) -> bool:
+    """True for an int that can be a row id (positive, fits a 32-bit column on PostgreSQL)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
+
+
 def room_access(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
     """What the actor may do in the room. Private rooms they are not in raise NotFound, like no room."""
-    room = uow.rooms.get(room_id)
+    room = uow.rooms.get(room_id) if is_valid_id(room_id) else None
     if room is None:
         raise NotFound("Room not found.")
     me = uow.participants.for_user(room_id, actor.user_id)

@@ -11,8 +11,9 @@ export default {
           <div v-else-if="items.length" class="chat-start">This is the start of the conversation.</div>
         </div>
         <p v-if="!items.length" class="chat-empty">No messages yet. Say hello!</p>
-        <article v-for="m in items" :key="m.id" class="chat-msg" :class="'chat-kind-' + m.kind" :data-id="m.id">
-          <header class="chat-msg-head">
+        <article v-for="(m, i) in items" :key="m.id" class="chat-msg"
+                 :class="['chat-kind-' + m.kind, { 'chat-cont': continues(i) }]" :data-id="m.id">
+          <header class="chat-msg-head" :class="{ 'sr-only': continues(i) }">
             <span class="chat-author">{{ m.author }}</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
           </header>
@@ -71,6 +72,12 @@ export default {
       log.scrollTo({ top: log.scrollHeight, behavior: smooth ? "smooth" : "auto" });
       this.atBottom = true;
       this.unseen = false;
+    },
+    continues(i) {
+      // A message by the same author within 5 minutes joins the previous one visually.
+      if (i === 0) return false;
+      const prev = this.items[i - 1], cur = this.items[i];
+      return prev.author === cur.author && prev.kind === cur.kind && new Date(cur.ts) - new Date(prev.ts) < 300000;
     },
     shortTime(ts) {
       const d = new Date(ts);

@@ -39,7 +39,7 @@ class MessageList(ui.element, component="message_list.js"):
         self._props["messages"] = self._window
         self._props["has-older"] = has_older
         self._props["window-size"] = DOM_WINDOW
-        self.on("load-older", lambda e: on_load_older(int(e.args)))
+        self.on("load-older", lambda e: on_load_older(e.args) if isinstance(e.args, int) else None)
 
     @property
     def payloads(self) -> list[dict[str, Any]]:

@@ -170,5 +170,6 @@ def _composer(services: Services, view: RoomView) -> None:
             draft.value = text if not draft.value else f"{text}\n{draft.value}"
             draft.error = error
 
+        draft.on_value_change(lambda: setattr(draft, "error", None) if draft.error and draft.value else None)
         draft.on("keydown.enter.exact.prevent", send)
         send_button.on_click(send)

@@ -25,8 +25,10 @@ CSS = """
 .chat-jump { position: absolute; bottom: .75rem; left: 50%; transform: translateX(-50%);
   background: var(--chat-accent); color: white; border: none; box-shadow: 0 2px 8px rgba(0,0,0,.25); }
 .chat-empty { text-align: center; opacity: .7; margin-top: 2rem; }
-.chat-msg { padding: .35rem .25rem; border-radius: 6px; }
+.chat-msg { position: relative; padding: .35rem .25rem; border-radius: 6px; }
 .chat-msg:hover { background: rgba(127,127,127,.08); }
+.chat-msg.chat-cont { padding-top: 0; }
+.sr-only { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 .chat-msg-head { display: flex; gap: .5rem; align-items: baseline; }
 .chat-author { font-weight: 600; }
 .chat-time { font-size: .75rem; opacity: .65; }
@@ -36,6 +38,9 @@ CSS = """
 .chat-body code { font-size: .875em; background: rgba(127,127,127,.12); padding: 0 .2em; border-radius: 3px; }
 .chat-body pre code { background: none; padding: 0; }
 .chat-body blockquote { border-left: 3px solid rgba(127,127,127,.5); margin: 0; padding-left: .75rem; opacity: .9; }
+.chat-body ul { list-style: disc; padding-left: 1.5rem; margin: .25rem 0; }
+.chat-body ol { list-style: decimal; padding-left: 1.5rem; margin: .25rem 0; }
+.chat-body h1, .chat-body h2, .chat-body h3 { font-weight: 600; font-size: 1.1rem; margin: .35rem 0; }
 .chat-body table { border-collapse: collapse; }
 .chat-body td, .chat-body th { border: 1px solid rgba(127,127,127,.4); padding: .2rem .5rem; }
 .chat-body a { color: var(--chat-accent); text-decoration: underline; }

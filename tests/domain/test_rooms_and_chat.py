@@ -180,3 +180,13 @@ async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
     stop_a()
     await services.chat.post_message(alice, room_a.id, "second")
     assert in_a.messages == ["for A"] and also_in_a.messages == ["for A", "second"]
+
+
+async def test_out_of_range_ids_are_not_found_on_every_backend(runtime):
+    alice, _ = await sign_up(runtime, "alice")
+    room = await runtime.services.rooms.create_room(alice, name="R")
+    for bad in (0, -1, 2**31, 2**63):
+        with pytest.raises(NotFound):
+            await runtime.services.rooms.access(alice, bad)
+    with pytest.raises(ValidationError):
+        await runtime.services.chat.history(alice, room.id, before_id=2**40)
