@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -131,4 +133,87 @@ def test_history_is_rebuilt_after_server_restart(browser, tmp_path, artifacts):
         page.screenshot(path=str(artifacts / "after-restart.png"))
     finally:
         context.close()
+        stop_app(app)
+
+
+def test_room_opens_on_newest_page_and_loads_older_on_demand(browser, live_app, artifacts):
+    context = browser.new_context()
+    page = sign_up(context, live_app.base_url, "olga", "Olga")
+    room_url = create_room(page, "Archive")
+    room_id = int(room_url.rsplit("/", 1)[1])
+    seed_messages(live_app.data_dir, "olga", room_id, 65)
+    page.reload()
+    log(page).get_by_text("message 64").wait_for(timeout=5000)
+    articles = log(page).locator("article")
+    assert articles.count() == 50
+    assert articles.first.inner_text().endswith("message 15")
+    log(page).get_by_role("button", name="Load older messages").click()
+    log(page).get_by_text("start of the conversation").wait_for(timeout=5000)
+    assert articles.count() == 65
+    assert articles.first.inner_text().endswith("message 0")
+    page.screenshot(path=str(artifacts / "older-loaded.png"))
+    context.close()
+
+
+def seed_messages(data_dir, username: str, room_id: int, count: int) -> None:
+    """Write messages into the app's own database through the domain (another process, same file)."""
+    from chatapp.app import build_runtime
+    from chatapp.config import Settings
+
+    runtime = build_runtime(Settings(_env_file=None, data_dir=data_dir))
+
+    async def post_all() -> None:
+        session = await runtime.services.accounts.sign_in(username=username, password=PASSWORD)
+        actor = await runtime.services.accounts.authenticate(session.token)
+        for i in range(count):
+            await runtime.services.chat.post_message(actor, room_id, f"message {i}")
+
+    # Playwright's sync API owns this thread's event loop; the domain runs on a loop of its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, post_all()).result()
+    runtime.engine.dispose()
+
+
+def test_messages_sent_while_offline_arrive_after_reconnect(browser, live_app, artifacts):
+    base = live_app.base_url
+    alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
+    alice = sign_up(alice_ctx, base, "alice", "Alice")
+    bob = sign_up(bob_ctx, base, "bob", "Bob")
+    room_url = create_room(alice, "Flaky network")
+    bob.goto(room_url)
+    bob.get_by_role("button", name="Join room").click()
+    bob.get_by_label("Message", exact=True).wait_for()
+    alice_ctx.set_offline(True)
+    say(bob, "while you were away 1")
+    say(bob, "while you were away 2")
+    time.sleep(2)
+    alice_ctx.set_offline(False)
+    log(alice).get_by_text("while you were away 2").wait_for(timeout=15000)
+    texts = log(alice).locator("article .chat-body").all_inner_texts()
+    assert texts == ["while you were away 1", "while you were away 2"]
+    alice.screenshot(path=str(artifacts / "after-reconnect.png"))
+    alice_ctx.close()
+    bob_ctx.close()
+
+
+@pytest.mark.postgres
+def test_two_browsers_chat_live_on_postgresql(browser, postgres_database, tmp_path, artifacts):
+    app = start_app(tmp_path / "data", {"CHATAPP_DATABASE_URL": postgres_database})
+    try:
+        alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
+        alice = sign_up(alice_ctx, app.base_url, "alice", "Alice")
+        bob = sign_up(bob_ctx, app.base_url, "bob", "Bob")
+        room_url = create_room(alice, "On Postgres")
+        bob.goto(room_url)
+        bob.get_by_role("button", name="Join room").click()
+        bob.get_by_label("Message", exact=True).wait_for()
+        say(alice, "stored in PostgreSQL")
+        log(bob).get_by_text("stored in PostgreSQL").wait_for(timeout=1000)
+        say(bob, "and back")
+        log(alice).get_by_text("and back").wait_for(timeout=1000)
+        bob.reload()
+        assert log(bob).locator("article .chat-body").all_inner_texts() == ["stored in PostgreSQL", "and back"]
+        alice_ctx.close()
+        bob_ctx.close()
+    finally:
         stop_app(app)
