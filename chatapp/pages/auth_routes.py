@@ -19,13 +19,21 @@ SEE_OTHER = 303
 
 
 def is_cross_site(request: Request) -> bool:
-    """True when a browser says the POST comes from another site (login CSRF and friends)."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
+    """True when a browser says the POST comes from another site (login CSRF and friends).
+
+    Sec-Fetch-Site decides when the browser sends it; otherwise the Origin must name this host
+    (as the client or a reverse proxy's X-Forwarded-Host saw it). Non-browser clients send neither.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site == "cross-site":
         return True
+    if site in {"same-origin", "none"}:
+        return False
     origin = request.headers.get("origin")
-    if not origin or origin == "null":
-        return origin == "null"
-    return urlsplit(origin).netloc != request.headers.get("host", "")
+    if not origin:
+        return False
+    hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
+    return origin == "null" or urlsplit(origin).netloc not in hosts
 
 
 def _secure(request: Request, settings: Settings) -> bool:
