@@ -41,8 +41,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         settings = Settings()
+        settings.resolved_secret_key()
     except ValidationError as exc:
-        print(f"Invalid settings:\n{exc}", file=sys.stderr)
+        problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        print(f"Invalid settings:\n{problems}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:
+        print(f"Invalid settings: {exc}", file=sys.stderr)
         return 2
     host = getattr(args, "serve_host", None) or args.host
     port = getattr(args, "serve_port", None) or args.port

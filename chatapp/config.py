@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -18,7 +20,9 @@ MIN_SECRET_CHARS = 32
 class Settings(BaseSettings):
     """Every knob of chatapp; each one is documented in README's settings table."""
 
-    model_config = SettingsConfigDict(env_prefix="CHATAPP_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CHATAPP_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -66,12 +70,25 @@ class Settings(BaseSettings):
 
 
 def load_or_create_secret(path: Path) -> str:
-    """Read the secret key file, creating it with mode 0600 if it does not exist yet."""
+    """Read the secret key file, creating it (mode 0600) if it does not exist yet.
+
+    The key is written to a temporary file first and linked into place, so no process ever sees a
+    half-written key; a file that holds less than a key is refused rather than used.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48))
-    return path.read_text().strip()
+    if not path.exists():
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # created 0600
+        try:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+            with contextlib.suppress(FileExistsError):  # another process won the race: use its key
+                os.link(tmp_name, path)
+        finally:
+            os.unlink(tmp_name)
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_CHARS:
+        raise ValueError(
+            f"The secret key file {path} holds less than {MIN_SECRET_CHARS} characters; "
+            "delete it to have a new key generated, or set CHATAPP_SECRET_KEY."
+        )
+    return key

@@ -16,6 +16,7 @@ from chatapp.store.repositories import SqlUnitOfWork
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+PG_CONNECT_TIMEOUT_S = 5
 
 
 def is_sqlite(url: str) -> bool:
@@ -29,7 +30,14 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         _tune_sqlite(engine)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True, pool_recycle=1800)
+    return create_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+    )
 
 
 def _tune_sqlite(engine: Engine) -> None:
@@ -75,6 +83,7 @@ class SqlTransactor:
             return result
 
     def ping(self) -> None:
-        """Raise if the database cannot answer a trivial query."""
+        """Raise if the database cannot answer, or is not chatapp's migrated schema."""
         with self.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            if conn.execute(text("SELECT version_num FROM alembic_version")).scalar() is None:
+                raise RuntimeError("database has no schema revision")
