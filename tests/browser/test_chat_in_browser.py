@@ -217,3 +217,21 @@ def test_two_browsers_chat_live_on_postgresql(browser, postgres_database, tmp_pa
         bob_ctx.close()
     finally:
         stop_app(app)
+
+
+def test_signing_out_in_one_tab_sends_the_other_tabs_to_sign_in(browser, live_app, artifacts):
+    context = browser.new_context()
+    lobby = sign_up(context, live_app.base_url, "tess", "Tess")
+    room = context.new_page()
+    room.goto(create_room(lobby, "Two tabs"))
+    log(room).wait_for()
+    lobby.goto(f"{live_app.base_url}/")
+    lobby.get_by_role("button", name="Tess").click()
+    lobby.get_by_role("button", name="Sign out").click()
+    lobby.wait_for_url("**/sign-in")
+    started = time.monotonic()
+    room.wait_for_url(lambda url: "/sign-in" in url, timeout=2000)
+    assert time.monotonic() - started < 1.5
+    room.get_by_role("button", name="Sign in").wait_for()
+    room.screenshot(path=str(artifacts / "room-tab-after-sign-out.png"))
+    context.close()
