@@ -23,6 +23,11 @@ REQUIRE_POSTGRES = os.environ.get("CHATAPP_REQUIRE_POSTGRES") == "1"
 ARTIFACTS = Path(os.environ.get("CHATAPP_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the slow real-browser tests last, so the fast ones report first."""
+    items.sort(key=lambda item: "tests/browser/" in item.nodeid)
+
+
 def _postgres_admin_url() -> str:
     return POSTGRES_URL
 

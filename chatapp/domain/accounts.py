@@ -10,11 +10,10 @@ from datetime import timedelta
 
 from chatapp.domain.errors import InvalidCredentials, NotAuthenticated, ValidationError
 from chatapp.domain.events import SessionsRevoked, user_topic
-from chatapp.domain.models import Actor, NewSession, User
+from chatapp.domain.models import Actor, NewSession, User, UserCredentials
 from chatapp.domain.passwords import Passwords
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.validation import (
-    clean_text,
     display_name_error,
     one_line,
     password_error,
@@ -22,6 +21,13 @@ from chatapp.domain.validation import (
 )
 
 TOKEN_BYTES = 32
+
+
+def _require_unchanged(uow: UnitOfWork, checked: UserCredentials) -> None:
+    """Lock the user row and make sure the hash we verified is still the stored one."""
+    current = uow.users.credentials(checked.user.id, lock=True)
+    if current is None or current.password_hash != checked.password_hash:
+        raise InvalidCredentials()
 
 
 def new_token() -> str:
@@ -89,14 +95,18 @@ class Accounts:
         if self._passwords.needs_rehash(creds.password_hash):
             new_hash = await self._passwords.hash(password)
 
-        def work(uow: UnitOfWork) -> NewSession:
+        def work(uow: UnitOfWork) -> tuple[NewSession, int | None]:
+            # The password may have changed while argon2 ran: then the one we checked is stale.
+            _require_unchanged(uow, creds)
             if new_hash is not None:
                 uow.users.set_password_hash(creds.user.id, new_hash, self._clock())
-            if previous_token:
-                uow.sessions.delete_by_hash(hash_token(previous_token))
-            return self._issue_session(uow, creds.user)
+            previous_user = uow.sessions.delete_by_hash(hash_token(previous_token)) if previous_token else None
+            return self._issue_session(uow, creds.user), previous_user
 
-        return await self._tx.run(work, write=True)
+        session, previous_user = await self._tx.run(work, write=True)
+        if previous_user is not None:  # that browser's other tabs must stop using the old session
+            await self._pubsub.publish(user_topic(previous_user), SessionsRevoked(user_id=previous_user))
+        return session
 
     async def authenticate(self, token: str | None) -> Actor | None:
         """The actor behind a session token, or None when it is missing, unknown or expired."""
@@ -134,6 +144,11 @@ class Accounts:
         new_hash = await self._passwords.hash(new)
 
         def work(uow: UnitOfWork) -> NewSession:
+            try:
+                _require_unchanged(uow, creds)
+            except InvalidCredentials:
+                message = "Your password was just changed elsewhere; please try again."
+                raise ValidationError({"current_password": message}) from None
             uow.users.set_password_hash(actor.user_id, new_hash, self._clock())
             uow.sessions.delete_for_user(actor.user_id)
             return self._issue_session(uow, creds.user)
@@ -151,7 +166,7 @@ class Accounts:
 
     def _validate_new_account(self, form: SignUpForm) -> tuple[str, str]:
         username = one_line(form.username).lower()
-        display_name = one_line(clean_text(form.display_name))
+        display_name = one_line(form.display_name)
         policy = self._passwords.policy
         errors = {
             "username": username_error(username),

@@ -91,8 +91,9 @@ class SqlUsers:
         row = self.s.exec(select(UserRow).where(UserRow.username == username)).scalars().first()
         return UserCredentials(user=_user(row), password_hash=row.password_hash) if row else None
 
-    def credentials(self, user_id: int) -> UserCredentials | None:
-        row = self.s.get(UserRow, user_id)
+    def credentials(self, user_id: int, *, lock: bool = False) -> UserCredentials | None:
+        # lock: SELECT ... FOR UPDATE on PostgreSQL; SQLite writers already hold the database lock.
+        row = self.s.get(UserRow, user_id, with_for_update=lock, populate_existing=lock)
         return UserCredentials(user=_user(row), password_hash=row.password_hash) if row else None
 
     def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None:

@@ -46,9 +46,13 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser():
-    """One headless Debian chromium for the session (never a downloaded browser)."""
+    """A headless Debian chromium (never a downloaded browser), one per test.
+
+    Playwright's sync API runs an event loop on this thread while it is open; keeping it per test
+    means no async test ever starts while that loop is still running.
+    """
     path = _chromium()
     if path is None:
         _skip_or_fail("Debian chromium is not installed (apt-get install chromium)")

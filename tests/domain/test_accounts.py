@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -175,3 +176,31 @@ def test_revocation_event_round_trips():
     event = SessionsRevoked(user_id=7)
     assert event_from_dict(event.to_dict()) == event
     assert user_topic(7) == "user:7"
+
+
+async def test_password_changed_during_sign_in_wins(runtime):
+    """The old password is checked (slowly); if the password changes meanwhile, no session is issued."""
+    slow = Passwords(PasswordPolicy(memory_kib=262_144, time_cost=3))  # verifying its hashes takes a while
+    tx = SqlTransactor(runtime.engine)
+    slow_accounts = Accounts(tx=tx, pubsub=InProcessPubSub(), passwords=slow, session_lifetime=timedelta(days=1))
+    user = await slow_accounts.create_user(SignUpForm("nora", "Nora", PASSWORD))
+    signing_in = asyncio.create_task(runtime.services.accounts.sign_in(username="nora", password=PASSWORD))
+    await asyncio.sleep(0.05)  # sign-in is now inside argon2
+    new_hash = await Passwords(PasswordPolicy()).hash("the new password!")
+    await tx.run(lambda uow: uow.users.set_password_hash(user.id, new_hash, datetime.now(UTC)), write=True)
+    assert not signing_in.done()
+    with pytest.raises(InvalidCredentials):
+        await signing_in
+    with runtime.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sessions")).scalar_one() == 0
+        assert conn.execute(text("SELECT password_hash FROM users")).scalar_one() == new_hash
+
+
+async def test_signing_in_over_another_users_cookie_tells_their_tabs(runtime):
+    alice, alice_token = await sign_up(runtime, "olive", "Olive")
+    await sign_up(runtime, "pete", "Pete")
+    told = []
+    runtime.services.session_watch.watch(alice.user_id, lambda: _record(told))
+    await runtime.services.accounts.sign_in(username="pete", password=PASSWORD, previous_token=alice_token)
+    assert await runtime.services.accounts.authenticate(alice_token) is None
+    assert told == ["revoked"]
