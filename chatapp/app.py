@@ -57,6 +57,7 @@ def build_runtime(settings: Settings) -> Runtime:
             return False
         return True
 
+    passwords.warm_up()
     services = Services(
         accounts=Accounts(
             tx=tx, pubsub=pubsub, passwords=passwords, session_lifetime=timedelta(days=settings.session_days)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -19,6 +20,7 @@ class PasswordPolicy:
     parallelism: int = 1
     min_chars: int = 10
     max_chars: int = 1024
+    max_concurrent: int = 2  # argon2 is CPU- and memory-bound: more threads than cores only queue
 
 
 class Passwords:
@@ -32,6 +34,12 @@ class Passwords:
             parallelism=policy.parallelism,
             type=Type.ID,
         )
+        # Its own small pool: a flood of sign-ins queues here instead of starving database work.
+        self._pool = ThreadPoolExecutor(max_workers=policy.max_concurrent, thread_name_prefix="argon2")
+
+    def warm_up(self) -> None:
+        """Compute the dummy hash now, so the first unknown username is not slower than the rest."""
+        _ = self._dummy_hash
 
     @cached_property
     def _dummy_hash(self) -> str:
@@ -39,11 +47,12 @@ class Passwords:
 
     async def hash(self, password: str) -> str:
         """Hash a password with argon2id in a worker thread."""
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Check a password; with no hash (unknown user) it still spends the same time."""
-        return await asyncio.to_thread(self._verify_sync, password_hash, password)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._verify_sync, password_hash, password)
 
     def _verify_sync(self, password_hash: str | None, password: str) -> bool:
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from nicegui import app
+
 from chatapp.config import Settings
 from chatapp.domain.services import Services
 from chatapp.pages.auth_pages import register_auth_pages
@@ -9,13 +11,14 @@ from chatapp.pages.auth_routes import register_auth_routes
 from chatapp.pages.lobby import register_lobby
 from chatapp.pages.room import register_room
 from chatapp.pages.session import Flash
-from chatapp.pages.theme import install_theme
+from chatapp.pages.theme import error_page, install_theme
 
 
 def register(services: Services, settings: Settings) -> None:
     """Register every page and endpoint on the NiceGUI app."""
     flash = Flash(settings.resolved_secret_key())
     install_theme()
+    app.on_page_exception(error_page)
     register_auth_routes(services, settings, flash)
     register_auth_pages(services, settings, flash)
     register_lobby(services)

@@ -68,3 +68,13 @@ def header(actor: Actor | None) -> None:
             ui.menu_item("Account settings", lambda: ui.navigate.to("/account"))
             with ui.element("form").props('method="post" action="/auth/sign-out"').classes("w-full"):
                 ui.button("Sign out", icon="logout").props('type="submit" flat no-caps align="left"').classes("w-full")
+
+
+def error_page() -> None:
+    """What a visitor sees when building a page failed: no exception text (it may hold SQL or
+    hostnames); the details go to the server log."""
+    header(None)
+    with ui.column().classes("page-narrow"):
+        ui.label("Something went wrong").classes("text-2xl font-semibold")
+        ui.label("The page could not be shown. Please try again in a moment.").classes("opacity-80")
+        ui.link("Back to your rooms", "/")

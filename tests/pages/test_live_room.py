@@ -137,3 +137,18 @@ async def test_message_that_cannot_be_saved_returns_to_the_composer(app):
         await asyncio.sleep(0.02)
     assert bodies(alice) == ["<p>precious words</p>"]
     assert draft.value == ""
+
+
+async def test_a_failing_page_shows_no_internals(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    with runtime.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE rooms RENAME TO rooms_away")
+    response = await alice.http_client.get("/")
+    assert response.status_code == 500
+    assert "Something went wrong" in response.text
+    for leak in ("SELECT", "rooms_away", "OperationalError", "sqlite3", "Traceback (most recent"):
+        assert leak not in response.text
+    with runtime.engine.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE rooms_away RENAME TO rooms")
+    assert (await alice.http_client.get("/")).status_code == 200
