@@ -13,17 +13,22 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
 def _parser() -> argparse.ArgumentParser:
+    address = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: `--port 9000 serve` and `serve --port 9000` both work (no default overwrites the other).
+    address.add_argument(
+        "--host", default=argparse.SUPPRESS, help="address to listen on (CHATAPP_HOST, default 127.0.0.1)"
+    )
+    address.add_argument(
+        "--port", type=int, default=argparse.SUPPRESS, help="port to listen on (CHATAPP_PORT, default 8080)"
+    )
     parser = argparse.ArgumentParser(
         prog="python -m chatapp",
+        parents=[address],
         description="chatapp: self-hosted team chat where an AI is a member of the room. "
         "Settings come from CHATAPP_* environment variables or a .env file (see README).",
     )
-    parser.add_argument("--host", help="address to listen on (CHATAPP_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (CHATAPP_PORT, default 8080)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    serve = commands.add_parser("serve", help="run the web app (the default command)")
-    serve.add_argument("--host", dest="serve_host", help="address to listen on")
-    serve.add_argument("--port", dest="serve_port", type=int, help="port to listen on")
+    commands.add_parser("serve", help="run the web app (the default command)", parents=[address])
     commands.add_parser("migrate", help="apply database migrations and exit")
     create = commands.add_parser("create-user", help="create an account (asks for the password)")
     create.add_argument("username")
@@ -49,9 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"Invalid settings: {exc}", file=sys.stderr)
         return 2
-    host = getattr(args, "serve_host", None) or args.host
-    port = getattr(args, "serve_port", None) or args.port
-    settings = settings.model_copy(update={k: v for k, v in {"host": host, "port": port}.items() if v})
+    overrides = {key: getattr(args, key, None) for key in ("host", "port")}
+    settings = settings.model_copy(update={key: value for key, value in overrides.items() if value})
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "migrate":

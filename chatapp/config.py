@@ -20,9 +20,7 @@ MIN_SECRET_CHARS = 32
 class Settings(BaseSettings):
     """Every knob of chatapp; each one is documented in README's settings table."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="CHATAPP_", env_file=".env", extra="ignore", hide_input_in_errors=True
-    )
+    model_config = SettingsConfigDict(env_prefix="CHATAPP_", env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -32,7 +30,7 @@ class Settings(BaseSettings):
 
     max_message_chars: int = Field(4000, ge=1, le=100_000)
     page_size: int = Field(50, ge=1, le=500)
-    max_room_name_chars: int = Field(80, ge=1, le=500)
+    max_room_name_chars: int = Field(80, ge=1, le=200)  # the column holds 200
     max_topic_chars: int = Field(300, ge=0, le=5000)
     min_password_chars: int = Field(10, ge=8, le=1024)
     session_days: float = Field(30, gt=0)

@@ -49,11 +49,6 @@ class LiveRooms:
         channel.watchers.add(watcher)
         return lambda: self._unwatch(room_id, watcher)
 
-    def watcher_count(self, room_id: int) -> int:
-        """How many watchers this process has on a room."""
-        channel = self._channels.get(room_id)
-        return len(channel.watchers) if channel else 0
-
     def _unwatch(self, room_id: int, watcher: RoomWatcher) -> None:
         channel = self._channels.get(room_id)
         if channel is None:

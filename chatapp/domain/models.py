@@ -51,7 +51,6 @@ class Actor:
     user_id: int
     username: str
     display_name: str
-    session_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

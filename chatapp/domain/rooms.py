@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatapp.domain.errors import NotFound, ValidationError
+from chatapp.domain.errors import Conflict, NotFound, ValidationError
 from chatapp.domain.events import ParticipantsChanged, room_topic
 from chatapp.domain.models import (
     Actor,
@@ -106,7 +106,12 @@ class Rooms:
             )
             return participant, True
 
-        participant, created = await self._tx.run(work, write=True)
+        try:
+            participant, created = await self._tx.run(work, write=True)
+        except Conflict:  # a concurrent join of the same user won: theirs is ours
+            access = await self.access(actor, room_id)
+            assert access.me is not None
+            return access.me
         if created:
             await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
         return participant

@@ -10,7 +10,7 @@ from nicegui import ui
 
 from chatapp.config import Settings
 from chatapp.domain.services import Services
-from chatapp.pages.session import Flash, safe_next, session_token, sign_in_url
+from chatapp.pages.session import Flash, TabSession, safe_next, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
 
@@ -121,6 +121,9 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
             return RedirectResponse(sign_in_url("/account"), status_code=303)
         data = flash.load(f)
         errors = data.get("errors", {})
+        TabSession(accounts, session_token(request), actor, ui.context.client).watch_revocations(
+            services.session_watch.watch
+        )
         header(actor)
         with ui.card().classes("auth-card"):
             ui.label("Account").classes("text-2xl font-semibold")

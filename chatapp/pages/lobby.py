@@ -99,7 +99,10 @@ async def _new_room_form(services: Services, tab: TabSession) -> None:
         private = ui.switch("Private: hidden from everyone who is not in it")
 
         async def create() -> None:
+            if create_button.props.get("loading"):
+                return  # a double click must not make two rooms
             name.error = topic.error = None
+            create_button.props("loading")
             try:
                 room = await services.rooms.create_room(
                     await tab.current(), name=name.value, topic=topic.value, private=private.value
@@ -111,7 +114,9 @@ async def _new_room_form(services: Services, tab: TabSession) -> None:
             except DomainError as exc:
                 ui.notify(exc.message, type="warning")
                 return
+            finally:
+                create_button.props(remove="loading")
             ui.navigate.to(f"/rooms/{room.id}")
 
         name.on("keydown.enter", create)
-        ui.button("Create room", icon="add", on_click=create).props("unelevated")
+        create_button = ui.button("Create room", icon="add", on_click=create).props("unelevated")

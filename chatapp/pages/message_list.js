@@ -56,6 +56,9 @@ export default {
       this.loading = false;
       this.$nextTick(() => { log.scrollTop = log.scrollHeight - fromBottom; });
     },
+    loadFailed() {
+      this.loading = false;
+    },
     loadOlder() {
       if (this.loading || !this.items.length) return;
       this.loading = true;

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from typing import Any
@@ -13,9 +14,11 @@ from chatapp.pages.markdown import render_markdown
 
 DOM_WINDOW = 300
 
+Payload = dict[str, Any]
+
 
 @lru_cache(maxsize=8192)
-def message_payload(message: Message) -> dict[str, Any]:
+def message_payload(message: Message) -> Payload:
     """What a browser needs to show a message; built once per message, shared by all viewers."""
     return {
         "id": message.id,
@@ -26,40 +29,51 @@ def message_payload(message: Message) -> dict[str, Any]:
     }
 
 
+async def payloads_of(messages: list[Message]) -> list[Payload]:
+    """Payloads for messages, rendered in a worker thread (markdown can take tens of ms)."""
+    return await asyncio.to_thread(lambda: [message_payload(m) for m in messages])
+
+
 class MessageList(ui.element, component="message_list.js"):
     """Holds the room's visible messages as data; the browser renders them (role=log)."""
 
     def __init__(
-        self, messages: list[Message], *, has_older: bool, on_load_older: Callable[[int], Awaitable[None]]
+        self, payloads: list[Payload], *, has_older: bool, on_load_older: Callable[[int], Awaitable[None]]
     ) -> None:
         super().__init__()
-        self._window: list[dict[str, Any]] = [message_payload(m) for m in messages]
+        self._window: list[Payload] = payloads[-DOM_WINDOW:]
         # Initial data only: later changes go through run_method, never through props (an update
         # of an observable prop would re-send the whole list).
-        self._props["messages"] = self._window
-        self._props["has-older"] = has_older
+        self._props["messages"] = list(self._window)
+        self._props["has-older"] = has_older or len(payloads) > DOM_WINDOW
         self._props["window-size"] = DOM_WINDOW
         self.on("load-older", lambda e: on_load_older(e.args) if isinstance(e.args, int) else None)
 
     @property
-    def payloads(self) -> list[dict[str, Any]]:
-        """The messages this client has been sent, oldest first (a bounded window)."""
+    def payloads(self) -> list[Payload]:
+        """The newest messages this client has been sent, oldest first (a bounded window)."""
         return self._window
 
-    def append(self, message: Message) -> None:
+    @property
+    def last_id(self) -> int:
+        """The id of the newest message sent to this client (0 when none)."""
+        return self._window[-1]["id"] if self._window else 0
+
+    def append(self, payload: Payload) -> None:
         """Send one new message to this client; never re-sends the list."""
-        payload = message_payload(message)
-        if any(p["id"] == payload["id"] for p in self.payloads[-20:]):
+        if any(p["id"] == payload["id"] for p in self._window[-50:]):
             return
-        self.payloads.append(payload)
-        del self.payloads[:-DOM_WINDOW]
+        self._window.append(payload)
+        del self._window[:-DOM_WINDOW]
         self.run_method("append", payload)
 
-    def prepend(self, messages: list[Message], *, has_older: bool) -> None:
-        """Send a page of older messages to this client."""
-        older = [message_payload(m) for m in messages]
-        self.payloads[:0] = older
-        self.run_method("prepend", older, has_older)
+    def prepend(self, payloads: list[Payload], *, has_older: bool) -> None:
+        """Send a page of older messages to this client (the server keeps only the newest window)."""
+        self.run_method("prepend", payloads, has_older)
+
+    def loading_failed(self) -> None:
+        """Let the client offer "Load older messages" again."""
+        self.run_method("loadFailed")
 
     def _displayed_contents(self, *, only_visible: bool) -> list:
-        return [f"{p['author']}: {p['html']}" for p in self.payloads]
+        return [f"{p['author']}: {p['html']}" for p in self._window]

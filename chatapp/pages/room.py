@@ -12,7 +12,7 @@ from nicegui import Client, ui
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
 from chatapp.domain.models import Message, Participant, RoomAccess
 from chatapp.domain.services import Services
-from chatapp.pages.message_list import MessageList
+from chatapp.pages.message_list import MessageList, Payload, payloads_of
 from chatapp.pages.session import TabSession, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
@@ -21,12 +21,13 @@ log = logging.getLogger(__name__)
 ROLE_LABEL = {"owner": "Owner", "member": "Member", "guest": "Guest"}
 
 
-def not_found_page(actor_header: bool = True) -> None:
+def not_found_page() -> None:
     """A 404 that says nothing about whether a private room exists."""
     ui.context.client.status_code = 404
-    ui.label("Room not found").classes("text-2xl font-semibold")
-    ui.label("It does not exist, or you do not have access to it.").classes("opacity-70")
-    ui.link("Back to your rooms", "/")
+    with ui.column().classes("page-narrow"):
+        ui.label("Room not found").classes("text-2xl font-semibold")
+        ui.label("It does not exist, or you do not have access to it.").classes("opacity-70")
+        ui.link("Back to your rooms", "/")
 
 
 class RoomView:
@@ -38,11 +39,22 @@ class RoomView:
         self.access = access
         self.client = client
         self.messages: MessageList | None = None
+        self.pending: list[Payload] = []  # live messages that arrived while the page was being built
         self.people: list[Participant] = []
 
     async def on_message(self, message: Message) -> None:
-        if self.messages is not None:
-            self.messages.append(message)
+        (payload,) = await payloads_of([message])
+        if self.messages is None:
+            self.pending.append(payload)
+        else:
+            self.messages.append(payload)
+
+    def show(self, messages: MessageList) -> None:
+        """Attach the built list and hand it what arrived meanwhile."""
+        self.messages = messages
+        for payload in self.pending:
+            messages.append(payload)
+        self.pending.clear()
 
     async def on_participants_changed(self) -> None:
         try:
@@ -53,18 +65,25 @@ class RoomView:
             self.people_panel.refresh()
 
     async def load_older(self, before_id: int) -> None:
+        assert self.messages is not None
         try:
-            page = await self.services.chat.history(await self.tab.current(), self.access.room.id, before_id=before_id)
-        except DomainError as exc:
-            ui.notify(exc.message, type="warning")
+            actor = await self.tab.current()
+            page = await self.services.chat.history(actor, self.access.room.id, before_id=before_id)
+            payloads = await payloads_of(page.messages)
+        except NotAuthenticated:
             return
-        if self.messages is not None:
-            self.messages.prepend(page.messages, has_older=page.has_older)
+        except Exception as exc:
+            if not isinstance(exc, DomainError):
+                log.exception("loading older messages failed")
+            ui.notify(getattr(exc, "message", "Older messages could not be loaded; please try again."), type="warning")
+            self.messages.loading_failed()
+            return
+        self.messages.prepend(payloads, has_older=page.has_older)
 
     @ui.refreshable_method
     def people_panel(self) -> None:
         ui.label(f"People ({len(self.people)})").classes("text-base font-semibold")
-        with ui.list().props("dense").classes("w-full").props('aria-label="Participants"'):
+        with ui.list().props('dense aria-label="Participants"').classes("w-full"):
             for person in self.people:
                 with ui.item():
                     with ui.item_section().props("avatar"):
@@ -87,20 +106,20 @@ def register_room(services: Services) -> None:
         try:
             access = await services.rooms.access(actor, int(room_id))
         except (NotFound, ValueError):
-            with ui.column().classes("page-narrow"):
-                not_found_page()
+            not_found_page()
             return None
         client = ui.context.client
         tab = TabSession(services.accounts, token, actor, client)
         view = RoomView(services, tab, access, client)
-        history = await services.chat.history(actor, access.room.id)
-        view.people = await services.rooms.participants(actor, access.room.id)
-        stop = await services.live.watch(actor, access.room.id, view)
-        client.on_delete(stop)
+        # Subscribe before reading the history, so nothing posted in between is missed.
+        client.on_delete(await services.live.watch(actor, access.room.id, view))
         tab.watch_revocations(services.session_watch.watch)
+        history = await services.chat.history(actor, access.room.id)
+        payloads = await payloads_of(history.messages)
+        view.people = await services.rooms.participants(actor, access.room.id)
         ui.page_title(f"{access.room.name} · {APP_NAME}")
 
-        drawer = ui.right_drawer(value=True, bordered=True).props("width=240 breakpoint=800").classes("p-3")
+        drawer = ui.right_drawer(value=None, bordered=True).props("width=240 breakpoint=800").classes("p-3")
         with drawer:
             view.people_panel()
 
@@ -114,14 +133,23 @@ def register_room(services: Services) -> None:
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
                 ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps").classes("ml-auto")
-            view.messages = MessageList(history.messages, has_older=history.has_older, on_load_older=view.load_older)
+            view.show(MessageList(payloads, has_older=history.has_older, on_load_older=view.load_older))
             _composer(services, view)
+
+
+# Enter sends; Shift+Enter (and Enter while an input method is composing) does not.
+ENTER_SENDS_JS = """(e) => {
+  if (e.key !== "Enter" || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey) return;
+  if (e.isComposing || e.keyCode === 229) return;
+  e.preventDefault();
+  emit();
+}"""
 
 
 def _composer(services: Services, view: RoomView) -> None:
     room_id = view.access.room.id
     with ui.element("div").classes("composer w-full"):
-        if not view.access.can_post:
+        if view.access.can_join:
             with ui.row().classes("items-center gap-3"):
                 ui.label("You are viewing a public room.").classes("opacity-80")
 
@@ -158,9 +186,7 @@ def _composer(services: Services, view: RoomView) -> None:
             async with in_order:
                 try:
                     await services.chat.post_message(await view.tab.current(), room_id, text)
-                except NotAuthenticated:
-                    return
-                except DomainError as exc:
+                except DomainError as exc:  # including a session that ended: the draft stays
                     restore_draft(text, exc.message)
                 except Exception:
                     log.exception("posting a message failed")
@@ -171,5 +197,5 @@ def _composer(services: Services, view: RoomView) -> None:
             draft.error = error
 
         draft.on_value_change(lambda: setattr(draft, "error", None) if draft.error and draft.value else None)
-        draft.on("keydown.enter.exact.prevent", send)
+        draft.on("keydown", send, js_handler=ENTER_SENDS_JS)
         send_button.on_click(send)

@@ -34,6 +34,9 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
             conn.commit()
+        except BaseException:
+            conn.rollback()  # an aborted transaction would make the unlock below fail and hide this error
+            raise
         finally:
             if postgres:
                 conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})

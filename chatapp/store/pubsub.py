@@ -41,7 +41,3 @@ class InProcessPubSub:
                     del self._handlers[topic]
 
         return unsubscribe
-
-    def subscriber_count(self, topic: str) -> int:
-        """How many handlers a topic has (for tests and diagnostics)."""
-        return len(self._handlers.get(topic, ()))

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, delete
 
-from chatapp.domain.errors import ValidationError
+from chatapp.domain.errors import Conflict, ValidationError
 from chatapp.domain.models import (
     Actor,
     Message,
@@ -116,7 +116,7 @@ class SqlSessions:
 
     def actor_for(self, token_hash: str, now: datetime) -> Actor | None:
         stmt = (
-            select(SessionRow.id, SessionRow.expires_at, UserRow)
+            select(SessionRow.expires_at, UserRow)
             .join(UserRow, UserRow.id == SessionRow.user_id)
             .where(SessionRow.token_hash == token_hash)
         )
@@ -124,7 +124,7 @@ class SqlSessions:
         if found is None or aware(found.expires_at) <= now:
             return None
         user = found.UserRow
-        return Actor(user_id=user.id, username=user.username, display_name=user.display_name, session_id=found.id)
+        return Actor(user_id=user.id, username=user.username, display_name=user.display_name)
 
     def delete_by_hash(self, token_hash: str) -> int | None:
         row = self.s.exec(select(SessionRow).where(SessionRow.token_hash == token_hash)).scalars().first()
@@ -202,7 +202,10 @@ class SqlParticipants:
             room_id=room_id, kind=kind.value, user_id=user_id, display_name=display_name, role=role.value, joined_at=now
         )
         self.s.add(row)
-        self.s.flush()
+        try:
+            self.s.flush()
+        except IntegrityError as exc:
+            raise Conflict("Already in this room.") from exc
         return _participant(row)
 
     def for_user(self, room_id: int, user_id: int) -> Participant | None:

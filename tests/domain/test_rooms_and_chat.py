@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
@@ -190,3 +192,12 @@ async def test_out_of_range_ids_are_not_found_on_every_backend(runtime):
             await runtime.services.rooms.access(alice, bad)
     with pytest.raises(ValidationError):
         await runtime.services.chat.history(alice, room.id, before_id=2**40)
+
+
+async def test_concurrent_joins_of_one_user_make_one_participant(runtime):
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room = await runtime.services.rooms.create_room(alice, name="Busy")
+    joined = await asyncio.gather(*(runtime.services.rooms.join(bob, room.id) for _ in range(5)))
+    assert len({p.id for p in joined}) == 1
+    assert len(await runtime.services.rooms.participants(alice, room.id)) == 2
