@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from nicegui import app
 
@@ -34,6 +34,15 @@ def is_cross_site(request: Request) -> bool:
         return False
     hosts = {request.headers.get("host", ""), request.headers.get("x-forwarded-host", "")}
     return origin == "null" or urlsplit(origin).netloc not in hosts
+
+
+def refuse_cross_site(request: Request) -> None:
+    """A dependency of every state-changing endpoint: 403 for cross-site browser POSTs."""
+    if is_cross_site(request):
+        raise HTTPException(status_code=403, detail="Cross-site request refused.")
+
+
+SAME_SITE_ONLY = [Depends(refuse_cross_site)]
 
 
 def _secure(request: Request, settings: Settings) -> bool:
@@ -69,10 +78,8 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
         data = await request.form()
         return {key: value for key, value in data.items() if isinstance(value, str)}
 
-    @app.post("/auth/sign-in", include_in_schema=False)
+    @app.post("/auth/sign-in", include_in_schema=False, dependencies=SAME_SITE_ONLY)
     async def sign_in(request: Request) -> Response:
-        if is_cross_site(request):
-            return Response("Cross-site request refused.", status_code=403)
         fields = await form(request)
         target = safe_next(fields.get("next"))
         try:
@@ -87,10 +94,8 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
             )
         return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
 
-    @app.post("/auth/sign-up", include_in_schema=False)
+    @app.post("/auth/sign-up", include_in_schema=False, dependencies=SAME_SITE_ONLY)
     async def sign_up(request: Request) -> Response:
-        if is_cross_site(request):
-            return Response("Cross-site request refused.", status_code=403)
         fields = await form(request)
         target = safe_next(fields.get("next"))
         sign_up_form = SignUpForm(
@@ -114,19 +119,15 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
         await accounts.sign_out(session_token(request))
         return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
 
-    @app.post("/auth/sign-out", include_in_schema=False)
+    @app.post("/auth/sign-out", include_in_schema=False, dependencies=SAME_SITE_ONLY)
     async def sign_out(request: Request) -> Response:
-        if is_cross_site(request):
-            return Response("Cross-site request refused.", status_code=403)
         await accounts.sign_out(session_token(request))
         response = RedirectResponse("/sign-in", status_code=SEE_OTHER)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
-    @app.post("/auth/password", include_in_schema=False)
+    @app.post("/auth/password", include_in_schema=False, dependencies=SAME_SITE_ONLY)
     async def change_password(request: Request) -> Response:
-        if is_cross_site(request):
-            return Response("Cross-site request refused.", status_code=403)
         fields = await form(request)
         try:
             actor = await accounts.require_actor(session_token(request))

@@ -19,6 +19,14 @@ def bodies(user) -> list[str]:
     return [p["html"] for p in element.payloads]
 
 
+async def open_new_room(user, name: str) -> None:
+    """Create a room from the lobby form and wait until its page is open."""
+    await user.open("/")
+    user.find("Room name").type(name)
+    user.find("Create room").click()
+    await user.should_see("People (1)")
+
+
 async def send(user, text: str) -> None:
     user.find(ui.textarea).type(text)
     user.find("Send").click()
@@ -61,10 +69,7 @@ async def test_two_users_chat_live_and_a_third_room_stays_quiet(app):
 async def test_invalid_message_shows_error_and_keeps_draft(app):
     runtime, new_user = app
     alice = await signed_up(new_user, "alice", "Alice")
-    await alice.open("/")
-    alice.find("Room name").type("General")
-    alice.find("Create room").click()
-    await alice.should_see("People (1)")
+    await open_new_room(alice, "General")
     too_long = "x" * (runtime.settings.max_message_chars + 1)
     await send(alice, too_long)
     await alice.should_see("Message is too long")
@@ -100,10 +105,7 @@ async def test_signed_out_visitor_is_sent_to_sign_in(app):
 async def test_sign_out_sends_open_tabs_to_sign_in(app):
     runtime, new_user = app
     alice = await signed_up(new_user, "alice", "Alice")
-    await alice.open("/")
-    alice.find("Room name").type("General")
-    alice.find("Create room").click()
-    await alice.should_see("People (1)")
+    await open_new_room(alice, "General")
     token = alice.http_client.cookies["chatapp_session"]
     other_browser = await signed_up(new_user, "alice2", "Alice 2")  # a second account stays signed in
     await other_browser.open("/")
@@ -117,10 +119,7 @@ async def test_sign_out_sends_open_tabs_to_sign_in(app):
 async def test_message_that_cannot_be_saved_returns_to_the_composer(app):
     runtime, new_user = app
     alice = await signed_up(new_user, "alice", "Alice")
-    await alice.open("/")
-    alice.find("Room name").type("General")
-    alice.find("Create room").click()
-    await alice.should_see("People (1)")
+    await open_new_room(alice, "General")
     with runtime.engine.begin() as conn:  # the database really refuses the insert
         conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
     await send(alice, "precious words")
