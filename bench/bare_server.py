@@ -1,0 +1,41 @@
+"""The stack's own limit: a bare python-socketio server that broadcasts one payload to every socket.
+
+Run: python -m bench.bare_server PORT. Sockets connect at /_nicegui_ws/socket.io (like NiceGUI's);
+POST /broadcast with a JSON body emits it once to the room of all connected sockets.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import socketio
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[])
+ROOM = "everyone"
+
+
+@sio.event
+async def connect(sid: str, _environ: dict, _auth: object = None) -> None:
+    await sio.enter_room(sid, ROOM)
+
+
+async def broadcast(request: Request) -> JSONResponse:
+    payload = await request.json()
+    await sio.emit("run_javascript", payload, room=ROOM)
+    return JSONResponse({"ok": True})
+
+
+async def health(_request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+web = Starlette(routes=[Route("/broadcast", broadcast, methods=["POST"]), Route("/healthz", health)])
+app = socketio.ASGIApp(sio, other_asgi_app=web, socketio_path="/_nicegui_ws/socket.io")
+
+if __name__ == "__main__":
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws="wsproto")

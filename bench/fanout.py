@@ -1,0 +1,180 @@
+"""Scenarios a and b: one message to N live clients of one room, against a bare python-socketio broadcast.
+
+Usage: .venv/bin/python -m bench.fanout [--clients 1 50 200] [--rounds 5]
+Prints a markdown table: for each N, p50/p99 over rounds of the time until *all* N clients have the
+message, for chatapp (a: a tab clicks Send; the message is saved, published and delivered) and for
+the bare server (b: an HTTP POST makes it emit one payload to all sockets), and the ratio a/b.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from bench.browserlike import Page, Tab, open_tab, sign_up
+
+TABS_PER_USER = 50  # browsers open many tabs; signing up one user per tab would only measure argon2
+ROOM_LINK = re.compile(r"/rooms/\d+")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def server(args: list[str], env: dict[str, str] | None = None):
+    """Run a server subprocess on a free port until /healthz answers; yields its base URL.
+
+    The port goes in CHATAPP_PORT and, where an argument contains "{port}", into that argument.
+    """
+    port = free_port()
+    full_env = {**os.environ, **(env or {}), "CHATAPP_PORT": str(port)}
+    full_env.pop("PYTEST_CURRENT_TEST", None)  # NiceGUI would think it runs inside pytest's own fixtures
+    log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally below)
+    process = subprocess.Popen(
+        [sys.executable, *(a.format(port=port) for a in args)], env=full_env, stdout=log, stderr=subprocess.STDOUT
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        else:
+            log.seek(0)
+            raise RuntimeError(f"server {args} did not start:\n{log.read()[-3000:]}")
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def measure(tabs: list[Tab], send: Callable[[str], Awaitable[None]], rounds: int) -> list[float]:
+    """Seconds until every tab received each of `rounds` messages."""
+    results = []
+    for round_no in range(rounds):
+        marker = f"fanout-{round_no}-{time.time_ns()}"
+        futures = [tab.expect(marker) for tab in tabs]
+        started = time.monotonic()
+        await send(marker)
+        arrivals = await asyncio.wait_for(asyncio.gather(*futures), timeout=60)
+        results.append(max(arrivals) - started)
+        await asyncio.sleep(0.2)
+    return results
+
+
+async def chatapp_fanout(base: str, clients: int, rounds: int) -> list[float]:
+    """Scenario a on a running chatapp."""
+    https = [httpx.AsyncClient(base_url=base) for _ in range(max(1, -(-clients // TABS_PER_USER)) + 1)]
+    tabs: list[Tab] = []
+    try:
+        for number, http in enumerate(https):
+            await sign_up(http, f"bench{number}")
+        poster_http = https[0]
+        lobby = await open_tab(base, poster_http, "/")
+        await lobby.fill("Room name", f"fan-out {clients}")
+        await lobby.click("Create room")
+        await asyncio.sleep(0.5)
+        await lobby.close()
+        room = ROOM_LINK.findall((await poster_http.get("/")).text)[0]
+        poster = await open_tab(base, poster_http, room)
+        tabs.append(poster)
+        tabs += [await open_tab(base, https[1 + i // TABS_PER_USER], room) for i in range(clients)]
+        await asyncio.sleep(1)
+
+        async def send(marker: str) -> None:
+            await poster.fill("Message", marker)
+            await poster.click("Send")
+
+        return await measure(tabs[1:], send, rounds)
+    finally:
+        for tab in tabs:
+            await tab.close()
+        for http in https:
+            await http.aclose()
+
+
+async def bare_fanout(base: str, clients: int, rounds: int) -> list[float]:
+    """Scenario b: the same number of sockets on a bare python-socketio server."""
+    page = Page(url=base, query={"client_id": "bare"}, elements={})
+    tabs = [Tab(base_url=base, page=page, cookies=httpx.Cookies()) for _ in range(clients)]
+    for tab in tabs:
+        await tab.connect()
+    await asyncio.sleep(0.5)
+    async with httpx.AsyncClient(base_url=base) as http:
+
+        async def send(marker: str) -> None:
+            payload = {"code": f'return runMethod(42, "append", [{{"html": "<p>{marker}</p>"}}])', "_id": 1}
+            await http.post("/broadcast", json=payload)
+
+        try:
+            return await measure(tabs, send, rounds)
+        finally:
+            for tab in tabs:
+                await tab.close()
+
+
+def run(clients_list: list[int], rounds: int) -> list[dict[str, float]]:
+    """Both scenarios for each N; a fresh chatapp data dir per N."""
+    rows = []
+    for clients in clients_list:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = {"CHATAPP_DATA_DIR": str(Path(tmp) / "data"), "CHATAPP_LOG_LEVEL": "warning"}
+            with server(["-m", "chatapp"], env) as base:
+                app = asyncio.run(chatapp_fanout(base, clients, rounds))
+        with server(["-m", "bench.bare_server", "{port}"]) as base:
+            bare = asyncio.run(bare_fanout(base, clients, rounds))
+        rows.append(
+            {
+                "clients": clients,
+                "app_p50": statistics.median(app),
+                "app_p99": percentile(app, 0.99),
+                "bare_p50": statistics.median(bare),
+                "bare_p99": percentile(bare, 0.99),
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 200])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    print("| N clients | a: chatapp p50 | a: p99 | b: bare socket.io p50 | b: p99 | a/b (p50) |")
+    print("|---|---|---|---|---|---|")
+    for row in run(args.clients, args.rounds):
+        print(
+            f"| {row['clients']} | {row['app_p50'] * 1000:.1f} ms | {row['app_p99'] * 1000:.1f} ms | "
+            f"{row['bare_p50'] * 1000:.1f} ms | {row['bare_p99'] * 1000:.1f} ms | "
+            f"{row['app_p50'] / row['bare_p50']:.2f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
