@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from functools import lru_cache
 from typing import Any
 
 from nicegui import ui
@@ -17,9 +17,21 @@ DOM_WINDOW = 300
 Payload = dict[str, Any]
 
 
-@lru_cache(maxsize=8192)
+PAYLOAD_CACHE_SIZE = 8192
+_payloads: OrderedDict[Message, Payload] = OrderedDict()
+
+
 def message_payload(message: Message) -> Payload:
     """What a browser needs to show a message; built once per message, shared by all viewers."""
+    payload = _payloads.get(message)
+    if payload is None:
+        payload = _payloads[message] = _build_payload(message)
+        while len(_payloads) > PAYLOAD_CACHE_SIZE:
+            _payloads.popitem(last=False)
+    return payload
+
+
+def _build_payload(message: Message) -> Payload:
     return {
         "id": message.id,
         "author": message.author_name,
@@ -30,8 +42,16 @@ def message_payload(message: Message) -> Payload:
 
 
 async def payloads_of(messages: list[Message]) -> list[Payload]:
-    """Payloads for messages, rendered in a worker thread (markdown can take tens of ms)."""
-    return await asyncio.to_thread(lambda: [message_payload(m) for m in messages])
+    """Payloads for messages; any not built yet are rendered in a worker thread (markdown can take
+    tens of ms), so the live path of a room's second and later viewers costs a dict lookup."""
+    missing = [m for m in messages if m not in _payloads]
+    if missing:
+        built = await asyncio.to_thread(lambda: [_build_payload(m) for m in missing])
+        for message, payload in zip(missing, built, strict=True):
+            _payloads[message] = payload
+        while len(_payloads) > PAYLOAD_CACHE_SIZE:
+            _payloads.popitem(last=False)
+    return [message_payload(m) for m in messages]
 
 
 class MessageList(ui.element, component="message_list.js"):
