@@ -18,20 +18,11 @@ Payload = dict[str, Any]
 
 
 PAYLOAD_CACHE_SIZE = 8192
-_payloads: OrderedDict[Message, Payload] = OrderedDict()
-
-
-def message_payload(message: Message) -> Payload:
-    """What a browser needs to show a message; built once per message, shared by all viewers."""
-    payload = _payloads.get(message)
-    if payload is None:
-        payload = _payloads[message] = _build_payload(message)
-        while len(_payloads) > PAYLOAD_CACHE_SIZE:
-            _payloads.popitem(last=False)
-    return payload
+_payloads: OrderedDict[Message, Payload] = OrderedDict()  # built once per message, shared by all viewers
 
 
 def _build_payload(message: Message) -> Payload:
+    """What a browser needs to show a message."""
     return {
         "id": message.id,
         "author": message.author_name,
@@ -44,14 +35,15 @@ def _build_payload(message: Message) -> Payload:
 async def payloads_of(messages: list[Message]) -> list[Payload]:
     """Payloads for messages; any not built yet are rendered in a worker thread (markdown can take
     tens of ms), so the live path of a room's second and later viewers costs a dict lookup."""
-    missing = [m for m in messages if m not in _payloads]
+    found = {m: p for m in messages if (p := _payloads.get(m)) is not None}
+    missing = [m for m in messages if m not in found]
     if missing:
         built = await asyncio.to_thread(lambda: [_build_payload(m) for m in missing])
-        for message, payload in zip(missing, built, strict=True):
-            _payloads[message] = payload
+        found.update(zip(missing, built, strict=True))
+        _payloads.update(zip(missing, built, strict=True))
         while len(_payloads) > PAYLOAD_CACHE_SIZE:
             _payloads.popitem(last=False)
-    return [message_payload(m) for m in messages]
+    return [found[m] for m in messages]
 
 
 class MessageList(ui.element, component="message_list.js"):
