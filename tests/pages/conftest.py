@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 import httpx
 import pytest
-from nicegui import core, ui
+from nicegui import context, core, ui
 from nicegui.functions.navigate import Navigate
 from nicegui.functions.notify import notify
 from nicegui.testing.general import nicegui_reset_globals
@@ -18,19 +18,58 @@ from chatapp.app import Runtime, run_web_app
 from tests.domain.helpers import PASSWORD
 
 
+class RoutedUser(User):
+    """A simulated user whose ui.navigate / ui.notify calls are found by the acting tab's client.
+
+    NiceGUI's User points the global ui.navigate and ui.notify at whichever User had an attribute
+    read last, and its outbox hook reads attributes whenever that user's page receives an update.
+    With several users in one test, a navigation that follows an `await` in a click handler could
+    then be carried out by another user's browser. Routing by `context.client` (the tab whose
+    handler is running) makes the simulation behave like separate browsers.
+    """
+
+    def __getattribute__(self, name: str):
+        return object.__getattribute__(self, name)
+
+
+class _RouteToActingUser:
+    """Stands in for ui.navigate or ui.notify and forwards to the acting tab's simulated user."""
+
+    def __init__(self, users: list[RoutedUser], attribute: str) -> None:
+        self._users = users
+        self._attribute = attribute
+
+    def _target(self):
+        client = context.client
+        for user in self._users:
+            if user.client is client:
+                return getattr(user, self._attribute)
+        raise LookupError(f"no simulated user is viewing client {client.id}")
+
+    def __call__(self, *args, **kwargs):
+        return self._target()(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        return getattr(self._target(), name)
+
+
 @asynccontextmanager
 async def simulated_app(settings) -> AsyncIterator[tuple[Runtime, Callable[[], User]]]:
     """Build the real app under NiceGUI's user simulation and yield a factory of browser-less users."""
     with nicegui_reset_globals():
         os.environ["NICEGUI_USER_SIMULATION"] = "true"
         clients: list[httpx.AsyncClient] = []
+        users: list[RoutedUser] = []
         try:
             runtime = run_web_app(settings)
+            ui.navigate = _RouteToActingUser(users, "navigate")
+            ui.notify = _RouteToActingUser(users, "notify")
 
             def new_user() -> User:
                 client = httpx.AsyncClient(transport=httpx.ASGITransport(core.app), base_url="http://test")
                 clients.append(client)
-                return User(client)
+                users.append(RoutedUser(client))
+                return users[-1]
 
             async with core.app.router.lifespan_context(core.app):
                 yield runtime, new_user

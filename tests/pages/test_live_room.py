@@ -109,7 +109,6 @@ async def test_sign_out_sends_open_tabs_to_sign_in(app):
     token = alice.http_client.cookies["chatapp_session"]
     other_browser = await signed_up(new_user, "alice2", "Alice 2")  # a second account stays signed in
     await other_browser.open("/")
-    # NiceGUI's simulation routes ui.navigate to the user whose attributes were touched last.
     assert alice.client is not None
     await runtime.services.accounts.sign_out(token)
     await alice.should_see("Sign in", retries=10)
