@@ -7,7 +7,8 @@ import logging
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import Client, ui
+from nicegui import Client, background_tasks, ui
+from nicegui.events import GenericEventArguments
 
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
 from chatapp.domain.models import Message, Participant, RoomAccess
@@ -137,13 +138,29 @@ def register_room(services: Services) -> None:
             _composer(services, view)
 
 
-# Enter sends; Shift+Enter (and Enter while an input method is composing) does not.
-ENTER_SENDS_JS = """(e) => {
+def _send_js(draft_id: int, max_chars: int) -> str:
+    """Browser side of sending: read the text the person sees, clear the box at once when the server
+    will accept it, and send the text with the event.
+
+    The server's copy of the draft (the textarea's value) can lag behind the browser: while the
+    server's "cleared" update is on its way, what is typed next may not be reported. Sending the text
+    itself means a quick "type, Enter, type, Enter" never loses or repeats a message.
+    """
+    return f"""const box = getElement({int(draft_id)});
+  const text = (box && box.inputValue) || "";
+  const size = [...text.trim()].length;
+  if (box && size >= 1 && size <= {int(max_chars)}) box.inputValue = "";
+  emit(text);"""
+
+
+def _enter_sends_js(send_js: str) -> str:
+    """Enter sends; Shift+Enter (and Enter while an input method is composing) adds a line."""
+    return f"""(e) => {{
   if (e.key !== "Enter" || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey) return;
   if (e.isComposing || e.keyCode === 229) return;
   e.preventDefault();
-  emit();
-}"""
+  {send_js}
+}}"""
 
 
 def _composer(services: Services, view: RoomView) -> None:
@@ -174,15 +191,23 @@ def _composer(services: Services, view: RoomView) -> None:
 
         in_order = asyncio.Lock()  # one tab's messages are saved in the order they were sent
 
-        async def send() -> None:
-            text = draft.value or ""
+        def send(event: GenericEventArguments) -> None:
+            # Synchronous on purpose: messages are taken in the order the browser's events arrive.
+            # The browser sends the text with the event (see _send_js); without it (NiceGUI's
+            # simulated user) the server's copy of the draft is used and cleared here.
+            from_browser = isinstance(event.args, str)
+            text = event.args if from_browser else (draft.value or "")
             draft.error = None
             try:
                 services.chat.validate_body(text)
             except ValidationError as exc:
                 draft.error = exc.message
                 return
-            draft.value = ""  # cleared at once so the next message can be typed; restored on failure
+            if not from_browser:
+                draft.value = ""
+            background_tasks.create(post(text), name="post message")
+
+        async def post(text: str) -> None:
             async with in_order:
                 try:
                     await services.chat.post_message(await view.tab.current(), room_id, text)
@@ -197,5 +222,6 @@ def _composer(services: Services, view: RoomView) -> None:
             draft.error = error
 
         draft.on_value_change(lambda: setattr(draft, "error", None) if draft.error and draft.value else None)
-        draft.on("keydown", send, js_handler=ENTER_SENDS_JS)
-        send_button.on_click(send)
+        send_js = _send_js(draft.id, services.chat.max_message_chars)
+        draft.on("keydown", send, js_handler=_enter_sends_js(send_js))
+        send_button.on("click", send, js_handler=f"() => {{ {send_js} }}")

@@ -109,6 +109,19 @@ def test_hostile_markup_renders_inert(browser, live_app, artifacts):
     context.close()
 
 
+def test_quick_type_enter_type_enter_loses_nothing(browser, live_app, artifacts):
+    context = browser.new_context()
+    page = sign_up(context, live_app.base_url, "quinn", "Quinn")
+    create_room(page, "Rapid")
+    for i in range(10):  # no waiting between messages: the server's "cleared" update races the typing
+        say(page, f"rapid {i}")
+    log(page).get_by_text("rapid 9").wait_for(timeout=3000)
+    time.sleep(0.5)
+    assert log(page).locator(".chat-body").all_inner_texts() == [f"rapid {i}" for i in range(10)]
+    assert page.get_by_label("Message", exact=True).input_value() == ""
+    context.close()
+
+
 def test_history_is_rebuilt_after_server_restart(browser, tmp_path, artifacts):
     app = start_app(tmp_path / "data")
     port = int(app.base_url.rsplit(":", 1)[1])

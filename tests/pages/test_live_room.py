@@ -150,3 +150,16 @@ async def test_a_failing_page_shows_no_internals(app):
     with runtime.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE rooms_away RENAME TO rooms")
     assert (await alice.http_client.get("/")).status_code == 200
+
+
+async def test_messages_sent_in_quick_succession_all_arrive_in_order(app):
+    _, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await open_new_room(alice, "General")
+    for i in range(5):  # the next message is typed before the previous send's handler has run
+        await send(alice, f"quick {i}")
+    for _ in range(100):
+        if len(bodies(alice)) == 5:
+            break
+        await asyncio.sleep(0.02)
+    assert bodies(alice) == [f"<p>quick {i}</p>" for i in range(5)]
