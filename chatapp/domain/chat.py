@@ -50,7 +50,9 @@ class Chat:
             return uow.messages.add(room_id=room_id, participant_id=access.me.id, body=text, now=self._clock())
 
         message = await self._tx.run(work, write=True)
-        await self._pubsub.publish(room_topic(room_id), MessagePosted(room_id=room_id, message_id=message.id))
+        await self._pubsub.publish(
+            room_topic(room_id), MessagePosted(room_id=room_id, message_id=message.id, message=message)
+        )
         return message
 
     async def history(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
@@ -63,5 +65,21 @@ class Chat:
             room_access(uow, actor, room_id)
             rows = uow.messages.newest_before(room_id, before_id, limit + 1)
             return MessagePage(messages=list(reversed(rows[:limit])), has_older=len(rows) > limit)
+
+        return await self._tx.run(work)
+
+    async def since(self, actor: Actor, room_id: int, after_id: int) -> list[Message] | None:
+        """The messages after after_id, oldest first: what a reconnecting view missed.
+
+        None when more than a page was missed: the view should reload the newest page instead.
+        """
+        if after_id != 0 and not is_valid_id(after_id):
+            raise ValidationError({"after_id": "Invalid position in the history."})
+        limit = self.page_size
+
+        def work(uow: UnitOfWork) -> list[Message] | None:
+            room_access(uow, actor, room_id)
+            rows = uow.messages.oldest_after(room_id, after_id, limit + 1)
+            return rows if len(rows) <= limit else None
 
         return await self._tx.run(work)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from chatapp.domain.models import Message
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +20,16 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class MessagePosted(Event):
+    """A message was committed. In-process subscribers also get the message itself (saving a reload);
+    adapters that cross processes send only the ids and the receiver loads it."""
+
     kind: ClassVar[str] = "message_posted"
     room_id: int
     message_id: int
+    message: Message | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "room_id": self.room_id, "message_id": self.message_id}
 
 
 @dataclass(frozen=True, slots=True)

@@ -64,7 +64,7 @@ class LiveRooms:
             channel = self._channels.get(event.room_id)
             if not channel:
                 return
-            message = await self._tx.run(lambda uow: uow.messages.get(event.message_id))
+            message = event.message or await self._tx.run(lambda uow: uow.messages.get(event.message_id))
             if message is not None:
                 await self._each(event.room_id, lambda w: w.on_message(message))
         elif isinstance(event, ParticipantsChanged):

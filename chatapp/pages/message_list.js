@@ -1,5 +1,7 @@
 // The room's message list: one element holding messages as data.
-// New messages arrive through append(); older pages through prepend(). Nothing re-renders the history.
+// New messages arrive through one room-wide socket.io event ("chatapp:message", emitted once for all
+// viewers); whatever was missed while the socket was down is asked for on every (re)connect
+// ("catch-up"); older pages come through prepend(). Nothing re-renders the history.
 export default {
   template: `
     <div class="chat-log-wrap">
@@ -26,14 +28,46 @@ export default {
     messages: { type: Array, default: () => [] },
     hasOlder: { type: Boolean, default: false },
     windowSize: { type: Number, default: 300 },
+    room: { type: Number, required: true },
   },
   data() {
     return { items: [...this.messages], older: this.hasOlder, loading: false, atBottom: true, unseen: false };
   },
   mounted() {
     this.toBottom(false);
+    this.onLive = (data) => {
+      if (data && data.room === this.room) this.append(data.message);
+    };
+    this.onConnect = () => this.$emit("catch-up", this.lastId());
+    this.attach();
+  },
+  unmounted() {
+    clearTimeout(this.attachTimer);
+    if (window.socket) {
+      window.socket.off("chatapp:message", this.onLive);
+      window.socket.off("connect", this.onConnect);
+    }
   },
   methods: {
+    attach() {
+      // NiceGUI opens the socket after its components are mounted.
+      if (!window.socket) {
+        this.attachTimer = setTimeout(() => this.attach(), 10);
+        return;
+      }
+      window.socket.on("chatapp:message", this.onLive);
+      window.socket.on("connect", this.onConnect);
+      if (window.socket.connected) this.onConnect();
+    },
+    lastId() {
+      return this.items.length ? this.items[this.items.length - 1].id : 0;
+    },
+    appendMany(messages) {
+      for (const m of messages) this.append(m);
+    },
+    restart() {
+      window.location.reload();
+    },
     append(message) {
       if (this.items.some((m) => m.id === message.id)) return;
       const stick = this.atBottom;

@@ -48,14 +48,24 @@ class RoomView:
         if self.messages is None:
             self.pending.append(payload)
         else:
-            self.messages.append(payload)
+            await self.messages.append(payload)
 
     def show(self, messages: MessageList) -> None:
-        """Attach the built list and hand it what arrived meanwhile."""
+        """Attach the built list and add what arrived meanwhile to its first render."""
         self.messages = messages
-        for payload in self.pending:
-            messages.append(payload)
+        messages.include(self.pending)
         self.pending.clear()
+
+    async def catch_up(self, after_id: int) -> None:
+        """The tab's socket (re)connected: send what it may have missed since its newest message."""
+        assert self.messages is not None
+        try:
+            missed = await self.services.chat.since(await self.tab.current(), self.access.room.id, after_id)
+            self.messages.catch_up(None if missed is None else await payloads_of(missed))
+        except NotAuthenticated:
+            return
+        except DomainError:
+            self.messages.catch_up(None)  # e.g. no longer allowed in: the reload shows why
 
     async def on_participants_changed(self) -> None:
         try:
@@ -134,7 +144,15 @@ def register_room(services: Services) -> None:
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
                 ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps").classes("ml-auto")
-            view.show(MessageList(payloads, has_older=history.has_older, on_load_older=view.load_older))
+            view.show(
+                MessageList(
+                    access.room.id,
+                    payloads,
+                    has_older=history.has_older,
+                    on_load_older=view.load_older,
+                    on_catch_up=view.catch_up,
+                )
+            )
             _composer(services, view)
 
 

@@ -251,6 +251,16 @@ class SqlMessages:
         stmt = stmt.order_by(MessageRow.id.desc()).limit(limit)
         return [_message(row, author) for row, author in self.s.exec(stmt).all()]
 
+    def oldest_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
+        stmt = (
+            select(MessageRow, ParticipantRow)
+            .join(ParticipantRow, ParticipantRow.id == MessageRow.participant_id)
+            .where(MessageRow.room_id == room_id, MessageRow.id > after_id)
+            .order_by(MessageRow.id)
+            .limit(limit)
+        )
+        return [_message(row, author) for row, author in self.s.exec(stmt).all()]
+
 
 class SqlUnitOfWork:
     """One session's worth of repositories (implements the domain's UnitOfWork port)."""
