@@ -58,6 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value})
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    from chatapp.store.migrate import DatabaseUnreachable
+
+    try:
+        return _run_command(settings, args)
+    except DatabaseUnreachable as exc:
+        print(exc, file=sys.stderr)
+        return 1
+
+
+def _run_command(settings, args) -> int:
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "create-user":

@@ -36,7 +36,7 @@ def build_runtime(settings: Settings) -> Runtime:
     """Create the engine, pub/sub and domain services. Does not touch the schema."""
     url = settings.resolved_database_url
     if is_sqlite(url):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     engine = make_engine(url)
     tx = SqlTransactor(engine)
     pubsub = InProcessPubSub()

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     page_size: int = Field(50, ge=1, le=500)
     max_room_name_chars: int = Field(80, ge=1, le=200)  # the column holds 200
     max_topic_chars: int = Field(300, ge=0, le=5000)
-    min_password_chars: int = Field(10, ge=8, le=1024)
+    min_password_chars: int = Field(10, ge=10, le=1024)
     session_days: float = Field(30, gt=0)
     cookie_secure: Literal["auto", "always", "never"] = "auto"
 
@@ -73,7 +73,7 @@ def load_or_create_secret(path: Path) -> str:
     The key is written to a temporary file first and linked into place, so no process ever sees a
     half-written key; a file that holds less than a key is refused rather than used.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".secret_key.")  # created 0600
         try:

@@ -151,7 +151,7 @@ async def test_invalid_sign_up_redirects_back_with_field_errors(app) -> None:
     assert page.status_code == 200
     assert "Please fix the fields marked below." in page.text
     assert "Password must be at least 10 characters." in page.text
-    assert "Username must be 3-32 characters" in page.text
+    assert "Username: 3-32 characters" in page.text
     assert "Display name is required." in page.text
     assert "No Such Name!" in page.text, "the username typed is kept in the form"
 

@@ -135,12 +135,14 @@ class Accounts:
         creds = await self._tx.run(lambda uow: uow.users.credentials(actor.user_id))
         if creds is None:
             raise NotAuthenticated()
+        errors: dict[str, str] = {}
         if not await self._passwords.verify(creds.password_hash, current):
-            raise ValidationError({"current_password": "Current password is wrong."})
+            errors["current_password"] = "Current password is wrong."  # noqa: S105 (a message, not a password)
         policy = self._passwords.policy
-        error = password_error(new, min_chars=policy.min_chars, max_chars=policy.max_chars)
-        if error:
-            raise ValidationError({"new_password": error})
+        if error := password_error(new, min_chars=policy.min_chars, max_chars=policy.max_chars):
+            errors["new_password"] = error
+        if errors:
+            raise ValidationError(errors)
         new_hash = await self._passwords.hash(new)
 
         def work(uow: UnitOfWork) -> NewSession:

@@ -24,7 +24,7 @@ def one_line(value: str) -> str:
 def username_error(username: str) -> str | None:
     """Why a (normalised) username is not acceptable, or None."""
     if not USERNAME_RE.match(username):
-        return "Username must be 3-32 characters: lowercase letters, digits, '_', '.' or '-'."
+        return "Username: 3-32 characters of a-z 0-9 _ . -"
     return None
 
 

@@ -13,9 +13,18 @@ from chatapp.domain.services import Services
 from chatapp.pages.session import Flash, TabSession, safe_next, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
+# A submitted form replaces the page. The tab's socket is closed first, so news pushed to the tab meanwhile
+# (the password change revokes this tab's own session, which would send it to sign-in) cannot cancel the
+# form's redirect and its notice.
+_CLOSE_SOCKET_ON_SUBMIT = 'onsubmit="window.socket && window.socket.disconnect()"'
+
 
 def _form(action: str) -> ui.element:
-    return ui.element("form").props(f'method="post" action="{action}"').classes("flex flex-col gap-3 w-full")
+    return (
+        ui.element("form")
+        .props(f'method="post" action="{action}" {_CLOSE_SOCKET_ON_SUBMIT}')
+        .classes("flex flex-col gap-3 w-full")
+    )
 
 
 def _hidden(name: str, value: str) -> None:

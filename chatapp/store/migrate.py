@@ -10,6 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 ADVISORY_LOCK_KEY = 7_310_452_001  # arbitrary, fixed: "chatapp schema migrations"
@@ -22,10 +23,23 @@ def alembic_config() -> Config:
     return config
 
 
+class DatabaseUnreachable(RuntimeError):
+    """The database could not be opened; the message names it without its password."""
+
+
+def _connect(engine: Engine):
+    try:
+        return engine.connect()
+    except OperationalError as exc:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else exc.__class__.__name__
+        raise DatabaseUnreachable(f"Cannot open the database {where}: {reason}") from None
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to `revision`. Safe to call from several processes at once."""
     config = alembic_config()
-    with engine.connect() as conn:
+    with _connect(engine) as conn:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
             conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})

@@ -248,3 +248,24 @@ def test_signing_out_in_one_tab_sends_the_other_tabs_to_sign_in(browser, live_ap
     room.get_by_role("button", name="Sign in").wait_for()
     room.screenshot(path=str(artifacts / "room-tab-after-sign-out.png"))
     context.close()
+
+
+def test_password_change_shows_its_notice_and_signs_out_other_browsers(browser, live_app, artifacts):
+    mine, elsewhere = browser.new_context(), browser.new_context()
+    page = sign_up(mine, live_app.base_url, "uma", "Uma")
+    other = elsewhere.new_page()
+    other.goto(f"{live_app.base_url}/sign-in")
+    other.get_by_label("Username").fill("uma")
+    other.get_by_label("Password").fill(PASSWORD)
+    other.get_by_role("button", name="Sign in").click()
+    other.wait_for_url(f"{live_app.base_url}/")
+    page.goto(f"{live_app.base_url}/account")
+    page.get_by_label("Current password").fill(PASSWORD)
+    page.get_by_label("New password").fill("a brand new password")
+    page.get_by_role("button", name="Change password").click()
+    page.get_by_role("status").filter(has_text="Password changed").wait_for(timeout=3000)
+    assert "/account" in page.url
+    other.wait_for_url(lambda url: "/sign-in" in url, timeout=2000)
+    page.screenshot(path=str(artifacts / "password-changed.png"))
+    mine.close()
+    elsewhere.close()
