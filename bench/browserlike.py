@@ -14,6 +14,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,7 @@ class Tab:
     cookies: httpx.Cookies
     sio: socketio.AsyncClient = field(default_factory=lambda: socketio.AsyncClient(reconnection=False))
     bytes_received: int = 0
+    listeners: list[Callable[[str], None]] = field(default_factory=list)
     _waiters: dict[str, tuple[asyncio.Future, str]] = field(default_factory=dict)
 
     async def connect(self) -> None:
@@ -101,6 +103,8 @@ class Tab:
     async def _on_any(self, event: str, data: Any) -> None:
         text = json.dumps(data) if not isinstance(data, str) else data
         self.bytes_received += len(text)
+        for listener in self.listeners:
+            listener(text)
         if not self._waiters:
             return
         now = time.monotonic()
@@ -129,10 +133,10 @@ class Tab:
         event_type = next(e["type"] for e in element["events"] if e["type"].startswith("update:"))
         await self.emit_event(element_id, event_type, [value])
 
-    async def click(self, label: str) -> None:
-        """Click the button with that label."""
+    async def click(self, label: str, *args: Any) -> None:
+        """Click the button with that label; `args` are what its JavaScript handler would emit."""
         element_id, _ = self.page.find(label=label)
-        await self.emit_event(element_id, "click", [{}])
+        await self.emit_event(element_id, "click", list(args) or [{}])
 
     async def close(self) -> None:
         await self.sio.disconnect()

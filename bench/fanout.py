@@ -20,6 +20,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -36,9 +37,22 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Server:
+    base: str
+    pid: int
+
+    def rss_kib(self) -> int:
+        """The server process's resident memory (VmRSS), in KiB."""
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+
 @contextmanager
 def server(args: list[str], env: dict[str, str] | None = None):
-    """Run a server subprocess on a free port until /healthz answers; yields its base URL.
+    """Run a server subprocess on a free port until /healthz answers; yields a Server (URL and pid).
 
     The port goes in CHATAPP_PORT and, where an argument contains "{port}", into that argument.
     """
@@ -61,7 +75,7 @@ def server(args: list[str], env: dict[str, str] | None = None):
         else:
             log.seek(0)
             raise RuntimeError(f"server {args} did not start:\n{log.read()[-3000:]}")
-        yield base
+        yield Server(base, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -87,35 +101,58 @@ async def measure(tabs: list[Tab], send: Callable[[str], Awaitable[None]], round
     return results
 
 
+@dataclass
+class RoomTabs:
+    """Signed-in HTTP clients, a poster tab and N viewer tabs, all in one new room."""
+
+    https: list[httpx.AsyncClient]
+    poster: Tab
+    viewers: list[Tab]
+
+    async def post(self, text: str, tab: Tab | None = None) -> None:
+        """Type a message and click Send, as the page script would (the click carries the text)."""
+        tab = tab or self.poster
+        await tab.fill("Message", text)
+        await tab.click("Send", text)
+
+    async def close(self) -> None:
+        for tab in [self.poster, *self.viewers]:
+            await tab.close()
+        for http in self.https:
+            await http.aclose()
+
+
+async def open_room_with_tabs(base: str, clients: int, room_name: str) -> RoomTabs:
+    """Sign up users (TABS_PER_USER tabs each), create a room, open the poster's and N viewers' tabs."""
+    https = [httpx.AsyncClient(base_url=base) for _ in range(max(1, -(-clients // TABS_PER_USER)) + 1)]
+    for number, http in enumerate(https):
+        await sign_up(http, f"bench{number}")
+    poster_http = https[0]
+    lobby = await open_tab(base, poster_http, "/")
+    await lobby.fill("Room name", room_name)
+    await lobby.click("Create room")
+    await asyncio.sleep(0.5)
+    await lobby.close()
+    room = ROOM_LINK.findall((await poster_http.get("/")).text)[0]
+    poster = await open_tab(base, poster_http, room)
+    viewers = [await open_tab(base, https[1 + i // TABS_PER_USER], room) for i in range(clients)]
+    return RoomTabs(https, poster, viewers)
+
+
 async def chatapp_fanout(base: str, clients: int, rounds: int) -> list[float]:
     """Scenario a on a running chatapp."""
-    https = [httpx.AsyncClient(base_url=base) for _ in range(max(1, -(-clients // TABS_PER_USER)) + 1)]
-    tabs: list[Tab] = []
+    room = await open_room_with_tabs(base, clients, f"fan-out {clients}")
     try:
-        for number, http in enumerate(https):
-            await sign_up(http, f"bench{number}")
-        poster_http = https[0]
-        lobby = await open_tab(base, poster_http, "/")
-        await lobby.fill("Room name", f"fan-out {clients}")
-        await lobby.click("Create room")
-        await asyncio.sleep(0.5)
-        await lobby.close()
-        room = ROOM_LINK.findall((await poster_http.get("/")).text)[0]
-        poster = await open_tab(base, poster_http, room)
-        tabs.append(poster)
-        tabs += [await open_tab(base, https[1 + i // TABS_PER_USER], room) for i in range(clients)]
         await asyncio.sleep(1)
-
-        async def send(marker: str) -> None:
-            await poster.fill("Message", marker)
-            await poster.click("Send")
-
-        return await measure(tabs[1:], send, rounds)
+        return await measure(room.viewers, room.post, rounds)
     finally:
-        for tab in tabs:
-            await tab.close()
-        for http in https:
-            await http.aclose()
+        await room.close()
+
+
+def bare_payload(marker: str) -> dict:
+    """The shape and size of chatapp's live message event, carrying the marker."""
+    message = {"id": 12345, "author": "Bench0", "kind": "user", "ts": "2026-11-26T22:00:00.000000+00:00"}
+    return {"room": 1, "message": {**message, "html": f"<p>{marker}</p>"}}
 
 
 async def bare_fanout(base: str, clients: int, rounds: int) -> list[float]:
@@ -128,8 +165,7 @@ async def bare_fanout(base: str, clients: int, rounds: int) -> list[float]:
     async with httpx.AsyncClient(base_url=base) as http:
 
         async def send(marker: str) -> None:
-            payload = {"code": f'return runMethod(42, "append", [{{"html": "<p>{marker}</p>"}}])', "_id": 1}
-            await http.post("/broadcast", json=payload)
+            await http.post("/broadcast", json=bare_payload(marker))
 
         try:
             return await measure(tabs, send, rounds)
@@ -144,10 +180,10 @@ def run(clients_list: list[int], rounds: int) -> list[dict[str, float]]:
     for clients in clients_list:
         with tempfile.TemporaryDirectory() as tmp:
             env = {"CHATAPP_DATA_DIR": str(Path(tmp) / "data"), "CHATAPP_LOG_LEVEL": "warning"}
-            with server(["-m", "chatapp"], env) as base:
-                app = asyncio.run(chatapp_fanout(base, clients, rounds))
-        with server(["-m", "bench.bare_server", "{port}"]) as base:
-            bare = asyncio.run(bare_fanout(base, clients, rounds))
+            with server(["-m", "chatapp"], env) as running:
+                app = asyncio.run(chatapp_fanout(running.base, clients, rounds))
+        with server(["-m", "bench.bare_server", "{port}"]) as running:
+            bare = asyncio.run(bare_fanout(running.base, clients, rounds))
         rows.append(
             {
                 "clients": clients,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from sqlalchemy import event, text
@@ -69,9 +71,16 @@ class SqlTransactor:
         self.engine = engine
         sqlite = engine.dialect.name == "sqlite"
         self._write_engine = engine.execution_options(sqlite_immediate=True) if sqlite else engine
+        # SQLite has one writer at a time. Writers racing for the lock in several threads wait in
+        # SQLite's busy handler, which sleeps with back-off: measured here, 20 concurrent posters
+        # got 83 messages/s that way. One writer thread queues them instead, with no sleeping.
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer") if sqlite else None
 
     async def run(self, work: Callable[[UnitOfWork], T], *, write: bool = False) -> T:
         """Run work(uow) in a worker thread in one transaction; commit if write."""
+        if write and self._writer is not None:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._writer, functools.partial(self.run_sync, work, write=True))
         return await asyncio.to_thread(self.run_sync, work, write=write)
 
     def run_sync(self, work: Callable[[UnitOfWork], T], *, write: bool = False) -> T:
