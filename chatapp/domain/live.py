@@ -24,7 +24,9 @@ class RoomWatcher(Protocol):
 
 @dataclass
 class _RoomChannel:
-    watchers: set[RoomWatcher] = field(default_factory=set)
+    # watcher -> how many times it was registered: a watcher shared by several views (a page
+    # layer's per-room feed) is registered once per view, authorised each time, and called once.
+    watchers: dict[RoomWatcher, int] = field(default_factory=dict)
     unsubscribe: Callable[[], None] | None = None
 
 
@@ -39,21 +41,34 @@ class LiveRooms:
     async def watch(self, actor: Actor, room_id: int, watcher: RoomWatcher) -> Callable[[], None]:
         """Start delivering the room's news to the watcher, if the actor may see the room.
 
-        Returns the function that stops it.
+        Returns the function that stops it. A watcher registered several times (for several
+        actors' views) gets each event once, until every registration has been stopped.
         """
         await self._tx.run(lambda uow: room_access(uow, actor, room_id))
         channel = self._channels.get(room_id)
         if channel is None:
             channel = self._channels[room_id] = _RoomChannel()
             channel.unsubscribe = self._pubsub.subscribe(room_topic(room_id), self._dispatch)
-        channel.watchers.add(watcher)
-        return lambda: self._unwatch(room_id, watcher)
+        channel.watchers[watcher] = channel.watchers.get(watcher, 0) + 1
+        stopped = False
+
+        def stop() -> None:
+            nonlocal stopped
+            if not stopped:
+                stopped = True
+                self._unwatch(room_id, watcher)
+
+        return stop
 
     def _unwatch(self, room_id: int, watcher: RoomWatcher) -> None:
         channel = self._channels.get(room_id)
         if channel is None:
             return
-        channel.watchers.discard(watcher)
+        remaining = channel.watchers.get(watcher, 0) - 1
+        if remaining > 0:
+            channel.watchers[watcher] = remaining
+        else:
+            channel.watchers.pop(watcher, None)
         if not channel.watchers:
             del self._channels[room_id]
             if channel.unsubscribe:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -11,9 +12,10 @@ from nicegui import Client, background_tasks, ui
 from nicegui.events import GenericEventArguments
 
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
-from chatapp.domain.models import Message, Participant, RoomAccess
+from chatapp.domain.models import Participant, RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
+from chatapp.pages.room_feed import RoomFeeds
 from chatapp.pages.session import TabSession, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
@@ -32,29 +34,31 @@ def not_found_page() -> None:
 
 
 class RoomView:
-    """One tab's view of a room; it is a RoomWatcher of the live feed."""
+    """One tab's view of a room; its room's feed (pages/room_feed.py) sends it the live news."""
 
     def __init__(self, services: Services, tab: TabSession, access: RoomAccess, client: Client) -> None:
         self.services = services
         self.tab = tab
         self.access = access
         self.client = client
+        self.client_id = client.id
         self.messages: MessageList | None = None
-        self.pending: list[Payload] = []  # live messages that arrived while the page was being built
+        self.ready = False  # the feed buffers messages in `pending` until the page is built
+        self.pending: list[Payload] = []
         self.people: list[Participant] = []
 
-    async def on_message(self, message: Message) -> None:
-        (payload,) = await payloads_of([message])
-        if self.messages is None:
-            self.pending.append(payload)
-        else:
-            await self.messages.append(payload)
-
-    def show(self, messages: MessageList) -> None:
-        """Attach the built list and add what arrived meanwhile to its first render."""
-        self.messages = messages
-        messages.include(self.pending)
+    def show(self, history: list[Payload], *, has_older: bool, recent: Sequence[Payload]) -> None:
+        """Build the message list from the history and what arrived while the page was being built."""
+        self.messages = MessageList(
+            self.access.room.id,
+            [*history, *self.pending],
+            recent=recent,
+            has_older=has_older,
+            on_load_older=self.load_older,
+            on_catch_up=self.catch_up,
+        )
         self.pending.clear()
+        self.ready = True
 
     async def catch_up(self, after_id: int) -> None:
         """The tab's socket (re)connected: send what it may have missed since its newest message."""
@@ -106,6 +110,7 @@ class RoomView:
 
 def register_room(services: Services) -> None:
     """Register /rooms/{room_id}."""
+    feeds = RoomFeeds()
 
     @ui.page("/rooms/{room_id}", title=APP_NAME)
     async def room_page(request: Request, room_id: str):
@@ -123,7 +128,9 @@ def register_room(services: Services) -> None:
         tab = TabSession(services.accounts, token, actor, client)
         view = RoomView(services, tab, access, client)
         # Subscribe before reading the history, so nothing posted in between is missed.
-        client.on_delete(await services.live.watch(actor, access.room.id, view))
+        feed = feeds.feed_for(access.room.id)
+        client.on_delete(await services.live.watch(actor, access.room.id, feed))
+        client.on_delete(feed.add(view))
         tab.watch_revocations(services.session_watch.watch)
         history = await services.chat.history(actor, access.room.id)
         payloads = await payloads_of(history.messages)
@@ -144,15 +151,7 @@ def register_room(services: Services) -> None:
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
                 ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps").classes("ml-auto")
-            view.show(
-                MessageList(
-                    access.room.id,
-                    payloads,
-                    has_older=history.has_older,
-                    on_load_older=view.load_older,
-                    on_catch_up=view.catch_up,
-                )
-            )
+            view.show(payloads, has_older=history.has_older, recent=feed.recent)
             _composer(services, view)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -17,6 +18,7 @@ from chatapp.domain.models import Actor
 
 SESSION_COOKIE = "chatapp_session"
 FLASH_MAX_AGE_S = 300
+RECHECK_AFTER_S = 1.0  # an open tab re-reads its session at most this often (revocations are pushed at once)
 
 
 def session_token(request: Request) -> str | None:
@@ -69,20 +71,30 @@ class TabSession:
         self._token = token
         self.actor = actor
         self._client = client
+        self._checked_at = time.monotonic()  # the page builder has just authenticated the token
 
-    async def current(self) -> Actor:
-        """The actor, re-checked against the database; raises NotAuthenticated when revoked."""
+    async def current(self, *, fresh: bool = False) -> Actor:
+        """The actor, re-checked against the database; raises NotAuthenticated when revoked.
+
+        A burst of actions re-reads the session at most once per RECHECK_AFTER_S; revocations do
+        not wait for that, they are pushed to the tab (recheck, fresh=True) the moment they happen.
+        """
+        now = time.monotonic()
+        if not fresh and now - self._checked_at < RECHECK_AFTER_S:
+            return self.actor
         actor = await self._accounts.authenticate(self._token)
         if actor is None:
+            self._checked_at = float("-inf")
             self.leave()
             raise NotAuthenticated()
         self.actor = actor
+        self._checked_at = now
         return actor
 
     async def recheck(self) -> None:
         """Called when any session of the user was revoked: leave if it was ours."""
         with contextlib.suppress(NotAuthenticated):
-            await self.current()
+            await self.current(fresh=True)
 
     def leave(self) -> None:
         """Send the tab to the sign-in page (it comes back here if the browser is still signed in)."""

@@ -1,0 +1,87 @@
+"""One live feed per room per process: a message is prepared and sent once for all of the room's tabs.
+
+The domain's LiveRooms hands each new message to the room's feed once (every tab registers the same
+feed, each after its own authorisation). The feed renders the payload once and makes one socket.io
+emit addressed to every tab of the room, so the payload is serialised once whatever the number of
+viewers; per-tab work on the live path is only the socket write. A tab that was disconnected at that
+moment asks for what it missed when its socket connects again (MessageList's catch-up).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Protocol
+
+from nicegui import core
+
+from chatapp.domain.models import Message
+from chatapp.pages.message_list import DOM_WINDOW, Payload, payloads_of
+
+LIVE_EVENT = "chatapp:message"
+
+
+class FeedTab(Protocol):
+    """What a feed needs of a tab's room view."""
+
+    client_id: str
+    ready: bool  # False while its page is still being built (it then buffers in `pending`)
+    pending: list[Payload]
+
+    async def on_participants_changed(self) -> None: ...
+
+
+class RoomFeed:
+    """The tabs of this process that show one room; a RoomWatcher of the domain's live feed."""
+
+    def __init__(self, room_id: int, on_empty: Callable[[RoomFeed], None]) -> None:
+        self.room_id = room_id
+        self.tabs: dict[str, FeedTab] = {}
+        self.recent: deque[Payload] = deque(maxlen=DOM_WINDOW)  # what was broadcast, newest last
+        self._on_empty = on_empty
+
+    def add(self, tab: FeedTab) -> Callable[[], None]:
+        """Include the tab in every broadcast; returns the function that removes it."""
+        self.tabs[tab.client_id] = tab
+
+        def remove() -> None:
+            if self.tabs.get(tab.client_id) is tab:
+                del self.tabs[tab.client_id]
+                if not self.tabs:
+                    self._on_empty(self)
+
+        return remove
+
+    async def on_message(self, message: Message) -> None:
+        (payload,) = await payloads_of([message])
+        self.recent.append(payload)
+        ready = []
+        for client_id, tab in self.tabs.items():
+            if tab.ready:
+                ready.append(client_id)
+            else:
+                tab.pending.append(payload)
+        if ready:
+            await core.sio.emit(LIVE_EVENT, {"room": self.room_id, "message": payload}, to=ready)
+
+    async def on_participants_changed(self) -> None:
+        for tab in list(self.tabs.values()):
+            await tab.on_participants_changed()
+
+
+class RoomFeeds:
+    """The feeds of one running app, by room id (a feed is dropped when its last tab goes)."""
+
+    def __init__(self) -> None:
+        self._feeds: dict[int, RoomFeed] = {}
+
+    def feed_for(self, room_id: int) -> RoomFeed:
+        """The room's feed in this process, created on first use."""
+        feed = self._feeds.get(room_id)
+        if feed is None:
+            feed = self._feeds[room_id] = RoomFeed(room_id, on_empty=self._drop)
+        return feed
+
+    def _drop(self, feed: RoomFeed) -> None:
+        if self._feeds.get(feed.room_id) is feed:
+            del self._feeds[feed.room_id]
