@@ -26,7 +26,7 @@ async def connect(sid: str, _environ: dict, _auth: object = None) -> None:
 
 async def broadcast(request: Request) -> JSONResponse:
     payload = await request.json()
-    await sio.emit("chatapp:message", payload, room=ROOM)
+    await sio.emit("chatapp:messages", payload, room=ROOM)
     return JSONResponse({"ok": True})
 
 

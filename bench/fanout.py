@@ -152,7 +152,7 @@ async def chatapp_fanout(base: str, clients: int, rounds: int) -> list[float]:
 def bare_payload(marker: str) -> dict:
     """The shape and size of chatapp's live message event, carrying the marker."""
     message = {"id": 12345, "author": "Bench0", "kind": "user", "ts": "2026-11-26T22:00:00.000000+00:00"}
-    return {"room": 1, "message": {**message, "html": f"<p>{marker}</p>"}}
+    return {"room": 1, "messages": [{**message, "html": f"<p>{marker}</p>"}]}
 
 
 async def bare_fanout(base: str, clients: int, rounds: int) -> list[float]:

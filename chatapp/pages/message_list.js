@@ -1,6 +1,6 @@
 // The room's message list: one element holding messages as data.
-// New messages arrive through one room-wide socket.io event ("chatapp:message", emitted once for all
-// viewers); whatever was missed while the socket was down is asked for on every (re)connect
+// New messages arrive through one room-wide socket.io event ("chatapp:messages", emitted once for all
+// viewers, a batch when the room is busy); whatever was missed while the socket was down is asked for on every (re)connect
 // ("catch-up"); older pages come through prepend(). Nothing re-renders the history.
 export default {
   template: `
@@ -36,7 +36,7 @@ export default {
   mounted() {
     this.toBottom(false);
     this.onLive = (data) => {
-      if (data && data.room === this.room) this.append(data.message);
+      if (data && data.room === this.room) this.appendMany(data.messages);
     };
     this.onConnect = () => this.$emit("catch-up", this.lastId());
     this.attach();
@@ -44,7 +44,7 @@ export default {
   unmounted() {
     clearTimeout(this.attachTimer);
     if (window.socket) {
-      window.socket.off("chatapp:message", this.onLive);
+      window.socket.off("chatapp:messages", this.onLive);
       window.socket.off("connect", this.onConnect);
     }
   },
@@ -55,7 +55,7 @@ export default {
         this.attachTimer = setTimeout(() => this.attach(), 10);
         return;
       }
-      window.socket.on("chatapp:message", this.onLive);
+      window.socket.on("chatapp:messages", this.onLive);
       window.socket.on("connect", this.onConnect);
       if (window.socket.connected) this.onConnect();
     },
