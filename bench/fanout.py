@@ -196,11 +196,11 @@ def run(clients_list: list[int], rounds: int) -> list[dict[str, float]]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 200])
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 50, 200, 500, 1000])
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     print("| N clients | a: chatapp p50 | a: p99 | b: bare socket.io p50 | b: p99 | a/b (p50) |")
     print("|---|---|---|---|---|---|")
     for row in run(args.clients, args.rounds):

@@ -64,11 +64,11 @@ def run(clients: int, messages: int) -> dict[str, float]:
             return asyncio.run(measure_memory(running, clients, messages))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=500)
     parser.add_argument("--messages", type=int, default=50)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     row = run(args.clients, args.messages)
     print("| N clients | messages in room | server RSS before | after | per connected client |")
     print("|---|---|---|---|---|")

@@ -53,10 +53,10 @@ def time_start(data_dir: Path) -> tuple[float, float]:
     return health, page
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    runs = parser.parse_args(argv).runs
     fresh, warm = [], []
     for _ in range(runs):
         with tempfile.TemporaryDirectory() as tmp:

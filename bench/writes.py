@@ -64,11 +64,11 @@ def run(posters: int, messages: int) -> dict[str, float]:
             return asyncio.run(measure_writes(running.base, posters, messages))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posters", type=int, default=20)
     parser.add_argument("--messages", type=int, default=100, help="per poster")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     row = run(args.posters, args.messages)
     print("| posters | messages | all sent after | all delivered after | saved and delivered per second |")
     print("|---|---|---|---|---|")

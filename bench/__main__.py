@@ -1,0 +1,38 @@
+"""The whole benchmark suite: `python -m bench` runs every scenario and prints their tables.
+
+Each scenario is also a command of its own (python -m bench.fanout, .memory, .writes, .history,
+.startup) with options; docs/BENCHMARKS.md holds the results and the machine they ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import sys
+
+from bench import fanout, history, memory, startup, writes
+
+SCENARIOS = [
+    ("Start-up: seconds until pages are served", startup.main, []),
+    ("a/b. Fan-out: one message to N live clients, chatapp vs a bare python-socketio server", fanout.main, []),
+    ("c. Memory: server RSS per connected client, room of 50 messages", memory.main, []),
+    ("d. History: open and page back through 1,000,000 messages (server-side)", history.main, []),
+    ("e. Writes: 20 concurrent posters, saved and delivered", writes.main, []),
+]
+
+
+def main() -> None:
+    argparse.ArgumentParser(prog="python -m bench", description=__doc__).parse_args()
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    print(f"# chatapp benchmarks, {datetime.date.today()}")
+    print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}\n")
+    for title, run, argv in SCENARIOS:
+        print(f"## {title}\n", flush=True)
+        run(argv)
+        print(flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
