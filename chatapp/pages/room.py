@@ -12,16 +12,15 @@ from nicegui import Client, background_tasks, ui
 from nicegui.events import GenericEventArguments
 
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
-from chatapp.domain.models import Participant, RoomAccess
+from chatapp.domain.models import RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
+from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_feed import RoomFeeds
 from chatapp.pages.session import TabSession, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
 log = logging.getLogger(__name__)
-
-ROLE_LABEL = {"owner": "Owner", "member": "Member", "guest": "Guest"}
 
 
 def not_found_page() -> None:
@@ -45,7 +44,7 @@ class RoomView:
         self.messages: MessageList | None = None
         self.ready = False  # the feed buffers messages in `pending` until the page is built
         self.pending: list[Payload] = []
-        self.people: list[Participant] = []
+        self.people_list: PeopleList | None = None
 
     def show(self, history: list[Payload], *, has_older: bool, recent: Sequence[Payload]) -> None:
         """Build the message list from the history and what arrived while the page was being built."""
@@ -73,11 +72,11 @@ class RoomView:
 
     async def on_participants_changed(self) -> None:
         try:
-            self.people = await self.services.rooms.participants(self.tab.actor, self.access.room.id)
+            people = await self.services.rooms.participants(self.tab.actor, self.access.room.id)
         except DomainError:
             return
-        with self.client:
-            self.people_panel.refresh()
+        if self.people_list is not None:
+            self.people_list.show(people)
 
     async def load_older(self, before_id: int) -> None:
         assert self.messages is not None
@@ -94,18 +93,6 @@ class RoomView:
             self.messages.loading_failed()
             return
         self.messages.prepend(payloads, has_older=page.has_older)
-
-    @ui.refreshable_method
-    def people_panel(self) -> None:
-        ui.label(f"People ({len(self.people)})").classes("text-base font-semibold")
-        with ui.list().props('dense aria-label="Participants"').classes("w-full"):
-            for person in self.people:
-                with ui.item():
-                    with ui.item_section().props("avatar"):
-                        ui.icon("smart_toy" if person.kind == "ai" else "person")
-                    with ui.item_section():
-                        ui.item_label(person.display_name)
-                        ui.item_label(ROLE_LABEL.get(person.role, person.role)).props("caption")
 
 
 def register_room(services: Services) -> None:
@@ -134,12 +121,12 @@ def register_room(services: Services) -> None:
         tab.watch_revocations(services.session_watch.watch)
         history = await services.chat.history(actor, access.room.id)
         payloads = await payloads_of(history.messages)
-        view.people = await services.rooms.participants(actor, access.room.id)
+        people = await services.rooms.participants(actor, access.room.id)
         ui.page_title(f"{access.room.name} · {APP_NAME}")
 
         drawer = ui.right_drawer(value=None, bordered=True).props("width=240 breakpoint=800").classes("p-3")
         with drawer:
-            view.people_panel()
+            view.people_list = PeopleList(people)
 
         with ui.element("div").classes("room-page"):
             with ui.row().classes("room-head items-center no-wrap w-full"):

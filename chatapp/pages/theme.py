@@ -46,6 +46,13 @@ CSS = """
 .chat-body a { color: var(--chat-accent); text-decoration: underline; }
 .body--dark .chat-body a { color: #a5b4fc; }
 .composer { padding: .5rem 1rem .75rem; border-top: 1px solid rgba(127,127,127,.25); }
+.people-heading { font-size: 1rem; font-weight: 600; margin: 0 0 .5rem 0; }
+.people-list { list-style: none; margin: 0; padding: 0; }
+.people-item { display: flex; align-items: center; gap: .75rem; padding: .35rem .25rem; }
+.people-icon { opacity: .8; }
+.people-text { display: flex; flex-direction: column; min-width: 0; line-height: 1.25; }
+.people-name { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.people-role { font-size: .75rem; opacity: .65; }
 .lobby-preview { opacity: .75; font-size: .875rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 """
 

@@ -57,6 +57,8 @@ def test_two_browsers_chat_live(browser, live_app, artifacts):
     bob.wait_for_url(room_url)
     log(bob).wait_for()
     alice.get_by_text("People (2)").wait_for(timeout=2000)
+    people = alice.get_by_role("list", name="Participants")
+    assert people.get_by_role("listitem").all_inner_texts() == ["person\nAlice\nOwner", "person\nBob\nMember"]
 
     say(alice, "Hello Bob, **welcome**!")
     started = time.monotonic()
@@ -105,6 +107,7 @@ def test_hostile_markup_renders_inert(browser, live_app, artifacts):
     assert all(not (h or "").lower().startswith("javascript") for h in hrefs)
     assert body.get_by_text('<img src=x onerror="window.__pwned=1">').count() == 1  # shown as text
     assert body.get_by_text("Eve <b>bold</b>").count() == 5  # display name is text, not markup
+    assert page.get_by_role("list", name="Participants").get_by_text("Eve <b>bold</b>").count() == 1
     page.screenshot(path=str(artifacts / "hostile-markup.png"))
     context.close()
 
