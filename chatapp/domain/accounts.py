@@ -163,6 +163,7 @@ class Accounts:
         token = new_token()
         now = self._clock()
         expires_at = now + self._lifetime
+        uow.sessions.delete_expired_for_user(user.id, now)  # sessions left to expire are tidied at sign-in
         uow.sessions.add(user_id=user.id, token_hash=hash_token(token), created_at=now, expires_at=expires_at)
         return NewSession(user=user, token=token, expires_at=expires_at)
 

@@ -137,6 +137,10 @@ class SqlSessions:
         result = self.s.exec(delete(SessionRow).where(SessionRow.user_id == user_id))
         return result.rowcount or 0
 
+    def delete_expired_for_user(self, user_id: int, now: datetime) -> int:
+        stmt = delete(SessionRow).where(SessionRow.user_id == user_id, SessionRow.expires_at <= now)
+        return self.s.exec(stmt).rowcount or 0
+
 
 class SqlRooms:
     def __init__(self, session: Session) -> None:

@@ -173,6 +173,10 @@ async def test_expired_session_is_rejected(runtime):
     assert await accounts.authenticate(session.token) is not None
     now[0] += timedelta(hours=1, seconds=1)
     assert await accounts.authenticate(session.token) is None
+    fresh = await accounts.sign_in(username="mia", password=PASSWORD)  # expired rows are tidied at sign-in
+    with runtime.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sessions")).scalar() == 1
+    assert await accounts.authenticate(fresh.token) is not None
 
 
 def test_revocation_event_round_trips():
