@@ -32,13 +32,28 @@ def _build_payload(message: Message) -> Payload:
     }
 
 
+INLINE_RENDER_MAX_CHARS = 2000  # a short message without code blocks renders in ~0.1-0.3 ms
+
+
+def _renders_quickly(message: Message) -> bool:
+    """Short prose: rendering it on the loop costs less than a hop to a worker thread."""
+    body = message.body
+    return len(body) <= INLINE_RENDER_MAX_CHARS and "```" not in body and "~~~" not in body
+
+
 async def payloads_of(messages: list[Message]) -> list[Payload]:
-    """Payloads for messages; any not built yet are rendered in a worker thread (markdown can take
-    tens of ms), so the live path of a room's second and later viewers costs a dict lookup."""
+    """Payloads for messages, built once per message and shared by every viewer.
+
+    A single short message (the live path) renders on the loop; anything else, such as code blocks
+    (Pygments can take milliseconds) or a page of history, renders in a worker thread.
+    """
     found = {m: p for m in messages if (p := _payloads.get(m)) is not None}
     missing = [m for m in messages if m not in found]
     if missing:
-        built = await asyncio.to_thread(lambda: [_build_payload(m) for m in missing])
+        if len(missing) == 1 and _renders_quickly(missing[0]):
+            built = [_build_payload(missing[0])]
+        else:
+            built = await asyncio.to_thread(lambda: [_build_payload(m) for m in missing])
         found.update(zip(missing, built, strict=True))
         _payloads.update(zip(missing, built, strict=True))
         while len(_payloads) > PAYLOAD_CACHE_SIZE:
