@@ -1,7 +1,8 @@
 """The stack's own limit: a bare python-socketio server that broadcasts one payload to every socket.
 
 Run: python -m bench.bare_server PORT. Sockets connect at /_nicegui_ws/socket.io (like NiceGUI's);
-POST /broadcast with a JSON body emits it once to the room of all connected sockets.
+POST /broadcast with a JSON body emits it once to the room of all connected sockets; a socket's
+"post" event is emitted the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ ROOM = "everyone"
 @sio.event
 async def connect(sid: str, _environ: dict, _auth: object = None) -> None:
     await sio.enter_room(sid, ROOM)
+
+
+@sio.on("post")
+async def post(_sid: str, payload: dict) -> None:
+    """A client posts: the payload goes to every socket (the writes scenario's baseline)."""
+    await sio.emit("chatapp:messages", payload, room=ROOM)
 
 
 async def broadcast(request: Request) -> JSONResponse:
