@@ -124,6 +124,7 @@ class BackendResult:
     stats: dict[str, Stats]
     indexes: list[str]
     plans: dict[str, list[str]]
+    thread_hop: list[float]  # asyncio.to_thread of a function that does nothing
 
 
 @dataclass
@@ -414,9 +415,19 @@ async def page_chain(chat: Chat, actor: Actor, history: History, pages: int) -> 
     return chain
 
 
+async def time_thread_hop(times: int) -> list[float]:
+    """The bare cost of the worker-thread hop every domain call makes."""
+    result = []
+    for _ in range(times):
+        started = time.perf_counter()
+        await asyncio.to_thread(int)
+        result.append(time.perf_counter() - started)
+    return result
+
+
 async def measure(
     runtime: Runtime, setup: Setup, big: History, small: History, pages: int
-) -> tuple[dict[str, Stats], dict[str, list[str]]]:
+) -> tuple[dict[str, Stats], dict[str, list[str]], list[float]]:
     engine, settings, chat, actor = runtime.engine, runtime.settings, runtime.services.chat, setup.actor
     inline_chat = Chat(
         tx=InlineTransactor(engine),
@@ -460,7 +471,7 @@ async def measure(
         ),
         SMALL_OPEN: explain(engine, queries[small.room_id, None], None),
     }
-    return stats, plans
+    return stats, plans, await time_thread_hop(pages)
 
 
 async def bench_backend(backend: str, count: int, pages: int) -> BackendResult:
@@ -486,7 +497,7 @@ async def bench_backend(backend: str, count: int, pages: int) -> BackendResult:
             first = await runtime.services.chat.history(setup.actor, setup.room_id)
             first_open_ms = (time.perf_counter() - started) * 1000
             big.check(first, None)
-            stats, plans = await measure(runtime, setup, big, small, pages)
+            stats, plans, thread_hop = await measure(runtime, setup, big, small, pages)
             return BackendResult(
                 backend=backend,
                 messages=count,
@@ -499,6 +510,7 @@ async def bench_backend(backend: str, count: int, pages: int) -> BackendResult:
                 stats=stats,
                 indexes=index_descriptions(runtime.engine),
                 plans=plans,
+                thread_hop=thread_hop,
             )
         finally:
             runtime.engine.dispose()
@@ -571,6 +583,11 @@ def format_report(report: Report) -> str:
         f"Target (a history page <= {TARGET_MS:g} ms, domain call p99): " + "; ".join(verdicts) + ".",
         f"1-minute load average before / after the run: {report.load[0]:.2f} / {report.load[1]:.2f}.",
     ]
+    for r in report.results:
+        lines.append(
+            f"{r.backend}: an empty asyncio.to_thread round trip (the hop in every domain call): "
+            f"p50 {ms(statistics.median(r.thread_hop))}, p99 {ms(percentile(r.thread_hop, 0.99))}."
+        )
     for r in report.results:
         lines += ["", f"{r.backend}: indexes on messages:", *(f"    {i}" for i in r.indexes)]
         for name, plan in r.plans.items():
