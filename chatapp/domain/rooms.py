@@ -36,10 +36,10 @@ def is_valid_id(value: object) -> bool:
 
 def room_access(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
     """What the actor may do in the room. Private rooms they are not in raise NotFound, like no room."""
-    room = uow.rooms.get(room_id) if is_valid_id(room_id) else None
-    if room is None:
+    found = uow.rooms.with_participant(room_id, actor.user_id) if is_valid_id(room_id) else None
+    if found is None:
         raise NotFound("Room not found.")
-    me = uow.participants.for_user(room_id, actor.user_id)
+    room, me = found
     if me is None and room.is_private:
         raise NotFound("Room not found.")
     return RoomAccess(room=room, me=me)
