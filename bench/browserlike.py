@@ -43,6 +43,13 @@ class Page:
     query: dict[str, Any]
     elements: dict[str, dict[str, Any]]
 
+    def find_tag(self, tag: str) -> str:
+        """The id of the (first) element rendered as `tag`, e.g. "nicegui-composer"."""
+        for element_id, element in self.elements.items():
+            if element.get("tag") == tag:
+                return element_id
+        raise LookupError(f"no <{tag}> on {self.url}")
+
     def find(self, *, label: str) -> tuple[str, dict[str, Any]]:
         """The element whose label prop equals `label`."""
         for element_id, element in self.elements.items():
@@ -137,6 +144,10 @@ class Tab:
         """Click the button with that label; `args` are what its JavaScript handler would emit."""
         element_id, _ = self.page.find(label=label)
         await self.emit_event(element_id, "click", list(args) or [{}])
+
+    async def send_message(self, text: str) -> None:
+        """What Enter in the room's composer does: its "send" event carries the text."""
+        await self.emit_event(self.page.find_tag("nicegui-composer"), "send", [text])
 
     async def close(self) -> None:
         await self.sio.disconnect()

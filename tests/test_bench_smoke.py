@@ -1,4 +1,4 @@
-"""A tiny run of the benchmark tools, so they keep working (the real numbers: docs/BENCHMARKS.md)."""
+"""Tiny runs of the benchmark tools, so they keep working (the real numbers: docs/BENCHMARKS.md)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,26 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import fanout
+from bench import fanout, memory, writes
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_fanout_tool_measures_both_servers_with_two_clients():
     (row,) = fanout.run([2], rounds=1)
     assert row["clients"] == 2
     assert 0 < row["app_p50"] < 5 and 0 < row["bare_p50"] < 5
+
+
+def test_memory_tool_reads_the_server_rss_around_new_clients():
+    row = memory.run(clients=3, messages=2)
+    assert row["clients"] == 3 and row["messages"] == 2
+    assert 50 < row["rss_before_mib"] <= row["rss_after_mib"] < 2000
+    assert row["per_client_kib"] >= 0
+
+
+def test_writes_tool_counts_every_message_on_both_servers():
+    row = writes.run(posters=2, messages=3)
+    assert row["posters"] == 2 and row["messages"] == 6
+    assert 0 < row["send_seconds"] <= row["seconds"] < 60
+    assert row["per_second"] > 0 and row["bare_per_second"] > 0

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import Client, background_tasks, ui
-from nicegui.events import GenericEventArguments
 
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
 from chatapp.domain.models import RoomAccess
 from chatapp.domain.services import Services
+from chatapp.pages.composer import Composer
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_feed import RoomFeeds
@@ -142,31 +142,6 @@ def register_room(services: Services) -> None:
             _composer(services, view)
 
 
-def _send_js(draft_id: int, max_chars: int) -> str:
-    """Browser side of sending: read the text the person sees, clear the box at once when the server
-    will accept it, and send the text with the event.
-
-    The server's copy of the draft (the textarea's value) can lag behind the browser: while the
-    server's "cleared" update is on its way, what is typed next may not be reported. Sending the text
-    itself means a quick "type, Enter, type, Enter" never loses or repeats a message.
-    """
-    return f"""const box = getElement({int(draft_id)});
-  const text = (box && box.inputValue) || "";
-  const size = [...text.trim()].length;
-  if (box && size >= 1 && size <= {int(max_chars)}) box.inputValue = "";
-  emit(text);"""
-
-
-def _enter_sends_js(send_js: str) -> str:
-    """Enter sends; Shift+Enter (and Enter while an input method is composing) adds a line."""
-    return f"""(e) => {{
-  if (e.key !== "Enter" || e.shiftKey || e.ctrlKey || e.altKey || e.metaKey) return;
-  if (e.isComposing || e.keyCode === 229) return;
-  e.preventDefault();
-  {send_js}
-}}"""
-
-
 def _composer(services: Services, view: RoomView) -> None:
     room_id = view.access.room.id
     with ui.element("div").classes("composer w-full"):
@@ -185,30 +160,16 @@ def _composer(services: Services, view: RoomView) -> None:
                 ui.button("Join room", on_click=join).props("unelevated")
             return
 
-        with ui.row().classes("items-end gap-2 no-wrap w-full"):
-            draft = (
-                ui.textarea("Message", placeholder="Write a message… (Enter to send, Shift+Enter for a new line)")
-                .props('outlined autogrow dense input-style="max-height: 30vh"')
-                .classes("flex-grow")
-            )
-            send_button = ui.button("Send", icon="send").props("unelevated")
-
         in_order = asyncio.Lock()  # one tab's messages are saved in the order they were sent
 
-        def send(event: GenericEventArguments) -> None:
+        def send(text: str) -> None:
             # Synchronous on purpose: messages are taken in the order the browser's events arrive.
-            # The browser sends the text with the event (see _send_js); without it (NiceGUI's
-            # simulated user) the server's copy of the draft is used and cleared here.
-            from_browser = isinstance(event.args, str)
-            text = event.args if from_browser else (draft.value or "")
-            draft.error = None
             try:
                 services.chat.validate_body(text)
             except ValidationError as exc:
-                draft.error = exc.message
+                composer.show_error(exc.message, text)
                 return
-            if not from_browser:
-                draft.value = ""
+            composer.accepted()
             background_tasks.create(post(text), name="post message")
 
         async def post(text: str) -> None:
@@ -216,16 +177,9 @@ def _composer(services: Services, view: RoomView) -> None:
                 try:
                     await services.chat.post_message(await view.tab.current(), room_id, text)
                 except DomainError as exc:  # including a session that ended: the draft stays
-                    restore_draft(text, exc.message)
+                    composer.restore(text, exc.message)
                 except Exception:
                     log.exception("posting a message failed")
-                    restore_draft(text, "Your message could not be sent. It is back in the box; please try again.")
+                    composer.restore(text, "Your message could not be sent. It is back in the box; please try again.")
 
-        def restore_draft(text: str, error: str) -> None:
-            draft.value = text if not draft.value else f"{text}\n{draft.value}"
-            draft.error = error
-
-        draft.on_value_change(lambda: setattr(draft, "error", None) if draft.error and draft.value else None)
-        send_js = _send_js(draft.id, services.chat.max_message_chars)
-        draft.on("keydown", send, js_handler=_enter_sends_js(send_js))
-        send_button.on("click", send, js_handler=f"() => {{ {send_js} }}")
+        composer = Composer(max_chars=services.chat.max_message_chars, on_send=send)

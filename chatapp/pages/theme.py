@@ -46,6 +46,9 @@ CSS = """
 .chat-body a { color: var(--chat-accent); text-decoration: underline; }
 .body--dark .chat-body a { color: #a5b4fc; }
 .composer { padding: .5rem 1rem .75rem; border-top: 1px solid rgba(127,127,127,.25); }
+.composer-row { display: flex; align-items: flex-start; gap: .5rem; width: 100%; }
+.composer-input { flex: 1 1 auto; min-width: 0; }
+.composer-send { margin-top: 2px; }
 .people-heading { font-size: 1rem; font-weight: 600; margin: 0 0 .5rem 0; }
 .people-list { list-style: none; margin: 0; padding: 0; }
 .people-item { display: flex; align-items: center; gap: .75rem; padding: .35rem .25rem; }

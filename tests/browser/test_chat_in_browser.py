@@ -121,7 +121,17 @@ def test_quick_type_enter_type_enter_loses_nothing(browser, live_app, artifacts)
     log(page).get_by_text("rapid 9").wait_for(timeout=3000)
     time.sleep(0.5)
     assert log(page).locator(".chat-body").all_inner_texts() == [f"rapid {i}" for i in range(10)]
-    assert page.get_by_label("Message", exact=True).input_value() == ""
+    box = page.get_by_label("Message", exact=True)
+    assert box.input_value() == ""
+    box.fill("first line")
+    box.press("Shift+Enter")
+    box.type("second line")
+    box.press("Enter")
+    log(page).get_by_text("second line").wait_for(timeout=2000)
+    assert log(page).locator(".chat-body").last.inner_html() == "<p>first line<br>\nsecond line</p>"
+    say(page, "   ")
+    page.get_by_text("Message is empty.").wait_for(timeout=2000)
+    assert box.input_value() == "   "  # an invalid draft stays in the box
     context.close()
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from nicegui import ui
 
+from chatapp.pages.composer import Composer
 from chatapp.pages.message_list import MessageList
 from tests.pages.conftest import signed_up
 
@@ -28,8 +28,14 @@ async def open_new_room(user, name: str) -> None:
 
 
 async def send(user, text: str) -> None:
-    user.find(ui.textarea).type(text)
-    user.find("Send").click()
+    """What Enter or Send does: the browser's composer sends its text with the event."""
+    user.find(Composer).trigger("send", text)
+
+
+def composer_of(user) -> Composer:
+    with user:
+        (composer,) = user.find(Composer).elements
+    return composer
 
 
 async def test_two_users_chat_live_and_a_third_room_stays_quiet(app):
@@ -73,9 +79,7 @@ async def test_invalid_message_shows_error_and_keeps_draft(app):
     too_long = "x" * (runtime.settings.max_message_chars + 1)
     await send(alice, too_long)
     await alice.should_see("Message is too long")
-    with alice:
-        (draft,) = alice.find(ui.textarea).elements
-    assert draft.value == too_long
+    assert composer_of(alice).returned_draft == too_long  # the browser keeps the text
     assert bodies(alice) == []
 
 
@@ -123,18 +127,17 @@ async def test_message_that_cannot_be_saved_returns_to_the_composer(app):
         conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
     await send(alice, "precious words")
     await alice.should_see("could not be sent", retries=10)
-    with alice:
-        (draft,) = alice.find(ui.textarea).elements
-    assert draft.value == "precious words"
+    assert composer_of(alice).returned_draft == "precious words"  # back in the box
+    assert bodies(alice) == []
     with runtime.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE messages_away RENAME TO messages")
-    alice.find("Send").click()
+    await send(alice, "precious words")
     for _ in range(50):
         if bodies(alice):
             break
         await asyncio.sleep(0.02)
     assert bodies(alice) == ["<p>precious words</p>"]
-    assert draft.value == ""
+    assert composer_of(alice).error == ""
 
 
 async def test_a_failing_page_shows_no_internals(app):
