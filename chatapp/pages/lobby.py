@@ -9,6 +9,7 @@ from nicegui import ui
 from chatapp.domain.errors import DomainError, ValidationError
 from chatapp.domain.models import Room, RoomSummary
 from chatapp.domain.services import Services
+from chatapp.pages.markdown import plain_text
 from chatapp.pages.session import TabSession, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
@@ -20,7 +21,7 @@ def preview(summary: RoomSummary) -> str:
     message = summary.last_message
     if message is None:
         return "No messages yet"
-    text = " ".join(message.body.split())
+    text = plain_text(message.body)
     if len(text) > PREVIEW_CHARS:
         text = text[: PREVIEW_CHARS - 1] + "…"
     return f"{message.author_name}: {text}"

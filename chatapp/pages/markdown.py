@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from functools import lru_cache
 
 import nh3
@@ -87,3 +88,9 @@ def code_css() -> str:
     return HtmlFormatter(nobackground=True).get_style_defs(".codehilite") + HtmlFormatter(
         nobackground=True, style="github-dark"
     ).get_style_defs(".body--dark .codehilite")
+
+
+def plain_text(text: str) -> str:
+    """The words of a markdown message without its markup, on one line (for previews)."""
+    words = html.unescape(nh3.clean(render_markdown(text), tags=set()))
+    return " ".join(words.split())
