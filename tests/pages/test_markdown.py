@@ -39,7 +39,7 @@ def test_previews_are_plain_text_on_one_line() -> None:
 def test_lobby_preview_names_the_author_and_is_cut_to_length() -> None:
     now = datetime.now(UTC)
     room = Room(id=1, name="R", topic="", visibility=Visibility.PUBLIC, created_at=now)
-    body = "**" + "word " * 100 + "**"
+    body = "**" + "word " * 100 + "end**"
     message = Message(
         id=1,
         room_id=1,
