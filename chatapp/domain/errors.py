@@ -46,3 +46,12 @@ class Forbidden(DomainError):
 
 class Conflict(DomainError):
     """The change clashes with existing data (a taken username, say)."""
+
+
+class LlmError(DomainError):
+    """A model call failed. `kind` says how (for the room's notice and for retries); the message never
+    carries secrets or provider internals."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind  # "not_configured", "refused", "rate_limited", "unavailable", "timeout", "dropped"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -99,3 +100,31 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The default clock: timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmUsage:
+    """Tokens a model reply cost, as the provider reported them."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class LlmStream(Protocol):
+    """A model reply as it is generated: iterate for text deltas; `usage` is set once the provider
+    reported it (at the end); `aclose` stops it, closing the connection so the provider stops too."""
+
+    usage: LlmUsage | None
+
+    def __aiter__(self) -> AsyncIterator[str]: ...
+    async def aclose(self) -> None: ...
+
+
+class LlmClient(Protocol):
+    """The way to the language models (chatapp/llm.py implements it with litellm).
+
+    Failures raise chatapp.domain.errors.LlmError, with a message that is safe to show.
+    """
+
+    async def stream(self, *, model: str, messages: list[dict[str, str]]) -> LlmStream: ...
+    def count_tokens(self, model: str, text: str) -> int: ...
