@@ -38,7 +38,7 @@ export default {
     this.onLive = (data) => {
       if (data && data.room === this.room) this.appendMany(data.messages);
     };
-    this.onConnect = () => this.$emit("catch-up", this.lastId());
+    this.onConnect = () => this.$emit("catch-up", this.catchUpFrom());
     this.attach();
   },
   unmounted() {
@@ -59,14 +59,24 @@ export default {
       window.socket.on("connect", this.onConnect);
       if (window.socket.connected) this.onConnect();
     },
-    lastId() {
-      return this.items.length ? this.items[this.items.length - 1].id : 0;
+    catchUpFrom() {
+      // Not the newest id: live messages can arrive out of id order (a code block renders slower than
+      // a line of text), so ask again for the last few as well; duplicates are dropped by id.
+      const overlap = 20;
+      return this.items.length > overlap ? this.items[this.items.length - 1 - overlap].id : 0;
     },
     appendMany(messages) {
       for (const m of messages) this.append(m);
     },
-    restart() {
-      window.location.reload();
+    reset(messages, hasOlder) {
+      this.items = [...messages];
+      this.older = hasOlder;
+      this.loading = false;
+      this.$nextTick(() => this.toBottom(false));
+    },
+    catchUpFailed() {
+      // the server could not answer: ask again shortly (the composer and the list stay as they are)
+      setTimeout(() => this.onConnect(), 2000);
     },
     append(message) {
       if (this.items.some((m) => m.id === message.id)) return;

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nicegui import ui
@@ -65,7 +65,7 @@ class MessageList(ui.element, component="message_list.js"):
     """Holds the room's visible messages as data; the browser renders them (role=log).
 
     New messages reach the browser through the room feed's one broadcast (pages/room_feed.py), not
-    through this element's updates; `recent` is that feed's shared window of what it broadcast.
+    through this element's updates; the feed records here what it sent to this tab.
     """
 
     def __init__(
@@ -73,15 +73,16 @@ class MessageList(ui.element, component="message_list.js"):
         room_id: int,
         payloads: list[Payload],
         *,
-        recent: Sequence[Payload],
         has_older: bool,
         on_load_older: Callable[[int], Awaitable[None]],
         on_catch_up: Callable[[int], Awaitable[None]],
     ) -> None:
         super().__init__()
         self.room_id = room_id
-        self._window: list[Payload] = sorted(payloads, key=lambda p: p["id"])[-DOM_WINDOW:]
-        self._recent = recent
+        # De-duplicated: a message committed while the page was built is in the history and in the
+        # feed's buffer of what arrived meanwhile.
+        self._window: list[Payload] = sorted({p["id"]: p for p in payloads}.values(), key=lambda p: p["id"])
+        del self._window[:-DOM_WINDOW]
         # Initial data only: later changes go through the room broadcast or run_method, never through
         # props (an update of an observable prop would re-send the whole list).
         self._props["messages"] = list(self._window)
@@ -93,22 +94,31 @@ class MessageList(ui.element, component="message_list.js"):
 
     @property
     def payloads(self) -> list[Payload]:
-        """The newest messages this tab shows, oldest first: its first page, what it caught up on and
-        what the room broadcast since (a bounded window)."""
-        merged = {p["id"]: p for p in self._window}
-        first = self._window[0]["id"] if self._window else 0
-        merged.update((p["id"], p) for p in self._recent if p["id"] > first)
-        return [merged[i] for i in sorted(merged)][-DOM_WINDOW:]
+        """What this tab was sent, oldest first: its first page, live messages and catch-ups (the
+        newest DOM_WINDOW of them)."""
+        return list(self._window)
 
-    def catch_up(self, payloads: list[Payload] | None) -> None:
-        """Send what this tab missed while it was not connected (None: too much, start over)."""
-        if payloads is None:
-            self.run_method("restart")
-            return
-        if payloads:
+    def record(self, payloads: list[Payload]) -> None:
+        """Note messages sent to this tab by its room's broadcast (the browser got them from there)."""
+        self._merge(payloads)
+
+    def _merge(self, payloads: list[Payload]) -> None:
+        if self._window and all(p["id"] > self._window[-1]["id"] for p in payloads):
+            self._window.extend(payloads)  # the usual case: newer messages, in order
+        else:
             self._window = sorted({p["id"]: p for p in [*self._window, *payloads]}.values(), key=lambda p: p["id"])
-            del self._window[:-DOM_WINDOW]
+        del self._window[:-DOM_WINDOW]
+
+    def catch_up(self, payloads: list[Payload]) -> None:
+        """Send what this tab missed while it was not connected."""
+        if payloads:
+            self._merge(payloads)
             self.run_method("appendMany", payloads)
+
+    def reset(self, payloads: list[Payload], *, has_older: bool) -> None:
+        """Too much was missed: show the newest page instead of the list (the composer is untouched)."""
+        self._window = list(payloads[-DOM_WINDOW:])
+        self.run_method("reset", payloads, has_older)
 
     def prepend(self, payloads: list[Payload], *, has_older: bool) -> None:
         """Send a page of older messages to this client (the server keeps only the newest window)."""

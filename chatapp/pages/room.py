@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import Client, background_tasks, ui
 
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
-from chatapp.domain.models import RoomAccess
+from chatapp.domain.models import Participant, RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.composer import Composer
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
@@ -46,12 +45,16 @@ class RoomView:
         self.pending: list[Payload] = []
         self.people_list: PeopleList | None = None
 
-    def show(self, history: list[Payload], *, has_older: bool, recent: Sequence[Payload]) -> None:
+    def delivered(self, payloads: list[Payload]) -> None:
+        """The room's broadcast sent these to this tab."""
+        if self.messages is not None:
+            self.messages.record(payloads)
+
+    def show(self, history: list[Payload], *, has_older: bool) -> None:
         """Build the message list from the history and what arrived while the page was being built."""
         self.messages = MessageList(
             self.access.room.id,
             [*history, *self.pending],
-            recent=recent,
             has_older=has_older,
             on_load_older=self.load_older,
             on_catch_up=self.catch_up,
@@ -60,21 +63,35 @@ class RoomView:
         self.ready = True
 
     async def catch_up(self, after_id: int) -> None:
-        """The tab's socket (re)connected: send what it may have missed since its newest message."""
+        """The tab's socket (re)connected: send what it may have missed since `after_id`."""
         assert self.messages is not None
+        room_id = self.access.room.id
         try:
-            missed = await self.services.chat.since(await self.tab.current(), self.access.room.id, after_id)
-            self.messages.catch_up(None if missed is None else await payloads_of(missed))
+            actor = await self.tab.current()
+            missed = await self.services.chat.since(actor, room_id, after_id)
+            if missed is not None:
+                self.messages.catch_up(await payloads_of(missed))
+                return
+            page = await self.services.chat.history(actor, room_id)  # too much missed: start from the newest
+            self.messages.reset(await payloads_of(page.messages), has_older=page.has_older)
         except NotAuthenticated:
             return
         except DomainError:
-            self.messages.catch_up(None)  # e.g. no longer allowed in: the reload shows why
+            with self.client:
+                ui.navigate.reload()  # e.g. no longer allowed in: the page says why
+        except Exception:
+            log.exception("catching up a reconnected tab failed")
+            self.messages.run_method("catchUpFailed")
 
-    async def on_participants_changed(self) -> None:
+    async def load_people(self) -> list[Participant] | None:
+        """The room's participants as this tab's user may see them (None if they no longer may)."""
         try:
-            people = await self.services.rooms.participants(self.tab.actor, self.access.room.id)
+            return await self.services.rooms.participants(await self.tab.current(), self.access.room.id)
         except DomainError:
-            return
+            return None
+
+    def show_people(self, people: list[Participant]) -> None:
+        """Show a new list of participants."""
         if self.people_list is not None:
             self.people_list.show(people)
 
@@ -115,9 +132,14 @@ def register_room(services: Services) -> None:
         tab = TabSession(services.accounts, token, actor, client)
         view = RoomView(services, tab, access, client)
         # Subscribe before reading the history, so nothing posted in between is missed.
+        # The tab joins the feed first, so a failed build still leaves through on_delete.
         feed = feeds.feed_for(access.room.id)
-        client.on_delete(await services.live.watch(actor, access.room.id, feed))
-        client.on_delete(feed.add(view))
+        leave_feed = feed.add(view)
+        client.on_delete(leave_feed)
+        tab.on_leave(leave_feed)  # a revoked session stops receiving at once, whatever its browser does
+        stop_watching = await services.live.watch(actor, access.room.id, feed)
+        client.on_delete(stop_watching)
+        tab.on_leave(stop_watching)
         tab.watch_revocations(services.session_watch.watch)
         history = await services.chat.history(actor, access.room.id)
         payloads = await payloads_of(history.messages)
@@ -138,7 +160,7 @@ def register_room(services: Services) -> None:
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
                 ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps").classes("ml-auto")
-            view.show(payloads, has_older=history.has_older, recent=feed.recent)
+            view.show(payloads, has_older=history.has_older)
             _composer(services, view)
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
 from nicegui import background_tasks, core
 
-from chatapp.domain.models import Message
-from chatapp.pages.message_list import DOM_WINDOW, Payload, payloads_of
+from chatapp.domain.models import Message, Participant
+from chatapp.pages.message_list import Payload, payloads_of
 
 LIVE_EVENT = "chatapp:messages"
 # A busy room sends at most one live emit per interval, carrying every message of that interval: each
@@ -35,7 +34,9 @@ class FeedTab(Protocol):
     ready: bool  # False while its page is still being built (it then buffers in `pending`)
     pending: list[Payload]
 
-    async def on_participants_changed(self) -> None: ...
+    def delivered(self, payloads: list[Payload]) -> None: ...
+    async def load_people(self) -> list[Participant] | None: ...
+    def show_people(self, people: list[Participant]) -> None: ...
 
 
 class RoomFeed:
@@ -44,7 +45,6 @@ class RoomFeed:
     def __init__(self, room_id: int, on_empty: Callable[[RoomFeed], None]) -> None:
         self.room_id = room_id
         self.tabs: dict[str, FeedTab] = {}
-        self.recent: deque[Payload] = deque(maxlen=DOM_WINDOW)  # what was broadcast, newest last
         self._on_empty = on_empty
         self._outbox: list[Payload] = []
         self._last_flush = float("-inf")
@@ -64,7 +64,6 @@ class RoomFeed:
 
     async def on_message(self, message: Message) -> None:
         (payload,) = await payloads_of([message])
-        self.recent.append(payload)
         for tab in self.tabs.values():
             if not tab.ready:
                 tab.pending.append(payload)
@@ -82,13 +81,23 @@ class RoomFeed:
     async def _flush(self) -> None:
         self._last_flush = time.monotonic()
         batch, self._outbox = self._outbox, []
-        ready = [client_id for client_id, tab in self.tabs.items() if tab.ready]
+        ready = [tab for tab in self.tabs.values() if tab.ready]
         if batch and ready:
-            await core.sio.emit(LIVE_EVENT, {"room": self.room_id, "messages": batch}, to=ready)
+            for tab in ready:
+                tab.delivered(batch)
+            await core.sio.emit(LIVE_EVENT, {"room": self.room_id, "messages": batch}, to=[t.client_id for t in ready])
 
     async def on_participants_changed(self) -> None:
-        for tab in list(self.tabs.values()):
-            await tab.on_participants_changed()
+        """Read the participants once (as the first tab that still may) and show them in every tab."""
+        tabs = list(self.tabs.values())
+        for tab in tabs:
+            people = await tab.load_people()
+            if people is not None:
+                break
+        else:
+            return
+        for tab in tabs:
+            tab.show_people(people)
 
 
 class RoomFeeds:

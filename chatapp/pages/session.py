@@ -72,23 +72,27 @@ class TabSession:
         self.actor = actor
         self._client = client
         self._checked_at = time.monotonic()  # the page builder has just authenticated the token
+        self._revoked = False
+        self._on_leave: list[Callable[[], None]] = []
 
     async def current(self, *, fresh: bool = False) -> Actor:
         """The actor, re-checked against the database; raises NotAuthenticated when revoked.
 
         A burst of actions re-reads the session at most once per RECHECK_AFTER_S; revocations do
         not wait for that, they are pushed to the tab (recheck, fresh=True) the moment they happen.
+        Once the session is found revoked the tab stays revoked, whatever check finishes later.
         """
+        if self._revoked:
+            raise NotAuthenticated()
         now = time.monotonic()
         if not fresh and now - self._checked_at < RECHECK_AFTER_S:
             return self.actor
         actor = await self._accounts.authenticate(self._token)
-        if actor is None:
-            self._checked_at = float("-inf")
+        if actor is None or self._revoked:
             self.leave()
             raise NotAuthenticated()
         self.actor = actor
-        self._checked_at = now
+        self._checked_at = max(self._checked_at, now)
         return actor
 
     async def recheck(self) -> None:
@@ -96,8 +100,18 @@ class TabSession:
         with contextlib.suppress(NotAuthenticated):
             await self.current(fresh=True)
 
+    def on_leave(self, stop: Callable[[], None]) -> None:
+        """Call `stop` when the session is found revoked (e.g. to stop the tab's live feeds at once)."""
+        self._on_leave.append(stop)
+
     def leave(self) -> None:
-        """Send the tab to the sign-in page (it comes back here if the browser is still signed in)."""
+        """Stop everything the tab receives and send it to the sign-in page (it comes back here if the
+        browser is still signed in). The server does not rely on the browser obeying."""
+        first_time = not self._revoked
+        self._revoked = True
+        if first_time:
+            for stop in self._on_leave:
+                stop()
         request = self._client.request
         with self._client:
             ui.navigate.to(sign_in_url(request.url.path if request else "/"))

@@ -95,29 +95,55 @@ class GroupCommitWriter:
         return await asyncio.wrap_future(future)
 
     def _drain(self) -> None:
-        while True:
+        try:
+            while True:
+                with self._lock:
+                    batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+                    if not batch:
+                        return
+                # A caller that was cancelled meanwhile (its task was) is skipped, not run.
+                self._commit([(work, future) for work, future in batch if future.set_running_or_notify_cancel()])
+        finally:
             with self._lock:
-                batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
-                if not batch:
-                    self._draining = False
-                    return
-            self._commit(batch)
+                self._draining = False
+                if self._pending:  # queued while this drain was failing or finishing: start another
+                    self._draining = True
+                    self._thread.submit(self._drain)
 
     def _commit(self, batch: list[tuple[Callable[[UnitOfWork], object], Future]]) -> None:
-        outcomes: list[tuple[Future, object, BaseException | None]] = []
+        """Run the batch in one transaction and resolve every caller's future; never raises."""
+        if not batch:
+            return
+        outcomes: dict[Future, tuple[object, BaseException | None]] = {}
         try:
             with Session(self._engine, expire_on_commit=False) as session:
+                session.connection()  # BEGIN IMMEDIATE now: if the lock cannot be had, the batch fails at once
                 uow = SqlUnitOfWork(session)
                 for work, future in batch:
-                    outcomes.append((future, *_run_in_savepoint(session, uow, work, alone=len(batch) == 1)))
+                    outcomes[future] = _run_in_savepoint(session, uow, work, alone=len(batch) == 1)
                 session.commit()
-        except Exception as exc:  # the commit (or the connection) failed: nothing of the batch was saved
-            outcomes = [(future, None, own or exc) for future, _, own in outcomes] or [(f, None, exc) for _, f in batch]
-        for future, result, error in outcomes:
+        except BaseException as exc:  # the transaction failed as a whole: nothing of the batch was saved
+            for _, future in batch:
+                own = outcomes.get(future, (None, None))[1]
+                outcomes[future] = (None, own or _not_saved(exc))
+        for _, future in batch:
+            result, error = outcomes[future]
+            if future.done():
+                continue
             if error is None:
                 future.set_result(result)
             else:
                 future.set_exception(error)
+
+
+class WriteNotSaved(RuntimeError):
+    """The transaction that held this write failed (each caller gets its own instance)."""
+
+
+def _not_saved(cause: BaseException) -> WriteNotSaved:
+    error = WriteNotSaved(f"the database did not save this change: {type(cause).__name__}: {cause}")
+    error.__cause__ = cause
+    return error
 
 
 def _run_in_savepoint(session: Session, uow: UnitOfWork, work: Callable[[UnitOfWork], T], *, alone: bool):

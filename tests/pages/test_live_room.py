@@ -166,3 +166,39 @@ async def test_messages_sent_in_quick_succession_all_arrive_in_order(app):
             break
         await asyncio.sleep(0.02)
     assert bodies(alice) == [f"<p>quick {i}</p>" for i in range(5)]
+
+
+async def test_first_render_holds_each_message_once(app):
+    """A message committed while a page is built is both in its history and in the feed's buffer."""
+    _, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await open_new_room(alice, "General")
+    first = {"id": 7, "author": "Alice", "kind": "user", "ts": "2026-11-26T12:00:00+00:00", "html": "<p>a</p>"}
+    second = {**first, "id": 8, "html": "<p>b</p>"}
+
+    async def nothing(_: int) -> None:
+        return None
+
+    with alice:
+        listing = MessageList(1, [first, second, second], has_older=False, on_load_older=nothing, on_catch_up=nothing)
+    assert [p["id"] for p in listing.props["messages"]] == [7, 8]
+
+
+async def test_a_revoked_tab_stops_receiving_whatever_its_browser_does(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    bob = await signed_up(new_user, "bob", "Bob")
+    await open_new_room(alice, "General")
+    await bob.open("/")
+    bob.find("Join").click()
+    await bob.should_see("People (2)")
+    with alice:
+        (old_list,) = alice.find(MessageList).elements
+    await send(bob, "before")
+    await alice.should_see("before")
+    await runtime.services.accounts.sign_out(alice.http_client.cookies["chatapp_session"])
+    await alice.should_see("Sign in", retries=10)
+    await send(bob, "after the sign-out")
+    await bob.should_see("after the sign-out")
+    await asyncio.sleep(0.1)
+    assert [p["html"] for p in old_list.payloads] == ["<p>before</p>"]  # the old tab was sent nothing more
