@@ -218,6 +218,20 @@ def test_messages_sent_while_offline_arrive_after_reconnect(browser, live_app, a
     texts = log(alice).locator("article .chat-body").all_inner_texts()
     assert texts == ["while you were away 1", "while you were away 2"]
     alice.screenshot(path=str(artifacts / "after-reconnect.png"))
+
+    # Away for longer: more was missed than one catch-up carries. The list starts over from the newest
+    # page in place: no reload, and the draft being typed stays in the box.
+    alice.evaluate("window.__same_page = true")
+    alice.get_by_label("Message", exact=True).fill("my unsent draft")
+    alice_ctx.set_offline(True)
+    seed_messages(live_app.data_dir, "bob", int(room_url.rsplit("/", 1)[1]), 80)
+    time.sleep(1)
+    alice_ctx.set_offline(False)
+    log(alice).get_by_text("message 79").wait_for(timeout=15000)
+    assert alice.evaluate("window.__same_page") is True
+    assert alice.get_by_label("Message", exact=True).input_value() == "my unsent draft"
+    texts = log(alice).locator("article .chat-body").all_inner_texts()
+    assert texts == [f"message {i}" for i in range(30, 80)]
     alice_ctx.close()
     bob_ctx.close()
 
