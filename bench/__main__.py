@@ -16,7 +16,11 @@ from bench import fanout, history, memory, startup, writes
 
 SCENARIOS = [
     ("Start-up: seconds until pages are served", startup.main, []),
-    ("a/b. Fan-out: one message to N live clients, chatapp vs a bare python-socketio server", fanout.main, []),
+    (
+        "a/b. Fan-out: one message to N live clients, chatapp vs a bare python-socketio server",
+        fanout.main,
+        ["--rounds", "15"],
+    ),
     ("c. Memory: server RSS per connected client, room of 50 messages", memory.main, []),
     ("d. History: open and page back through 1,000,000 messages (server-side)", history.main, []),
     ("e. Writes: 20 concurrent posters, saved and delivered", writes.main, []),
