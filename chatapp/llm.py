@@ -36,6 +36,7 @@ def _litellm() -> ModuleType:
 
             litellm.suppress_debug_info = True
             litellm.telemetry = False
+            litellm.redact_messages_in_exceptions = True  # prompts never end up in error texts or logs
             _module = litellm
         return _module
 
@@ -110,13 +111,23 @@ class LitellmClient:
         return LitellmStream(response, litellm)
 
     def count_tokens(self, model: str, text: str) -> int:
-        """Tokens in `text` for the model (offline; an unknown model counts with cl100k)."""
+        """Tokens in `text` for the model (offline; an unknown model counts with cl100k).
+
+        Blocking (it may import litellm and it runs the tokenizer): call it from a worker thread.
+        """
         return _litellm().token_counter(model=model or "gpt-4o-mini", text=text)
 
 
 def _as_llm_error(exc: Exception, litellm: ModuleType, *, midstream: bool) -> LlmError:
     """A failure as a kind and a message fit for a room; the details go to the log only."""
-    log.warning("AI provider call failed: %s: %s", type(exc).__name__, exc)
+    # The class and status only: provider error texts can echo request details.
+    log.warning("AI provider call failed: %s (status %s)", type(exc).__name__, getattr(exc, "status_code", "-"))
+    too_long = _classes(getattr(litellm, "ContextWindowExceededError", None))
+    declined = _classes(getattr(litellm, "ContentPolicyViolationError", None))
+    if isinstance(exc, too_long):
+        return LlmError("too_long", "The conversation is too long for the AI model. Try a model with a larger context.")
+    if isinstance(exc, declined):
+        return LlmError("declined", "The AI provider declined to answer this (content policy).")
     dropped = _classes(getattr(litellm.exceptions, "MidStreamFallbackError", None), litellm.APIConnectionError)
     refused = _classes(
         litellm.AuthenticationError,

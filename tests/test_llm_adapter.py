@@ -58,6 +58,10 @@ async def test_closing_the_stream_disconnects_the_provider(fake_llm: FakeLLM) ->
         (Script(status=429), "rate_limited"),
         (Script(status=401), "refused"),
         (Script(status=404), "refused"),
+        (
+            Script(status=400, error_message="This model's maximum context length is 8192 tokens. Please reduce it."),
+            "too_long",
+        ),
     ],
 )
 async def test_refusals_and_errors_become_safe_room_notices(fake_llm: FakeLLM, script: Script, kind: str) -> None:

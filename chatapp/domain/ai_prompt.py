@@ -50,6 +50,7 @@ class RoomContext:
     instruction: str  # the room owner's persona/instruction ("" when none)
     present: Sequence[str]  # display names of the room's participants
     today: date
+    ai_participant_id: int | None = None  # whose messages are the AI's own ("assistant" turns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +84,11 @@ def system_part(context: RoomContext) -> str:
     return "\n\n".join(parts)
 
 
-def history_turn(message: Message) -> Turn:
-    """A room message as a chat turn: the AI's own as assistant, people's as user with their name."""
-    if message.author_kind is ParticipantKind.AI:
+def history_turn(message: Message, ai_participant_id: int | None = None) -> Turn:
+    """A room message as a chat turn: this AI's own as assistant; everyone else's (another AI's too)
+    as user, prefixed with the author's name."""
+    own = message.author_kind is ParticipantKind.AI and ai_participant_id in (None, message.participant_id)
+    if own:
         return Turn("assistant", message.body)
     return Turn("user", f"{message.author_name}: {message.body}")
 
@@ -94,17 +97,18 @@ def build_prompt(context: RoomContext, history: Sequence[Message], *, budget: in
     """The system part and as many of the newest messages (oldest first) as fit within `budget` tokens.
 
     `history` is the room's recent messages, oldest first. The newest message is always kept; when it
-    alone is over the budget, its beginning is cut off (the end is what asks the question).
+    alone is over the budget, the beginning of its text is cut off (the end is what asks the question;
+    the author's name stays). The budget is expected to exceed the system part by a good margin.
     """
     system = Turn("system", system_part(context))
     used = count(system.content) + TOKENS_PER_TURN
     kept: list[Turn] = []
     for message in reversed(history):
-        turn = history_turn(message)
+        turn = history_turn(message, context.ai_participant_id)
         cost = count(turn.content) + TOKENS_PER_TURN
         if used + cost > budget:
             if not kept:
-                turn = _cut_to_fit(turn, budget - used - TOKENS_PER_TURN, count)
+                turn = _cut_to_fit(turn, message, budget - used - TOKENS_PER_TURN, count)
                 kept.append(turn)
                 used += count(turn.content) + TOKENS_PER_TURN
             break
@@ -114,14 +118,15 @@ def build_prompt(context: RoomContext, history: Sequence[Message], *, budget: in
     return Prompt(turns=[system, *kept], tokens=used, dropped=len(history) - len(kept))
 
 
-def _cut_to_fit(turn: Turn, tokens: int, count: TokenCounter) -> Turn:
-    """Keep the end of the turn's text, marked "…" where it was cut, within `tokens`."""
-    text = turn.content
+def _cut_to_fit(turn: Turn, message: Message, tokens: int, count: TokenCounter) -> Turn:
+    """Keep the end of the message's text, marked "…" where it was cut, and the author's name."""
+    prefix = turn.content[: len(turn.content) - len(message.body)]  # "Name: " for people, "" for the AI
+    text = message.body
     low, high = 1, len(text)  # the smallest start index whose marked tail fits
     while low < high:
         middle = (low + high) // 2
-        if count("…" + text[middle:]) <= tokens:
+        if count(prefix + "…" + text[middle:]) <= tokens:
             high = middle
         else:
             low = middle + 1
-    return Turn(turn.role, "…" + text[low:])
+    return Turn(turn.role, prefix + "…" + text[low:])

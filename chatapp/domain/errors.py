@@ -54,4 +54,5 @@ class LlmError(DomainError):
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
-        self.kind = kind  # "not_configured", "refused", "rate_limited", "unavailable", "timeout", "dropped"
+        # "not_configured", "refused", "rate_limited", "unavailable", "timeout", "dropped", "too_long", "declined"
+        self.kind = kind

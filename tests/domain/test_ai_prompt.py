@@ -101,5 +101,37 @@ def test_a_single_message_over_the_budget_keeps_its_end():
     long_body = "start " + "filler " * 3000 + "the actual question?"
     prompt = build_prompt(CONTEXT, [message(1, "Ann", long_body)], budget=600, count=count)
     (turn,) = prompt.turns[1:]
-    assert turn.content.endswith("the actual question?") and turn.content.startswith("…")
+    assert turn.content.endswith("the actual question?") and turn.content.startswith("Ann: …")
     assert prompt.tokens <= 600
+
+
+def test_only_this_ais_messages_are_its_own_turns():
+    context = RoomContext(
+        ai_name="Assistant",
+        room_name="R",
+        room_topic="",
+        instruction="",
+        present=[],
+        today=date(2026, 11, 26),
+        ai_participant_id=9,
+    )
+    mine = Message(
+        id=1,
+        room_id=1,
+        participant_id=9,
+        author_name="Assistant",
+        author_kind=ParticipantKind.AI,
+        body="Mine.",
+        created_at=NOW,
+    )
+    other_ai = Message(
+        id=2,
+        room_id=1,
+        participant_id=5,
+        author_name="Helper bot",
+        author_kind=ParticipantKind.AI,
+        body="Beep.",
+        created_at=NOW,
+    )
+    turns = build_prompt(context, [mine, other_ai], budget=8000, count=count).as_messages()[1:]
+    assert turns == [{"role": "assistant", "content": "Mine."}, {"role": "user", "content": "Helper bot: Beep."}]
