@@ -41,6 +41,11 @@ class RoomRow(SQLModel, table=True):
     topic: str = Field(default="", max_length=5000, nullable=False)
     visibility: str = Field(max_length=16, nullable=False, index=True)
     created_at: datetime = Field(sa_column=_ts())
+    ai_mode: str = Field(
+        default="mention", max_length=16, nullable=False, sa_column_kwargs={"server_default": "mention"}
+    )
+    ai_instruction: str = Field(default="", max_length=2000, nullable=False)
+    ai_model: str | None = Field(default=None, max_length=200)
 
 
 class ParticipantRow(SQLModel, table=True):
@@ -65,3 +70,10 @@ class MessageRow(SQLModel, table=True):
     participant_id: int = Field(foreign_key="participants.id", nullable=False, index=True, ondelete="CASCADE")
     body: str = Field(nullable=False)
     created_at: datetime = Field(sa_column=_ts())
+    status: str = Field(
+        default="complete", max_length=16, nullable=False, sa_column_kwargs={"server_default": "complete"}
+    )
+    model: str | None = Field(default=None, max_length=200)
+    prompt_tokens: int | None = Field(default=None)
+    completion_tokens: int | None = Field(default=None)
+    latency_ms: int | None = Field(default=None)
