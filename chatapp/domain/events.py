@@ -44,7 +44,42 @@ class SessionsRevoked(Event):
     user_id: int
 
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.kind: cls for cls in (MessagePosted, ParticipantsChanged, SessionsRevoked)}
+@dataclass(frozen=True, slots=True)
+class AiReplyStarted(Event):
+    """The room's AI began a reply (it shows as typing until the first text)."""
+
+    kind: ClassVar[str] = "ai_reply_started"
+    room_id: int
+    reply_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AiReplyDelta(Event):
+    """More text of a running reply: only what is new, coalesced (at most ~10 a second)."""
+
+    kind: ClassVar[str] = "ai_reply_delta"
+    room_id: int
+    reply_id: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class AiReplyEnded(Event):
+    """The reply is over: saved as message_id (None when there was no text), with its status and,
+    when it did not complete, a notice for the room."""
+
+    kind: ClassVar[str] = "ai_reply_ended"
+    room_id: int
+    reply_id: str
+    message_id: int | None
+    status: str
+    notice: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (MessagePosted, ParticipantsChanged, SessionsRevoked, AiReplyStarted, AiReplyDelta, AiReplyEnded)
+}
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

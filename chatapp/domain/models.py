@@ -23,6 +23,42 @@ class Role(StrEnum):
     GUEST = "guest"
 
 
+class AiMode(StrEnum):
+    """When the room's AI participant answers."""
+
+    OFF = "off"
+    MENTION = "mention"
+    EVERY = "every"
+
+
+class MessageStatus(StrEnum):
+    """How a message ended: AI replies can be stopped or fail part-way."""
+
+    COMPLETE = "complete"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAiSettings:
+    """The room owner's choices for the AI participant."""
+
+    mode: AiMode
+    instruction: str
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRecord:
+    """What is saved with a finished AI reply."""
+
+    status: MessageStatus
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    latency_ms: int
+
+
 class Visibility(StrEnum):
     """Whether non-participants can find and join a room."""
 

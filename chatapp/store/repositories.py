@@ -12,11 +12,14 @@ from sqlmodel import Session, delete
 from chatapp.domain.errors import Conflict, ValidationError
 from chatapp.domain.models import (
     Actor,
+    AiMode,
     Message,
     Participant,
     ParticipantKind,
+    ReplyRecord,
     Role,
     Room,
+    RoomAiSettings,
     RoomSummary,
     User,
     UserCredentials,
@@ -166,6 +169,10 @@ class SqlRooms:
         row = self.s.get(RoomRow, room_id)
         return _room(row) if row else None
 
+    def ai_settings(self, room_id: int) -> RoomAiSettings:
+        row = self.s.get(RoomRow, room_id)
+        return RoomAiSettings(mode=AiMode(row.ai_mode), instruction=row.ai_instruction, model=row.ai_model)
+
     def with_participant(self, room_id: int, user_id: int) -> tuple[Room, Participant | None] | None:
         found = self.s.execute(_ROOM_WITH_PARTICIPANT, {"room_id": room_id, "user_id": user_id}).first()
         if found is None:
@@ -234,6 +241,13 @@ class SqlParticipants:
         row = self.s.exec(stmt).scalars().first()
         return _participant(row) if row else None
 
+    def ai_of(self, room_id: int) -> Participant | None:
+        stmt = select(ParticipantRow).where(
+            ParticipantRow.room_id == room_id, ParticipantRow.kind == ParticipantKind.AI.value
+        )
+        row = self.s.exec(stmt.order_by(ParticipantRow.id)).scalars().first()
+        return _participant(row) if row else None
+
     def list(self, room_id: int) -> list[Participant]:
         rank = {Role.OWNER.value: 0, Role.MEMBER.value: 1, Role.GUEST.value: 2}
         rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.room_id == room_id)).scalars().all()
@@ -291,6 +305,22 @@ class SqlMessages:
         self.s.flush()
         author = self.s.get(ParticipantRow, participant_id)
         return _message(row, author)
+
+    def add_reply(self, *, room_id: int, participant_id: int, body: str, now: datetime, record: ReplyRecord) -> Message:
+        row = MessageRow(
+            room_id=room_id,
+            participant_id=participant_id,
+            body=body,
+            created_at=now,
+            status=record.status.value,
+            model=record.model,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            latency_ms=record.latency_ms,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return _message(row, self.s.get(ParticipantRow, participant_id))
 
     def _rows(self, stmt, **params) -> list[Message]:
         return [_message_from_columns(row) for row in self.s.execute(stmt, params)]

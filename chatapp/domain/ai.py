@@ -1,0 +1,218 @@
+"""The AI participant's replies: one task per room, owned by the room, streamed to it as events.
+
+A reply is a task of this service, not of the tab that asked: closing that tab does not stop it; any
+participant who may post can. Text is published as it grows, coalesced (at most one delta event per
+FLUSH_INTERVAL_S, carrying only the new text), and the reply is saved once at the end, with the
+model, the provider's token usage and the latency; stopped or failed replies keep their partial text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from chatapp.domain.ai_prompt import Prompt, RoomContext, build_prompt
+from chatapp.domain.errors import Conflict, Forbidden, LlmError
+from chatapp.domain.events import AiReplyDelta, AiReplyEnded, AiReplyStarted, MessagePosted, room_topic
+from chatapp.domain.models import Actor, MessageStatus, ParticipantKind, ReplyRecord, Role
+from chatapp.domain.ports import Clock, LlmClient, LlmStream, PubSub, Transactor, UnitOfWork, utc_now
+from chatapp.domain.rooms import room_access
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_S = 0.1  # at most ~10 delta events a second per reply
+HISTORY_MESSAGES = 200  # the newest messages considered for the context (then trimmed to the token budget)
+
+
+@dataclass
+class RunningReply:
+    """A reply in progress; `text` is everything so far (a page opened mid-reply shows it)."""
+
+    reply_id: str
+    room_id: int
+    text: str = ""
+    stop_requested: bool = False
+    task: asyncio.Task | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    prompt: Prompt
+    model: str
+    ai_participant_id: int
+
+
+class AiReplies:
+    """Starts, streams, stops and saves the AI participant's replies."""
+
+    def __init__(
+        self,
+        *,
+        tx: Transactor,
+        pubsub: PubSub,
+        llm: LlmClient,
+        ai_name: str,
+        default_model: str,
+        context_tokens: int,
+        timeout: float,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._tx = tx
+        self._pubsub = pubsub
+        self._llm = llm
+        self._ai_name = ai_name
+        self._default_model = default_model
+        self._context_tokens = context_tokens
+        self._timeout = timeout
+        self._clock = clock
+        self._running: dict[int, RunningReply] = {}
+
+    def running(self, room_id: int) -> RunningReply | None:
+        """The room's reply in progress, if any."""
+        return self._running.get(room_id)
+
+    async def start(self, actor: Actor, room_id: int) -> RunningReply:
+        """Start a reply in the room; the actor must be a participant. One reply per room at a time."""
+        await self._tx.run(lambda uow: _require_participant(uow, actor, room_id))
+        if room_id in self._running:
+            raise Conflict(f"{self._ai_name} is already answering here. Wait for it, or stop it first.")
+        reply = RunningReply(reply_id=uuid.uuid4().hex, room_id=room_id)
+        self._running[room_id] = reply
+        reply.task = asyncio.create_task(self._run(reply), name=f"AI reply in room {room_id}")
+        return reply
+
+    async def stop(self, actor: Actor, room_id: int) -> bool:
+        """Stop the room's running reply (its partial text is saved, marked stopped); False if none ran."""
+        await self._tx.run(lambda uow: _require_participant(uow, actor, room_id))
+        reply = self._running.get(room_id)
+        if reply is None or reply.task is None:
+            return False
+        reply.stop_requested = True
+        reply.task.cancel()
+        await asyncio.gather(reply.task, return_exceptions=True)
+        return True
+
+    async def _run(self, reply: RunningReply) -> None:
+        started = time.monotonic()
+        topic = room_topic(reply.room_id)
+        status, notice = MessageStatus.COMPLETE, ""
+        request: _Request | None = None
+        stream: LlmStream | None = None
+        unsent = ""
+        try:
+            await self._pubsub.publish(topic, AiReplyStarted(room_id=reply.room_id, reply_id=reply.reply_id))
+            request = await self._request(reply.room_id)
+            async with asyncio.timeout(self._timeout):
+                stream = await self._llm.stream(model=request.model, messages=request.prompt.as_messages())
+                flushed_at = time.monotonic()
+                async for delta in stream:
+                    reply.text += delta
+                    unsent += delta
+                    if time.monotonic() - flushed_at >= FLUSH_INTERVAL_S:
+                        await self._publish_delta(reply, unsent)
+                        unsent, flushed_at = "", time.monotonic()
+        except asyncio.CancelledError:
+            if not reply.stop_requested:
+                raise  # shutting down: nothing to save
+            status = MessageStatus.STOPPED
+        except TimeoutError:
+            status, notice = MessageStatus.FAILED, f"{self._ai_name} took too long and was stopped."
+        except LlmError as exc:
+            status, notice = MessageStatus.FAILED, exc.message
+        except Exception:
+            log.exception("AI reply failed")
+            status, notice = MessageStatus.FAILED, f"{self._ai_name} could not answer because of an internal error."
+        finally:
+            if stream is not None:
+                await asyncio.shield(_close(stream))
+            self._running.pop(reply.room_id, None)
+        if unsent:
+            await self._publish_delta(reply, unsent)
+        await self._finish(reply, request, stream, status, notice, started)
+
+    async def _publish_delta(self, reply: RunningReply, text: str) -> None:
+        await self._pubsub.publish(
+            room_topic(reply.room_id), AiReplyDelta(room_id=reply.room_id, reply_id=reply.reply_id, text=text)
+        )
+
+    async def _request(self, room_id: int) -> _Request:
+        """Load the room, its AI participant (created on first use) and history; build the prompt."""
+
+        def load(uow: UnitOfWork):
+            room = uow.rooms.get(room_id)
+            settings = uow.rooms.ai_settings(room_id)
+            ai = uow.participants.ai_of(room_id) or uow.participants.add(
+                room_id=room_id,
+                kind=ParticipantKind.AI,
+                display_name=self._ai_name,
+                role=Role.MEMBER,
+                now=self._clock(),
+            )
+            people = [p.display_name for p in uow.participants.list(room_id)]
+            history = list(reversed(uow.messages.newest_before(room_id, None, HISTORY_MESSAGES)))
+            return room, settings, ai, people, history
+
+        room, settings, ai, people, history = await self._tx.run(load, write=True)
+        model = settings.model or self._default_model
+        context = RoomContext(
+            ai_name=self._ai_name,
+            room_name=room.name,
+            room_topic=room.topic,
+            instruction=settings.instruction,
+            present=people,
+            today=self._clock().date(),
+            ai_participant_id=ai.id,
+        )
+
+        def count(text: str) -> int:
+            return self._llm.count_tokens(model, text)
+
+        prompt = await asyncio.to_thread(build_prompt, context, history, budget=self._context_tokens, count=count)
+        return _Request(prompt=prompt, model=model, ai_participant_id=ai.id)
+
+    async def _finish(self, reply, request, stream, status, notice, started) -> None:
+        """Save the reply once (if it has any text), then tell the room it ended."""
+        message_id = None
+        if reply.text and request is not None:
+            usage = stream.usage if stream is not None else None
+            record = ReplyRecord(
+                status=status,
+                model=request.model,
+                prompt_tokens=usage.prompt_tokens if usage else None,
+                completion_tokens=usage.completion_tokens if usage else None,
+                latency_ms=round((time.monotonic() - started) * 1000),
+            )
+            message = await self._tx.run(
+                lambda uow: uow.messages.add_reply(
+                    room_id=reply.room_id,
+                    participant_id=request.ai_participant_id,
+                    body=reply.text,
+                    now=self._clock(),
+                    record=record,
+                ),
+                write=True,
+            )
+            message_id = message.id
+            await self._pubsub.publish(
+                room_topic(reply.room_id),
+                MessagePosted(room_id=reply.room_id, message_id=message.id, message=message),
+            )
+        ended = AiReplyEnded(
+            room_id=reply.room_id, reply_id=reply.reply_id, message_id=message_id, status=status.value, notice=notice
+        )
+        await self._pubsub.publish(room_topic(reply.room_id), ended)
+
+
+def _require_participant(uow: UnitOfWork, actor: Actor, room_id: int) -> None:
+    if room_access(uow, actor, room_id).me is None:
+        raise Forbidden("Join the room to ask the AI.")
+
+
+async def _close(stream: LlmStream) -> None:
+    try:
+        await stream.aclose()
+    except Exception:  # closing a broken stream may fail too; the reply is over either way
+        log.debug("closing the AI stream failed", exc_info=True)
