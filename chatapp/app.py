@@ -11,11 +11,13 @@ from sqlalchemy.engine import Engine
 
 from chatapp.config import Settings
 from chatapp.domain.accounts import Accounts
+from chatapp.domain.ai import AiReplies
 from chatapp.domain.chat import Chat
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.passwords import PasswordPolicy, Passwords
 from chatapp.domain.rooms import RoomLimits, Rooms
 from chatapp.domain.services import Services
+from chatapp.llm import LitellmClient
 from chatapp.store import migrate
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine
 from chatapp.store.pubsub import InProcessPubSub
@@ -58,6 +60,21 @@ def build_runtime(settings: Settings) -> Runtime:
         return True
 
     passwords.warm_up()
+    llm = LitellmClient(
+        api_base=settings.ai_api_base,
+        api_key=settings.ai_api_key.get_secret_value() if settings.ai_api_key else None,
+        read_timeout=min(60.0, settings.ai_timeout),
+        retries=settings.ai_retries,
+    )
+    ai = AiReplies(
+        tx=tx,
+        pubsub=pubsub,
+        llm=llm,
+        ai_name=settings.ai_name,
+        default_model=settings.ai_model,
+        context_tokens=settings.ai_context_tokens,
+        timeout=settings.ai_timeout,
+    )
     services = Services(
         accounts=Accounts(
             tx=tx, pubsub=pubsub, passwords=passwords, session_lifetime=timedelta(days=settings.session_days)
@@ -67,7 +84,15 @@ def build_runtime(settings: Settings) -> Runtime:
             pubsub=pubsub,
             limits=RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars),
         ),
-        chat=Chat(tx=tx, pubsub=pubsub, max_message_chars=settings.max_message_chars, page_size=settings.page_size),
+        chat=Chat(
+            tx=tx,
+            pubsub=pubsub,
+            max_message_chars=settings.max_message_chars,
+            page_size=settings.page_size,
+            on_posted=ai.on_posted,
+        ),
+        ai=ai,
+        llm_warm_up=llm.warm_up,
         live=LiveRooms(tx=tx, pubsub=pubsub),
         session_watch=SessionWatch(pubsub),
         database_ok=database_ok,
@@ -82,7 +107,7 @@ def migrate_database(runtime: Runtime) -> None:
 
 def run_web_app(settings: Settings) -> Runtime:
     """Build, migrate, register pages and run the server (returns at once under NiceGUI's test simulation)."""
-    from nicegui import app, ui
+    from nicegui import app, background_tasks, ui
 
     from chatapp.pages import register
 
@@ -90,6 +115,8 @@ def run_web_app(settings: Settings) -> Runtime:
     migrate_database(runtime)
     register(runtime.services, settings)
     app.on_shutdown(runtime.engine.dispose)
+    if settings.ai_model:  # litellm takes seconds to import: do it in the background once serving
+        app.on_startup(lambda: background_tasks.create(runtime.services.llm_warm_up(), name="warm up litellm"))
     ui.run(
         host=settings.host,
         port=settings.port,

@@ -43,6 +43,14 @@ class Settings(BaseSettings):
     reconnect_timeout: float = Field(30.0, ge=1)
     log_level: str = "info"
 
+    ai_name: str = Field("Assistant", min_length=1, max_length=64)
+    ai_model: str = ""  # a litellm model string; empty: the AI says how to configure one
+    ai_api_base: str | None = None
+    ai_api_key: SecretStr | None = None
+    ai_context_tokens: int = Field(8000, ge=1000, le=2_000_000)
+    ai_timeout: float = Field(120.0, gt=0)
+    ai_retries: int = Field(1, ge=0, le=10)
+
     @field_validator("secret_key")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:

@@ -95,7 +95,9 @@ class LitellmClient:
     async def stream(self, *, model: str, messages: list[dict[str, str]]) -> LitellmStream:
         """Start a streamed completion; raises LlmError if the provider refuses or cannot be reached."""
         if not model:
-            raise LlmError("not_configured", "No AI model is configured.")
+            raise LlmError(
+                "not_configured", "No AI model is configured: the server admin sets CHATAPP_AI_MODEL (see the README)."
+            )
         litellm = await _litellm_off_loop()
         options: dict[str, Any] = {"timeout": self._read_timeout, "num_retries": self._retries}
         if self._api_base:

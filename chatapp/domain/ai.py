@@ -10,14 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 
 from chatapp.domain.ai_prompt import Prompt, RoomContext, build_prompt
 from chatapp.domain.errors import Conflict, Forbidden, LlmError
-from chatapp.domain.events import AiReplyDelta, AiReplyEnded, AiReplyStarted, MessagePosted, room_topic
-from chatapp.domain.models import Actor, MessageStatus, ParticipantKind, ReplyRecord, Role
+from chatapp.domain.events import (
+    AiNotice,
+    AiReplyDelta,
+    AiReplyEnded,
+    AiReplyStarted,
+    MessagePosted,
+    ParticipantsChanged,
+    room_topic,
+)
+from chatapp.domain.models import (
+    Actor,
+    AiMode,
+    Message,
+    MessageStatus,
+    ParticipantKind,
+    ReplyRecord,
+    Role,
+    Room,
+)
 from chatapp.domain.ports import Clock, LlmClient, LlmStream, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import room_access
 
@@ -25,6 +43,12 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.1  # at most ~10 delta events a second per reply
 HISTORY_MESSAGES = 200  # the newest messages considered for the context (then trimmed to the token budget)
+_MENTION = re.compile(r"(?<![\w@])@ai\b", re.IGNORECASE)
+
+
+def mentions_ai(text: str) -> bool:
+    """True when the text mentions the AI participant as @ai."""
+    return _MENTION.search(text) is not None
 
 
 @dataclass
@@ -69,6 +93,22 @@ class AiReplies:
         self._timeout = timeout
         self._clock = clock
         self._running: dict[int, RunningReply] = {}
+
+    async def on_posted(self, actor: Actor, message: Message, room: Room) -> None:
+        """A person's message was saved: start a reply if the room's AI mode asks for one."""
+        mode = room.ai_mode
+        wanted = mode is AiMode.EVERY or (mode is AiMode.MENTION and mentions_ai(message.body))
+        if not wanted:
+            return
+        try:
+            await self.start(actor, message.room_id)
+        except Conflict:
+            await self._pubsub.publish(
+                room_topic(message.room_id),
+                AiNotice(
+                    room_id=message.room_id, text=f"{self._ai_name} is still answering; ask again when it is done."
+                ),
+            )
 
     def running(self, room_id: int) -> RunningReply | None:
         """The room's reply in progress, if any."""
@@ -144,18 +184,23 @@ class AiReplies:
         def load(uow: UnitOfWork):
             room = uow.rooms.get(room_id)
             settings = uow.rooms.ai_settings(room_id)
-            ai = uow.participants.ai_of(room_id) or uow.participants.add(
-                room_id=room_id,
-                kind=ParticipantKind.AI,
-                display_name=self._ai_name,
-                role=Role.MEMBER,
-                now=self._clock(),
-            )
+            ai = uow.participants.ai_of(room_id)
+            created = ai is None
+            if created:
+                ai = uow.participants.add(
+                    room_id=room_id,
+                    kind=ParticipantKind.AI,
+                    display_name=self._ai_name,
+                    role=Role.MEMBER,
+                    now=self._clock(),
+                )
             people = [p.display_name for p in uow.participants.list(room_id)]
             history = list(reversed(uow.messages.newest_before(room_id, None, HISTORY_MESSAGES)))
-            return room, settings, ai, people, history
+            return room, settings, ai, created, people, history
 
-        room, settings, ai, people, history = await self._tx.run(load, write=True)
+        room, settings, ai, created, people, history = await self._tx.run(load, write=True)
+        if created:  # the AI joins the room with its first reply
+            await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
         model = settings.model or self._default_model
         context = RoomContext(
             ai_name=self._ai_name,

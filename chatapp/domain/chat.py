@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from chatapp.domain.errors import Forbidden, ValidationError
 from chatapp.domain.events import MessagePosted, room_topic
-from chatapp.domain.models import Actor, Message, MessagePage
+from chatapp.domain.models import Actor, Message, MessagePage, Room
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import is_valid_id, room_access
 from chatapp.domain.validation import clean_text
@@ -21,7 +23,9 @@ class Chat:
         max_message_chars: int,
         page_size: int,
         clock: Clock = utc_now,
+        on_posted: Callable[[Actor, Message, Room], Awaitable[None]] | None = None,
     ) -> None:
+        self._on_posted = on_posted  # e.g. the AI participant deciding whether to answer
         self._tx = tx
         self._pubsub = pubsub
         self.max_message_chars = max_message_chars
@@ -43,16 +47,19 @@ class Chat:
         """Save a message by the actor's participant, then tell everyone in the room."""
         text = self.validate_body(body)
 
-        def work(uow: UnitOfWork) -> Message:
+        def work(uow: UnitOfWork) -> tuple[Message, Room]:
             access = room_access(uow, actor, room_id)
             if access.me is None:
                 raise Forbidden("Join the room to post.")
-            return uow.messages.add(room_id=room_id, participant_id=access.me.id, body=text, now=self._clock())
+            message = uow.messages.add(room_id=room_id, participant_id=access.me.id, body=text, now=self._clock())
+            return message, access.room
 
-        message = await self._tx.run(work, write=True)
+        message, room = await self._tx.run(work, write=True)
         await self._pubsub.publish(
             room_topic(room_id), MessagePosted(room_id=room_id, message_id=message.id, message=message)
         )
+        if self._on_posted is not None:
+            await self._on_posted(actor, message, room)
         return message
 
     async def history(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:

@@ -76,9 +76,26 @@ class AiReplyEnded(Event):
     notice: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class AiNotice(Event):
+    """Something the room should be told about its AI (it is busy, it is not configured...)."""
+
+    kind: ClassVar[str] = "ai_notice"
+    room_id: int
+    text: str
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (MessagePosted, ParticipantsChanged, SessionsRevoked, AiReplyStarted, AiReplyDelta, AiReplyEnded)
+    for cls in (
+        MessagePosted,
+        ParticipantsChanged,
+        SessionsRevoked,
+        AiReplyStarted,
+        AiReplyDelta,
+        AiReplyEnded,
+        AiNotice,
+    )
 }
 
 

@@ -7,12 +7,25 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from chatapp.domain.events import Event, MessagePosted, ParticipantsChanged, SessionsRevoked, room_topic, user_topic
+from chatapp.domain.events import (
+    AiNotice,
+    AiReplyDelta,
+    AiReplyEnded,
+    AiReplyStarted,
+    Event,
+    MessagePosted,
+    ParticipantsChanged,
+    SessionsRevoked,
+    room_topic,
+    user_topic,
+)
 from chatapp.domain.models import Actor, Message
 from chatapp.domain.ports import PubSub, Transactor
 from chatapp.domain.rooms import room_access
 
 log = logging.getLogger(__name__)
+
+AI_EVENTS = (AiReplyStarted, AiReplyDelta, AiReplyEnded, AiNotice)
 
 
 class RoomWatcher(Protocol):
@@ -20,6 +33,7 @@ class RoomWatcher(Protocol):
 
     async def on_message(self, message: Message) -> None: ...
     async def on_participants_changed(self) -> None: ...
+    async def on_ai_event(self, event: Event) -> None: ...
 
 
 @dataclass
@@ -84,6 +98,8 @@ class LiveRooms:
                 await self._each(event.room_id, lambda w: w.on_message(message))
         elif isinstance(event, ParticipantsChanged):
             await self._each(event.room_id, lambda w: w.on_participants_changed())
+        elif isinstance(event, AI_EVENTS):
+            await self._each(event.room_id, lambda w: w.on_ai_event(event))
 
     async def _each(self, room_id: int, call: Callable[[RoomWatcher], Awaitable[None]]) -> None:
         channel = self._channels.get(room_id)

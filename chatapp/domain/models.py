@@ -96,6 +96,7 @@ class Room:
     topic: str
     visibility: Visibility
     created_at: datetime
+    ai_mode: AiMode = AiMode.MENTION
 
     @property
     def is_private(self) -> bool:
@@ -122,6 +123,7 @@ class Message:
     author_kind: ParticipantKind
     body: str
     created_at: datetime
+    status: MessageStatus = MessageStatus.COMPLETE
 
 
 @dataclass(frozen=True, slots=True)

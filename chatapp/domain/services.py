@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from chatapp.domain.accounts import Accounts
+from chatapp.domain.ai import AiReplies
 from chatapp.domain.chat import Chat
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.rooms import Rooms
@@ -19,3 +20,5 @@ class Services:
     live: LiveRooms
     session_watch: SessionWatch
     database_ok: Callable[[], Awaitable[bool]]
+    ai: AiReplies
+    llm_warm_up: Callable[[], Awaitable[None]]

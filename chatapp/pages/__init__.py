@@ -22,4 +22,4 @@ def register(services: Services, settings: Settings) -> None:
     register_auth_routes(services, settings, flash)
     register_auth_pages(services, settings, flash)
     register_lobby(services)
-    register_room(services)
+    register_room(services, ai_name=settings.ai_name)

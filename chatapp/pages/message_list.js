@@ -18,9 +18,16 @@ export default {
           <header class="chat-msg-head" :class="{ 'sr-only': continues(i) }">
             <span class="chat-author">{{ m.author }}</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
+            <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>
           </header>
           <div class="chat-body" v-html="m.html"></div>
         </article>
+        <article v-if="ai" class="chat-msg chat-kind-ai chat-streaming" aria-busy="true">
+          <header class="chat-msg-head"><span class="chat-author">{{ aiName }}</span></header>
+          <div class="chat-body chat-stream">{{ ai.text || aiName + " is typing…" }}</div>
+          <button type="button" class="chat-stop-btn" @click="$emit('stop-ai')">Stop</button>
+        </article>
+        <p v-if="notice" class="chat-notice" role="status">{{ notice }}</p>
       </div>
       <button v-if="unseen" type="button" class="chat-jump" @click="toBottom(true)">New messages below</button>
     </div>`,
@@ -29,9 +36,13 @@ export default {
     hasOlder: { type: Boolean, default: false },
     windowSize: { type: Number, default: 300 },
     room: { type: Number, required: true },
+    aiName: { type: String, default: "Assistant" },
+    aiRunning: { type: Object, default: null },
   },
   data() {
-    return { items: [...this.messages], older: this.hasOlder, loading: false, atBottom: true, unseen: false };
+    const ai = this.aiRunning ? { reply: this.aiRunning.reply_id, text: this.aiRunning.text } : null;
+    return { items: [...this.messages], older: this.hasOlder, loading: false, atBottom: true, unseen: false,
+             ai, notice: "" };
   },
   mounted() {
     this.toBottom(false);
@@ -39,12 +50,16 @@ export default {
       if (data && data.room === this.room) this.appendMany(data.messages);
     };
     this.onConnect = () => this.$emit("catch-up", this.catchUpFrom());
+    this.onAi = (data) => {
+      if (data && data.room === this.room) this.aiEvent(data);
+    };
     this.attach();
   },
   unmounted() {
     clearTimeout(this.attachTimer);
     if (window.socket) {
       window.socket.off("chatapp:messages", this.onLive);
+      window.socket.off("chatapp:ai", this.onAi);
       window.socket.off("connect", this.onConnect);
     }
   },
@@ -56,6 +71,7 @@ export default {
         return;
       }
       window.socket.on("chatapp:messages", this.onLive);
+      window.socket.on("chatapp:ai", this.onAi);
       window.socket.on("connect", this.onConnect);
       if (window.socket.connected) this.onConnect();
     },
@@ -64,6 +80,23 @@ export default {
       // a line of text), so ask again for the last few as well; duplicates are dropped by id.
       const overlap = 20;
       return this.items.length > overlap ? this.items[this.items.length - 1 - overlap].id : 0;
+    },
+    aiEvent(data) {
+      // The AI's reply, live: typing, then growing text, then the saved message takes its place.
+      const stick = this.atBottom;
+      if (data.type === "ai_reply_started") {
+        this.ai = { reply: data.reply_id, text: "" };
+        this.notice = "";
+      } else if (data.type === "ai_reply_delta") {
+        if (!this.ai || this.ai.reply !== data.reply_id) this.ai = { reply: data.reply_id, text: "" };
+        this.ai.text += data.text;
+      } else if (data.type === "ai_reply_ended") {
+        if (this.ai && this.ai.reply === data.reply_id) this.ai = null;
+        if (data.notice) this.notice = data.notice;
+      } else if (data.type === "ai_notice") {
+        this.notice = data.text;
+      }
+      if (stick) this.$nextTick(() => this.toBottom(false));
     },
     appendMany(messages) {
       for (const m of messages) this.append(m);
@@ -124,6 +157,7 @@ export default {
       // A message by the same author within 5 minutes joins the previous one visually.
       if (i === 0) return false;
       const prev = this.items[i - 1], cur = this.items[i];
+      if (cur.status && cur.status !== "complete") return false;
       return prev.author === cur.author && prev.kind === cur.kind && new Date(cur.ts) - new Date(prev.ts) < 300000;
     },
     shortTime(ts) {

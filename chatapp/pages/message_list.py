@@ -29,6 +29,7 @@ def _build_payload(message: Message) -> Payload:
         "kind": message.author_kind.value,
         "ts": message.created_at.isoformat(),
         "html": render_markdown(message.body),
+        "status": message.status.value,  # an AI reply can be "stopped" or "failed" part-way
     }
 
 
@@ -76,6 +77,9 @@ class MessageList(ui.element, component="message_list.js"):
         has_older: bool,
         on_load_older: Callable[[int], Awaitable[None]],
         on_catch_up: Callable[[int], Awaitable[None]],
+        on_stop_ai: Callable[[], Awaitable[None]] | None = None,
+        ai_name: str = "Assistant",
+        ai_running: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
         self.room_id = room_id
@@ -91,6 +95,10 @@ class MessageList(ui.element, component="message_list.js"):
         self._props["room"] = room_id
         self.on("load-older", lambda e: on_load_older(e.args) if isinstance(e.args, int) else None)
         self.on("catch-up", lambda e: on_catch_up(e.args) if isinstance(e.args, int) else None)
+        self._props["ai-name"] = ai_name
+        self._props["ai-running"] = ai_running  # a reply in progress when the page was built: its text so far
+        if on_stop_ai is not None:
+            self.on("stop-ai", lambda _: on_stop_ai())
 
     @property
     def payloads(self) -> list[Payload]:

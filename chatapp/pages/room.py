@@ -34,7 +34,9 @@ def not_found_page() -> None:
 class RoomView:
     """One tab's view of a room; its room's feed (pages/room_feed.py) sends it the live news."""
 
-    def __init__(self, services: Services, tab: TabSession, access: RoomAccess, client: Client) -> None:
+    def __init__(
+        self, services: Services, tab: TabSession, access: RoomAccess, client: Client, ai_name: str = "Assistant"
+    ) -> None:
         self.services = services
         self.tab = tab
         self.access = access
@@ -44,6 +46,7 @@ class RoomView:
         self.ready = False  # the feed buffers messages in `pending` until the page is built
         self.pending: list[Payload] = []
         self.people_list: PeopleList | None = None
+        self.ai_name = ai_name
 
     def delivered(self, payloads: list[Payload]) -> None:
         """The room's broadcast sent these to this tab."""
@@ -52,12 +55,16 @@ class RoomView:
 
     def show(self, history: list[Payload], *, has_older: bool) -> None:
         """Build the message list from the history and what arrived while the page was being built."""
+        running = self.services.ai.running(self.access.room.id)
         self.messages = MessageList(
             self.access.room.id,
             [*history, *self.pending],
             has_older=has_older,
             on_load_older=self.load_older,
             on_catch_up=self.catch_up,
+            on_stop_ai=self.stop_ai,
+            ai_name=self.ai_name,
+            ai_running={"reply_id": running.reply_id, "text": running.text} if running else None,
         )
         self.pending.clear()
         self.ready = True
@@ -82,6 +89,14 @@ class RoomView:
         except Exception:
             log.exception("catching up a reconnected tab failed")
             self.messages.run_method("catchUpFailed")
+
+    async def stop_ai(self) -> None:
+        """The Stop button of a running AI reply."""
+        try:
+            await self.services.ai.stop(await self.tab.current(), self.access.room.id)
+        except DomainError as exc:
+            with self.client:
+                ui.notify(exc.message, type="warning")
 
     async def load_people(self) -> list[Participant] | None:
         """The room's participants as this tab's user may see them (None if they no longer may)."""
@@ -112,7 +127,7 @@ class RoomView:
         self.messages.prepend(payloads, has_older=page.has_older)
 
 
-def register_room(services: Services) -> None:
+def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
     """Register /rooms/{room_id}."""
     feeds = RoomFeeds()
 
@@ -130,7 +145,7 @@ def register_room(services: Services) -> None:
             return None
         client = ui.context.client
         tab = TabSession(services.accounts, token, actor, client)
-        view = RoomView(services, tab, access, client)
+        view = RoomView(services, tab, access, client, ai_name)
         # Subscribe before reading the history, so nothing posted in between is missed.
         # The tab joins the feed first, so a failed build still leaves through on_delete.
         feed = feeds.feed_for(access.room.id)

@@ -17,10 +17,12 @@ from typing import Protocol
 
 from nicegui import background_tasks, core
 
+from chatapp.domain.events import AiReplyEnded, Event
 from chatapp.domain.models import Message, Participant
 from chatapp.pages.message_list import Payload, payloads_of
 
 LIVE_EVENT = "chatapp:messages"
+AI_EVENT = "chatapp:ai"
 # A busy room sends at most one live emit per interval, carrying every message of that interval: each
 # emit costs a socket write per tab, so 20 posters in a room of 20 tabs would otherwise cost 400
 # writes per round of messages. A message into a quiet room is sent at once.
@@ -86,6 +88,16 @@ class RoomFeed:
             for tab in ready:
                 tab.delivered(batch)
             await core.sio.emit(LIVE_EVENT, {"room": self.room_id, "messages": batch}, to=[t.client_id for t in ready])
+
+    async def on_ai_event(self, event: Event) -> None:
+        """The AI's reply started, grew, ended, or the room gets a notice: one emit to every tab."""
+        if isinstance(event, AiReplyEnded) and self._outbox:
+            await self._flush()  # the saved reply goes out before the streaming row is taken away
+        data = {"room": self.room_id, "type": event.kind, **event.to_dict()}
+        data.pop("kind", None)
+        ready = [tab.client_id for tab in self.tabs.values() if tab.ready]
+        if ready:
+            await core.sio.emit(AI_EVENT, data, to=ready)
 
     async def on_participants_changed(self) -> None:
         """Read the participants once (as the first tab that still may) and show them in every tab."""

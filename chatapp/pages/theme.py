@@ -45,6 +45,13 @@ CSS = """
 .chat-body td, .chat-body th { border: 1px solid rgba(127,127,127,.4); padding: .2rem .5rem; }
 .chat-body a { color: var(--chat-accent); text-decoration: underline; }
 .body--dark .chat-body a { color: #a5b4fc; }
+.chat-stream { white-space: pre-wrap; }
+.chat-status { font-size: .7rem; text-transform: uppercase; letter-spacing: .03em; opacity: .75;
+  border: 1px solid rgba(127,127,127,.5); border-radius: 4px; padding: 0 .3rem; }
+.chat-streaming .chat-stop-btn { margin-top: .25rem; border: 1px solid rgba(127,127,127,.5); border-radius: 999px;
+  padding: .1rem .8rem; background: transparent; color: inherit; cursor: pointer; font-size: .8rem; }
+.chat-notice { margin: .5rem 0; padding: .4rem .75rem; border-radius: 6px; font-size: .875rem;
+  background: rgba(242,192,55,.18); }
 .composer { padding: .5rem 1rem .75rem; border-top: 1px solid rgba(127,127,127,.25); }
 .composer-row { display: flex; align-items: flex-start; gap: .5rem; width: 100%; }
 .composer-input { flex: 1 1 auto; min-width: 0; }

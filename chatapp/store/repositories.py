@@ -14,6 +14,7 @@ from chatapp.domain.models import (
     Actor,
     AiMode,
     Message,
+    MessageStatus,
     Participant,
     ParticipantKind,
     ReplyRecord,
@@ -44,6 +45,7 @@ def _room(row: RoomRow) -> Room:
         topic=row.topic,
         visibility=Visibility(row.visibility),
         created_at=aware(row.created_at),
+        ai_mode=AiMode(row.ai_mode) if row.ai_mode else AiMode.MENTION,
     )
 
 
@@ -68,6 +70,7 @@ def _message(row: MessageRow, author: ParticipantRow) -> Message:
         author_kind=ParticipantKind(author.kind),
         body=row.body,
         created_at=aware(row.created_at),
+        status=MessageStatus(row.status or MessageStatus.COMPLETE),
     )
 
 
@@ -266,6 +269,7 @@ _MESSAGE_COLUMNS = select(
     ParticipantRow.kind,
     MessageRow.body,
     MessageRow.created_at,
+    MessageRow.status,
 ).join(ParticipantRow, ParticipantRow.id == MessageRow.participant_id)
 _ROOM_ID, _LIMIT = bindparam("room_id"), bindparam("limit", type_=Integer)
 _MESSAGE_BY_ID = _MESSAGE_COLUMNS.where(MessageRow.id == bindparam("message_id"))
@@ -283,7 +287,7 @@ _OLDEST_AFTER = (
 
 
 def _message_from_columns(row) -> Message:
-    message_id, room_id, participant_id, author_name, author_kind, body, created_at = row
+    message_id, room_id, participant_id, author_name, author_kind, body, created_at, status = row
     return Message(
         id=message_id,
         room_id=room_id,
@@ -292,6 +296,7 @@ def _message_from_columns(row) -> Message:
         author_kind=ParticipantKind(author_kind),
         body=body,
         created_at=aware(created_at),
+        status=MessageStatus(status or MessageStatus.COMPLETE),
     )
 
 

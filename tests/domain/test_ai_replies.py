@@ -151,3 +151,12 @@ async def test_one_reply_per_room_and_only_participants_may_ask(runtime, ai, fak
     with pytest.raises(NotFound):
         await ai.start(mallory, secret.id)
     assert (await ai.stop(alice, room.id)) is False
+
+
+async def test_with_no_model_configured_the_room_is_told_how_to_set_one(runtime, ai, fake_llm):
+    alice, room = await room_with_talk(runtime)
+    events = record_events(ai, room.id)
+    ai._default_model = ""  # CHATAPP_AI_MODEL unset
+    await finished(ai, await ai.start(alice, room.id))
+    assert events[-1].status == "failed" and "CHATAPP_AI_MODEL" in events[-1].notice
+    assert fake_llm.requests == []

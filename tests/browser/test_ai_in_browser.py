@@ -1,0 +1,76 @@
+"""Real Chromium: the AI's reply grows live on two screens, and Stop stops the provider."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.browser.conftest import start_app, stop_app
+from tests.browser.test_chat_in_browser import create_room, log, say, sign_up
+from tests.fake_llm import FakeLLM, Script
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def ai_app(tmp_path):
+    with FakeLLM() as fake:
+        app = start_app(
+            tmp_path / "data",
+            {
+                "CHATAPP_AI_MODEL": "openai/fake-model",
+                "CHATAPP_AI_API_BASE": fake.base_url,
+                "CHATAPP_AI_API_KEY": "test-key",
+                "CHATAPP_AI_RETRIES": "0",
+            },
+        )
+        try:
+            yield app, fake
+        finally:
+            stop_app(app)
+
+
+def streaming(page):
+    return log(page).locator(".chat-streaming .chat-stream")
+
+
+def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai_app, artifacts):
+    app, fake = ai_app
+    alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
+    alice = sign_up(alice_ctx, app.base_url, "alice", "Alice")
+    bob = sign_up(bob_ctx, app.base_url, "bob", "Bob")
+    room_url = create_room(alice, "Launch")
+    bob.goto(room_url)
+    bob.get_by_role("button", name="Join room").click()
+    bob.get_by_label("Message", exact=True).wait_for()
+
+    fake.push(Script(reply=" ".join(f"word{i}" for i in range(40)), tokens_per_second=20, delay_first=0.3))
+    say(alice, "@ai what is left before the launch?")
+    bob.get_by_text("Assistant is typing…").wait_for(timeout=5000)
+    streaming(bob).get_by_text("word3", exact=False).wait_for(timeout=5000)
+    early = len(streaming(alice).inner_text())
+    time.sleep(0.6)
+    assert len(streaming(alice).inner_text()) > early  # it grows on screen
+    bob.screenshot(path=str(artifacts / "reply-growing.png"))
+    log(alice).get_by_text("word39").wait_for(timeout=10000)
+    log(bob).locator("article.chat-kind-ai .chat-body").get_by_text("word39").wait_for(timeout=5000)
+    assert log(bob).locator(".chat-streaming").count() == 0
+    assert fake.last_request.messages[-1]["content"] == "Alice: @ai what is left before the launch?"
+    alice.get_by_text("People (3)").wait_for(timeout=3000)  # the AI joined with its first reply
+    assert "Assistant" in alice.get_by_role("list", name="Participants").inner_text()
+
+    fake.push(Script(tokens=500, tokens_per_second=20))
+    say(bob, "@ai tell me everything")
+    streaming(alice).get_by_text("tok5", exact=False).wait_for(timeout=5000)
+    alice.get_by_role("button", name="Stop").click()
+    request = fake.last_request
+    fake.wait_until(lambda: request.done, timeout=5)
+    assert request.disconnected_early and request.tokens_sent < 100
+    stopped = log(bob).locator("article.chat-kind-ai").last
+    stopped.locator(".chat-body").get_by_text("tok5", exact=False).wait_for(timeout=5000)
+    assert stopped.locator(".chat-status").inner_text().lower() == "stopped"
+    assert log(bob).locator(".chat-streaming").count() == 0
+    alice.screenshot(path=str(artifacts / "reply-stopped.png"))
+    alice_ctx.close()
+    bob_ctx.close()
