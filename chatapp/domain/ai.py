@@ -169,9 +169,20 @@ class AiReplies:
             if stream is not None:
                 await asyncio.shield(_close(stream))
             self._running.pop(reply.room_id, None)
-        if unsent:
-            await self._publish_delta(reply, unsent)
-        await self._finish(reply, request, stream, status, notice, started)
+        try:
+            if unsent:
+                await self._publish_delta(reply, unsent)
+            await self._finish(reply, request, stream, status, notice, started)
+        except Exception:  # the room must still hear that the reply is over
+            log.exception("saving an AI reply failed")
+            failed = AiReplyEnded(
+                room_id=reply.room_id,
+                reply_id=reply.reply_id,
+                message_id=None,
+                status=MessageStatus.FAILED.value,
+                notice=f"{self._ai_name}'s reply could not be saved.",
+            )
+            await self._pubsub.publish(topic, failed)
 
     async def _publish_delta(self, reply: RunningReply, text: str) -> None:
         await self._pubsub.publish(

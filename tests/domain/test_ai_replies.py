@@ -160,3 +160,21 @@ async def test_with_no_model_configured_the_room_is_told_how_to_set_one(runtime,
     await finished(ai, await ai.start(alice, room.id))
     assert events[-1].status == "failed" and "CHATAPP_AI_MODEL" in events[-1].notice
     assert fake_llm.requests == []
+
+
+async def test_a_reply_that_cannot_be_saved_still_ends_with_a_notice(runtime, ai, fake_llm):
+    alice, room = await room_with_talk(runtime)
+    events = record_events(ai, room.id)
+    fake_llm.push(Script(tokens=20, tokens_per_second=20))
+    reply = await ai.start(alice, room.id)
+    await fake_llm.wait_for_requests_async(1, timeout=5)  # the prompt is built: the answer is streaming
+    with runtime.engine.begin() as conn:  # now the database refuses the reply's insert
+        conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
+    try:
+        await asyncio.wait_for(asyncio.shield(reply.task), timeout=10)
+    finally:
+        with runtime.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE messages_away RENAME TO messages")
+    ended = events[-1]
+    assert isinstance(ended, AiReplyEnded) and ended.status == "failed" and "could not be saved" in ended.notice
+    assert ai.running(room.id) is None
