@@ -82,6 +82,20 @@ def server(args: list[str], env: dict[str, str] | None = None):
         log.close()
 
 
+@contextmanager
+def fresh_chatapp():
+    """`python -m chatapp` on a new, empty data dir; yields its Server."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {"CHATAPP_DATA_DIR": str(Path(tmp) / "data"), "CHATAPP_LOG_LEVEL": "warning"}
+        with server(["-m", "chatapp"], env) as running:
+            yield running
+
+
+def bare_server():
+    """The bare python-socketio server (bench/bare_server.py); a context manager yielding its Server."""
+    return server(["-m", "bench.bare_server", "{port}"])
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -176,11 +190,9 @@ def run(clients_list: list[int], rounds: int) -> list[dict[str, float]]:
     """Both scenarios for each N; a fresh chatapp data dir per N."""
     rows = []
     for clients in clients_list:
-        with tempfile.TemporaryDirectory() as tmp:
-            env = {"CHATAPP_DATA_DIR": str(Path(tmp) / "data"), "CHATAPP_LOG_LEVEL": "warning"}
-            with server(["-m", "chatapp"], env) as running:
-                app = asyncio.run(chatapp_fanout(running.base, clients, rounds))
-        with server(["-m", "bench.bare_server", "{port}"]) as running:
+        with fresh_chatapp() as running:
+            app = asyncio.run(chatapp_fanout(running.base, clients, rounds))
+        with bare_server() as running:
             bare = asyncio.run(bare_fanout(running.base, clients, rounds))
         rows.append(
             {

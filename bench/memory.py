@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
-from pathlib import Path
 
 from bench.browserlike import open_tab
-from bench.fanout import Server, open_room_with_tabs, server
+from bench.fanout import Server, fresh_chatapp, open_room_with_tabs
 
 WARM_UP_TABS = 10
 
@@ -58,10 +56,8 @@ async def measure_memory(running: Server, clients: int, messages: int) -> dict[s
 
 
 def run(clients: int, messages: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"CHATAPP_DATA_DIR": str(Path(tmp) / "data"), "CHATAPP_LOG_LEVEL": "warning"}
-        with server(["-m", "chatapp"], env) as running:
-            return asyncio.run(measure_memory(running, clients, messages))
+    with fresh_chatapp() as running:
+        return asyncio.run(measure_memory(running, clients, messages))
 
 
 def main(argv: list[str] | None = None) -> None:

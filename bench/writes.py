@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 
 import httpx
 
 from bench.browserlike import Page, Tab, open_tab
-from bench.fanout import bare_payload, open_room_with_tabs, server
+from bench.fanout import bare_payload, bare_server, fresh_chatapp, open_room_with_tabs
 
 
 class Arrivals:
@@ -91,11 +89,9 @@ async def bare_writes(base: str, posters: int, messages: int) -> dict:
 
 
 def run(posters: int, messages: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {"CHATAPP_DATA_DIR": str(Path(tmp) / "data"), "CHATAPP_LOG_LEVEL": "warning"}
-        with server(["-m", "chatapp"], env) as running:
-            app = asyncio.run(chatapp_writes(running.base, posters, messages))
-    with server(["-m", "bench.bare_server", "{port}"]) as running:
+    with fresh_chatapp() as running:
+        app = asyncio.run(chatapp_writes(running.base, posters, messages))
+    with bare_server() as running:
         bare = asyncio.run(bare_writes(running.base, posters, messages))
     return {"posters": posters, **app, "bare_per_second": bare["per_second"]}
 

@@ -82,11 +82,10 @@ class MessageList(ui.element, component="message_list.js"):
         ai_running: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.room_id = room_id
         # De-duplicated: a message committed while the page was built is in the history and in the
         # feed's buffer of what arrived meanwhile.
-        self._window: list[Payload] = sorted({p["id"]: p for p in payloads}.values(), key=lambda p: p["id"])
-        del self._window[:-DOM_WINDOW]
+        self._window: list[Payload] = []
+        self._merge(payloads)
         # Initial data only: later changes go through the room broadcast or run_method, never through
         # props (an update of an observable prop would re-send the whole list).
         self._props["messages"] = list(self._window)

@@ -80,10 +80,13 @@ class RoomFeed:
         self._flush_timer = None
         background_tasks.create(self._flush(), name=f"room {self.room_id} live flush")
 
+    def _ready_tabs(self) -> list[FeedTab]:
+        return [tab for tab in self.tabs.values() if tab.ready]
+
     async def _flush(self) -> None:
         self._last_flush = time.monotonic()
         batch, self._outbox = self._outbox, []
-        ready = [tab for tab in self.tabs.values() if tab.ready]
+        ready = self._ready_tabs()
         if batch and ready:
             for tab in ready:
                 tab.delivered(batch)
@@ -95,9 +98,9 @@ class RoomFeed:
             await self._flush()  # the saved reply goes out before the streaming row is taken away
         data = {"room": self.room_id, "type": event.kind, **event.to_dict()}
         data.pop("kind", None)
-        ready = [tab.client_id for tab in self.tabs.values() if tab.ready]
+        ready = self._ready_tabs()
         if ready:
-            await core.sio.emit(AI_EVENT, data, to=ready)
+            await core.sio.emit(AI_EVENT, data, to=[tab.client_id for tab in ready])
 
     async def on_participants_changed(self) -> None:
         """Read the participants once (as the first tab that still may) and show them in every tab."""

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.browser.conftest import start_app, stop_app
-from tests.browser.test_chat_in_browser import create_room, log, say, sign_up
+from tests.browser.test_chat_in_browser import create_room, join_room, log, say, sign_up
 from tests.fake_llm import FakeLLM, Script
 
 pytestmark = pytest.mark.browser
@@ -41,9 +41,7 @@ def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai
     alice = sign_up(alice_ctx, app.base_url, "alice", "Alice")
     bob = sign_up(bob_ctx, app.base_url, "bob", "Bob")
     room_url = create_room(alice, "Launch")
-    bob.goto(room_url)
-    bob.get_by_role("button", name="Join room").click()
-    bob.get_by_label("Message", exact=True).wait_for()
+    join_room(bob, room_url)
 
     fake.push(Script(reply=" ".join(f"word{i}" for i in range(40)), tokens_per_second=20, delay_first=0.3))
     say(alice, "@ai what is left before the launch?")

@@ -35,6 +35,13 @@ def create_room(page, name: str, topic: str = "") -> str:
     return page.url
 
 
+def join_room(page, room_url: str) -> None:
+    """Open a public room and join it, until the composer is there."""
+    page.goto(room_url)
+    page.get_by_role("button", name="Join room").click()
+    page.get_by_label("Message", exact=True).wait_for()
+
+
 def say(page, text: str) -> None:
     box = page.get_by_label("Message", exact=True)
     box.fill(text)
@@ -206,9 +213,7 @@ def test_messages_sent_while_offline_arrive_after_reconnect(browser, live_app, a
     alice = sign_up(alice_ctx, base, "alice", "Alice")
     bob = sign_up(bob_ctx, base, "bob", "Bob")
     room_url = create_room(alice, "Flaky network")
-    bob.goto(room_url)
-    bob.get_by_role("button", name="Join room").click()
-    bob.get_by_label("Message", exact=True).wait_for()
+    join_room(bob, room_url)
     alice_ctx.set_offline(True)
     say(bob, "while you were away 1")
     say(bob, "while you were away 2")
@@ -244,9 +249,7 @@ def test_two_browsers_chat_live_on_postgresql(browser, postgres_database, tmp_pa
         alice = sign_up(alice_ctx, app.base_url, "alice", "Alice")
         bob = sign_up(bob_ctx, app.base_url, "bob", "Bob")
         room_url = create_room(alice, "On Postgres")
-        bob.goto(room_url)
-        bob.get_by_role("button", name="Join room").click()
-        bob.get_by_label("Message", exact=True).wait_for()
+        join_room(bob, room_url)
         say(alice, "stored in PostgreSQL")
         log(bob).get_by_text("stored in PostgreSQL").wait_for(timeout=1000)
         say(bob, "and back")

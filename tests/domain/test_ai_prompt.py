@@ -22,9 +22,17 @@ def count(text: str) -> int:
     return litellm.token_counter(model=MODEL, text=text)
 
 
-def message(number: int, author: str, body: str, kind: ParticipantKind = ParticipantKind.USER) -> Message:
+def message(
+    number: int, author: str, body: str, kind: ParticipantKind = ParticipantKind.USER, participant_id: int = 1
+) -> Message:
     return Message(
-        id=number, room_id=1, participant_id=1, author_name=author, author_kind=kind, body=body, created_at=NOW
+        id=number,
+        room_id=1,
+        participant_id=participant_id,
+        author_name=author,
+        author_kind=kind,
+        body=body,
+        created_at=NOW,
     )
 
 
@@ -115,23 +123,7 @@ def test_only_this_ais_messages_are_its_own_turns():
         today=date(2026, 11, 26),
         ai_participant_id=9,
     )
-    mine = Message(
-        id=1,
-        room_id=1,
-        participant_id=9,
-        author_name="Assistant",
-        author_kind=ParticipantKind.AI,
-        body="Mine.",
-        created_at=NOW,
-    )
-    other_ai = Message(
-        id=2,
-        room_id=1,
-        participant_id=5,
-        author_name="Helper bot",
-        author_kind=ParticipantKind.AI,
-        body="Beep.",
-        created_at=NOW,
-    )
+    mine = message(1, "Assistant", "Mine.", ParticipantKind.AI, participant_id=9)
+    other_ai = message(2, "Helper bot", "Beep.", ParticipantKind.AI, participant_id=5)
     turns = build_prompt(context, [mine, other_ai], budget=8000, count=count).as_messages()[1:]
     assert turns == [{"role": "assistant", "content": "Mine."}, {"role": "user", "content": "Helper bot: Beep."}]
