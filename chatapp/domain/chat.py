@@ -78,7 +78,7 @@ class Chat:
     async def since(self, actor: Actor, room_id: int, after_id: int) -> list[Message] | None:
         """The messages after after_id, oldest first: what a reconnecting view missed.
 
-        None when more than a page was missed: the view should reload the newest page instead.
+        None when more than a page was missed: the view should start again from the newest page.
         """
         if after_id != 0 and not is_valid_id(after_id):
             raise ValidationError({"after_id": "Invalid position in the history."})
