@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
         settings.resolved_secret_key()
+        if settings.ai_router_config:  # a bad router file is a settings error, said before anything starts
+            from chatapp.llm import read_router_config
+
+            read_router_config(settings.ai_router_config)
     except ValidationError as exc:
         problems = "\n".join(f"  {'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
         print(f"Invalid settings:\n{problems}", file=sys.stderr)

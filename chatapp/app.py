@@ -8,19 +8,23 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from chatapp.config import Settings
 from chatapp.domain.accounts import Accounts
 from chatapp.domain.ai import AiReplies
+from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.passwords import PasswordPolicy, Passwords
+from chatapp.domain.ports import utc_now
 from chatapp.domain.rooms import RoomLimits, Rooms
 from chatapp.domain.services import Services
 from chatapp.llm import LitellmClient
 from chatapp.store import migrate
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine
 from chatapp.store.pubsub import InProcessPubSub
+from chatapp.store.repositories import SqlParticipants
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +69,22 @@ def build_runtime(settings: Settings) -> Runtime:
         api_key=settings.ai_api_key.get_secret_value() if settings.ai_api_key else None,
         read_timeout=min(60.0, settings.ai_timeout),
         retries=settings.ai_retries,
+        router_config=settings.ai_router_config,
+    )
+    models = settings.offered_ai_models or llm.router_models()
+    ai_settings = AiSettings(
+        tx=tx,
+        pubsub=pubsub,
+        models=models,
+        default_model=settings.ai_model or (models[0] if models else ""),
+        max_instruction_chars=settings.ai_max_instruction_chars,
     )
     ai = AiReplies(
         tx=tx,
         pubsub=pubsub,
         llm=llm,
         ai_name=settings.ai_name,
-        default_model=settings.ai_model,
+        settings=ai_settings,
         context_tokens=settings.ai_context_tokens,
         timeout=settings.ai_timeout,
     )
@@ -83,6 +96,7 @@ def build_runtime(settings: Settings) -> Runtime:
             tx=tx,
             pubsub=pubsub,
             limits=RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars),
+            ai_name=settings.ai_name,
         ),
         chat=Chat(
             tx=tx,
@@ -92,6 +106,7 @@ def build_runtime(settings: Settings) -> Runtime:
             on_posted=ai.on_posted,
         ),
         ai=ai,
+        ai_settings=ai_settings,
         llm_warm_up=llm.warm_up,
         live=LiveRooms(tx=tx, pubsub=pubsub),
         session_watch=SessionWatch(pubsub),
@@ -101,8 +116,11 @@ def build_runtime(settings: Settings) -> Runtime:
 
 
 def migrate_database(runtime: Runtime) -> None:
-    """Apply pending migrations (under an advisory lock on PostgreSQL)."""
+    """Apply pending migrations (under an advisory lock on PostgreSQL), then give every room its AI."""
     migrate.upgrade(runtime.engine)
+    with Session(runtime.engine) as session:  # rooms made before the AI was in every room get theirs
+        SqlParticipants(session).sync_ai(display_name=runtime.settings.ai_name, now=utc_now())
+        session.commit()
 
 
 def run_web_app(settings: Settings) -> Runtime:
@@ -115,7 +133,7 @@ def run_web_app(settings: Settings) -> Runtime:
     migrate_database(runtime)
     register(runtime.services, settings)
     app.on_shutdown(runtime.engine.dispose)
-    if settings.ai_model:  # litellm takes seconds to import: do it in the background once serving
+    if settings.ai_model or settings.ai_router_config:  # litellm takes seconds to import: in the background
         app.on_startup(lambda: background_tasks.create(runtime.services.llm_warm_up(), name="warm up litellm"))
     ui.run(
         host=settings.host,

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
 
     ai_name: str = Field("Assistant", min_length=1, max_length=64)
     ai_model: str = ""  # a litellm model string; empty: the AI says how to configure one
+    ai_models: str = ""  # comma-separated: the models a room owner may choose from
+    ai_router_config: Path | None = None  # a litellm Router YAML (model_list, fallbacks)
+    ai_max_instruction_chars: int = Field(2000, ge=0, le=2000)  # the column holds 2000
     ai_api_base: str | None = None
     ai_api_key: SecretStr | None = None
     ai_context_tokens: int = Field(8000, ge=1000, le=2_000_000)
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
         if raw.lower() in _PLACEHOLDER_SECRETS or len(raw) < MIN_SECRET_CHARS:
             raise ValueError(f"CHATAPP_SECRET_KEY must be a random string of at least {MIN_SECRET_CHARS} chars")
         return value
+
+    @property
+    def offered_ai_models(self) -> tuple[str, ...]:
+        """CHATAPP_AI_MODELS as a list, without blanks or repeats (the default model first when set)."""
+        names = [self.ai_model, *self.ai_models.split(",")] if self.ai_model else self.ai_models.split(",")
+        return tuple(dict.fromkeys(name.strip() for name in names if name.strip()))
 
     @property
     def resolved_database_url(self) -> str:

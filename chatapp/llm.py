@@ -9,12 +9,16 @@ that is safe to show in a room: no key, no URL, no provider internals.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import os
 import threading
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+import yaml
 
 from chatapp.domain.errors import LlmError
 from chatapp.domain.ports import LlmUsage
@@ -77,20 +81,103 @@ class LitellmStream:
         await self._response.aclose()
 
 
+class RouterConfigError(ValueError):
+    """CHATAPP_AI_ROUTER_CONFIG cannot be used; the message says why (and never holds a key)."""
+
+
+def read_router_config(path: Path) -> dict[str, Any]:
+    """Read a litellm Router YAML, the format litellm proxy users have: `model_list` (entries of
+    `model_name` and `litellm_params`), and `fallbacks` at the top, under `router_settings` or under
+    `litellm_settings`; other `router_settings` go to the Router as they are."""
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise RouterConfigError(f"cannot read the AI router config {path}: {exc.strerror}") from None
+    except yaml.YAMLError:
+        raise RouterConfigError(f"the AI router config {path} is not valid YAML") from None
+    models = data.get("model_list") if isinstance(data, dict) else None
+    if not isinstance(models, list) or not models:
+        raise RouterConfigError(f"the AI router config {path} has no model_list")
+    for entry in models:
+        usable = isinstance(entry, dict) and entry.get("model_name") and isinstance(entry.get("litellm_params"), dict)
+        if not usable:
+            raise RouterConfigError(f"every model_list entry in {path} needs model_name and litellm_params")
+    router_settings = data.get("router_settings") or {}
+    litellm_settings = data.get("litellm_settings") or {}
+    options = {k: v for k, v in router_settings.items() if k != "model_list"}
+    fallbacks = data.get("fallbacks") or router_settings.get("fallbacks") or litellm_settings.get("fallbacks")
+    if fallbacks:
+        options["fallbacks"] = fallbacks
+    return {"model_list": models, **options}
+
+
 class LitellmClient:
-    """LlmClient on litellm: one provider configuration (API base and key) for every model."""
+    """LlmClient on litellm: one provider configuration (API base and key) for every model, or a
+    litellm Router (CHATAPP_AI_ROUTER_CONFIG) whose model names are the models offered, with its
+    fallbacks between deployments."""
 
     def __init__(
-        self, *, api_base: str | None = None, api_key: str | None = None, read_timeout: float = 60, retries: int = 1
+        self,
+        *,
+        api_base: str | None = None,
+        api_key: str | None = None,
+        read_timeout: float = 60,
+        retries: int = 1,
+        router_config: Path | None = None,
     ) -> None:
         self._api_base = api_base or None
         self._api_key = api_key or None
         self._read_timeout = read_timeout
         self._retries = retries
+        self._router_config = read_router_config(router_config) if router_config else None
+        self._router: Any = None
+        self._router_lock = threading.Lock()
+
+    def router_models(self) -> tuple[str, ...]:
+        """The model names of the router config, in order (empty without one)."""
+        if self._router_config is None:
+            return ()
+        return tuple(dict.fromkeys(entry["model_name"] for entry in self._router_config["model_list"]))
 
     async def warm_up(self) -> None:
-        """Import litellm in a worker thread, so the first reply does not pay for it."""
+        """Import litellm (and build the router) in a worker thread, so the first reply does not pay."""
         await _litellm_off_loop()
+        if self._router_config is not None:
+            await asyncio.to_thread(self._get_router)
+
+    def _get_router(self) -> Any:
+        """The litellm Router, built once (blocking: call it from a worker thread)."""
+        with self._router_lock:
+            if self._router is None:
+                litellm = _litellm()
+                accepted = inspect.signature(litellm.Router.__init__).parameters
+                options = {k: v for k, v in self._router_config.items() if k in accepted}
+                ignored = sorted(set(self._router_config) - set(options))
+                if ignored:
+                    log.warning("AI router config: ignoring settings litellm's Router does not take: %s", ignored)
+                options.setdefault("num_retries", self._retries)
+                options.setdefault("timeout", self._read_timeout)
+                self._router = litellm.Router(**options)
+            return self._router
+
+    def _deployment_model(self, model: str) -> str:
+        """The provider model behind a router model name (for prices); the name itself otherwise."""
+        for entry in (self._router_config or {}).get("model_list", ()):
+            if entry["model_name"] == model:
+                return str(entry["litellm_params"].get("model", model))
+        return model
+
+    def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None:
+        """What the tokens cost in US dollars by litellm's (local) price map; None for unknown models."""
+        if _module is None or not model:
+            return None
+        try:
+            prompt_cost, completion_cost = _module.cost_per_token(
+                model=self._deployment_model(model), prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+            )
+        except Exception:  # litellm raises for models it has no prices for
+            return None
+        return float(prompt_cost + completion_cost)
 
     async def stream(self, *, model: str, messages: list[dict[str, str]]) -> LitellmStream:
         """Start a streamed completion; raises LlmError if the provider refuses or cannot be reached."""
@@ -99,13 +186,18 @@ class LitellmClient:
                 "not_configured", "No AI model is configured: the server admin sets CHATAPP_AI_MODEL (see the README)."
             )
         litellm = await _litellm_off_loop()
-        options: dict[str, Any] = {"timeout": self._read_timeout, "num_retries": self._retries}
-        if self._api_base:
-            options["api_base"] = self._api_base
-        if self._api_key:
-            options["api_key"] = self._api_key
+        if self._router_config is not None:
+            router = self._router or await asyncio.to_thread(self._get_router)
+            complete, options = router.acompletion, {}
+        else:
+            complete = litellm.acompletion
+            options = {"timeout": self._read_timeout, "num_retries": self._retries}
+            if self._api_base:
+                options["api_base"] = self._api_base
+            if self._api_key:
+                options["api_key"] = self._api_key
         try:
-            response = await litellm.acompletion(
+            response = await complete(
                 model=model, messages=messages, stream=True, stream_options={"include_usage": True}, **options
             )
         except Exception as exc:

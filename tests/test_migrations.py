@@ -184,3 +184,28 @@ def test_the_model_comparison_can_see_a_difference(runtime: Runtime) -> None:
     kinds = {diff[0] if isinstance(diff, tuple) else diff[0][0] for diff in differences}
     assert "add_table" in kinds
     assert "modify_type" in kinds
+
+
+def test_start_up_gives_rooms_from_before_the_ai_their_ai_participant_under_the_configured_name(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, f"sqlite:///{tmp_path / 'chatapp.db'}")
+    runtime = build_runtime(settings)
+    try:
+        upgrade(runtime.engine, "0002")  # a database from before every room had its AI
+        with runtime.engine.begin() as conn:
+            for name in ("old", "older"):
+                conn.execute(
+                    text(
+                        "INSERT INTO rooms (name, topic, visibility, created_at, ai_instruction) "
+                        "VALUES (:name, '', 'public', '2026-01-01 00:00:00', '')"
+                    ),
+                    {"name": name},
+                )
+        migrate_database(runtime)
+        renamed = build_runtime(settings.model_copy(update={"ai_name": "Robo"}))
+        migrate_database(renamed)  # CHATAPP_AI_NAME changed: the AI participants follow
+        renamed.engine.dispose()
+        with runtime.engine.connect() as conn:
+            rows = conn.execute(text("SELECT room_id, display_name FROM participants WHERE kind = 'ai'")).all()
+        assert sorted(rows) == [(1, "Robo"), (2, "Robo")]
+    finally:
+        runtime.engine.dispose()

@@ -16,13 +16,15 @@ import uuid
 from dataclasses import dataclass, field
 
 from chatapp.domain.ai_prompt import Prompt, RoomContext, build_prompt
-from chatapp.domain.errors import Conflict, Forbidden, LlmError
+from chatapp.domain.ai_settings import AiSettings
+from chatapp.domain.errors import Conflict, Forbidden, LlmError, NotFound
 from chatapp.domain.events import (
     AiNotice,
     AiReplyDelta,
     AiReplyEnded,
     AiReplyStarted,
     MessagePosted,
+    MessageUpdated,
     ParticipantsChanged,
     room_topic,
 )
@@ -31,10 +33,12 @@ from chatapp.domain.models import (
     AiMode,
     Message,
     MessageStatus,
+    Participant,
     ParticipantKind,
     ReplyRecord,
     Role,
     Room,
+    UsageRecord,
 )
 from chatapp.domain.ports import Clock, LlmClient, LlmStream, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import room_access
@@ -57,6 +61,7 @@ class RunningReply:
 
     reply_id: str
     room_id: int
+    replaces: Message | None = None  # the reply being regenerated
     text: str = ""
     stop_requested: bool = False
     task: asyncio.Task | None = field(default=None, repr=False)
@@ -79,7 +84,7 @@ class AiReplies:
         pubsub: PubSub,
         llm: LlmClient,
         ai_name: str,
-        default_model: str,
+        settings: AiSettings,
         context_tokens: int,
         timeout: float,
         clock: Clock = utc_now,
@@ -88,7 +93,7 @@ class AiReplies:
         self._pubsub = pubsub
         self._llm = llm
         self._ai_name = ai_name
-        self._default_model = default_model
+        self._settings = settings
         self._context_tokens = context_tokens
         self._timeout = timeout
         self._clock = clock
@@ -117,9 +122,26 @@ class AiReplies:
     async def start(self, actor: Actor, room_id: int) -> RunningReply:
         """Start a reply in the room; the actor must be a participant. One reply per room at a time."""
         await self._tx.run(lambda uow: _require_participant(uow, actor, room_id))
+        return self._launch(room_id, replaces=None)
+
+    async def regenerate(self, actor: Actor, room_id: int) -> RunningReply:
+        """Answer again in place of the AI's latest reply in the room (the new text replaces it once
+        there is any; the context is what came before the old reply)."""
+
+        def latest_reply(uow: UnitOfWork) -> Message:
+            _require_participant(uow, actor, room_id)
+            ai = uow.participants.ai_of(room_id)
+            latest = uow.messages.latest_by(room_id, ai.id) if ai is not None else None
+            if latest is None:
+                raise NotFound(f"{self._ai_name} has not answered in this room yet.")
+            return latest
+
+        return self._launch(room_id, replaces=await self._tx.run(latest_reply))
+
+    def _launch(self, room_id: int, *, replaces: Message | None) -> RunningReply:
         if room_id in self._running:
             raise Conflict(f"{self._ai_name} is already answering here. Wait for it, or stop it first.")
-        reply = RunningReply(reply_id=uuid.uuid4().hex, room_id=room_id)
+        reply = RunningReply(reply_id=uuid.uuid4().hex, room_id=room_id, replaces=replaces)
         self._running[room_id] = reply
         reply.task = asyncio.create_task(self._run(reply), name=f"AI reply in room {room_id}")
         return reply
@@ -143,8 +165,11 @@ class AiReplies:
         stream: LlmStream | None = None
         unsent = ""
         try:
-            await self._pubsub.publish(topic, AiReplyStarted(room_id=reply.room_id, reply_id=reply.reply_id))
-            request = await self._request(reply.room_id)
+            replaces = reply.replaces.id if reply.replaces else None
+            await self._pubsub.publish(
+                topic, AiReplyStarted(room_id=reply.room_id, reply_id=reply.reply_id, replaces=replaces)
+            )
+            request = await self._request(reply)
             async with asyncio.timeout(self._timeout):
                 stream = await self._llm.stream(model=request.model, messages=request.prompt.as_messages())
                 flushed_at = time.monotonic()
@@ -189,30 +214,23 @@ class AiReplies:
             room_topic(reply.room_id), AiReplyDelta(room_id=reply.room_id, reply_id=reply.reply_id, text=text)
         )
 
-    async def _request(self, room_id: int) -> _Request:
-        """Load the room, its AI participant (created on first use) and history; build the prompt."""
+    async def _request(self, reply: RunningReply) -> _Request:
+        """Load the room, its AI participant (created if missing) and history; build the prompt."""
+        room_id = reply.room_id
+        before_id = reply.replaces.id if reply.replaces else None  # a regenerated reply sees what came before
 
         def load(uow: UnitOfWork):
             room = uow.rooms.get(room_id)
             settings = uow.rooms.ai_settings(room_id)
-            ai = uow.participants.ai_of(room_id)
-            created = ai is None
-            if created:
-                ai = uow.participants.add(
-                    room_id=room_id,
-                    kind=ParticipantKind.AI,
-                    display_name=self._ai_name,
-                    role=Role.MEMBER,
-                    now=self._clock(),
-                )
+            ai, created = _ai_participant(uow, room_id, self._ai_name, self._clock())
             people = [p.display_name for p in uow.participants.list(room_id)]
-            history = list(reversed(uow.messages.newest_before(room_id, None, HISTORY_MESSAGES)))
+            history = list(reversed(uow.messages.newest_before(room_id, before_id, HISTORY_MESSAGES)))
             return room, settings, ai, created, people, history
 
         room, settings, ai, created, people, history = await self._tx.run(load, write=True)
-        if created:  # the AI joins the room with its first reply
+        if created:
             await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
-        model = settings.model or self._default_model
+        model = self._settings.model_for(settings)
         context = RoomContext(
             ai_name=self._ai_name,
             room_name=room.name,
@@ -229,37 +247,73 @@ class AiReplies:
         prompt = await asyncio.to_thread(build_prompt, context, history, budget=self._context_tokens, count=count)
         return _Request(prompt=prompt, model=model, ai_participant_id=ai.id)
 
+    async def _usage(self, request: _Request, stream: LlmStream | None, text: str) -> UsageRecord | None:
+        """The reply's usage as the provider reported it, else counted here (a stopped stream never
+        gets the provider's figures); None when nothing was asked of the provider."""
+        if stream is None:
+            return None
+        model = request.model
+        if stream.usage is not None:
+            prompt, completion, estimated = stream.usage.prompt_tokens, stream.usage.completion_tokens, False
+        else:
+            completion = await asyncio.to_thread(self._llm.count_tokens, model, text) if text else 0
+            prompt, estimated = request.prompt.tokens, True
+        cost = self._llm.cost(model, prompt, completion)
+        return UsageRecord(model, prompt, completion, cost, estimated)
+
     async def _finish(self, reply, request, stream, status, notice, started) -> None:
-        """Save the reply once (if it has any text), then tell the room it ended."""
-        message_id = None
-        if reply.text and request is not None:
-            usage = stream.usage if stream is not None else None
+        """Save the reply once (if it has any text) with its usage, then tell the room it ended."""
+        message: Message | None = None
+        usage = await self._usage(request, stream, reply.text) if request is not None else None
+        if request is not None and (reply.text or usage is not None):
             record = ReplyRecord(
                 status=status,
                 model=request.model,
-                prompt_tokens=usage.prompt_tokens if usage else None,
-                completion_tokens=usage.completion_tokens if usage else None,
+                prompt_tokens=usage.prompt_tokens if usage and not usage.estimated else None,
+                completion_tokens=usage.completion_tokens if usage and not usage.estimated else None,
                 latency_ms=round((time.monotonic() - started) * 1000),
             )
-            message = await self._tx.run(
-                lambda uow: uow.messages.add_reply(
-                    room_id=reply.room_id,
-                    participant_id=request.ai_participant_id,
-                    body=reply.text,
-                    now=self._clock(),
-                    record=record,
-                ),
-                write=True,
-            )
-            message_id = message.id
+            message = await self._tx.run(lambda uow: self._save(uow, reply, request, record, usage), write=True)
+        topic = room_topic(reply.room_id)
+        if message is not None and reply.replaces is not None:
             await self._pubsub.publish(
-                room_topic(reply.room_id),
-                MessagePosted(room_id=reply.room_id, message_id=message.id, message=message),
+                topic, MessageUpdated(room_id=reply.room_id, message_id=message.id, message=message)
+            )
+        elif message is not None:
+            await self._pubsub.publish(
+                topic, MessagePosted(room_id=reply.room_id, message_id=message.id, message=message)
             )
         ended = AiReplyEnded(
-            room_id=reply.room_id, reply_id=reply.reply_id, message_id=message_id, status=status.value, notice=notice
+            room_id=reply.room_id,
+            reply_id=reply.reply_id,
+            message_id=message.id if message else None,
+            status=status.value,
+            notice=notice,
         )
-        await self._pubsub.publish(room_topic(reply.room_id), ended)
+        await self._pubsub.publish(topic, ended)
+
+    def _save(self, uow: UnitOfWork, reply, request, record: ReplyRecord, usage: UsageRecord | None):
+        now = self._clock()
+        if usage is not None:
+            uow.ai_usage.record(room_id=reply.room_id, usage=usage, now=now)
+        if not reply.text:
+            return None
+        if reply.replaces is not None:
+            return uow.messages.replace_reply(reply.replaces.id, body=reply.text, now=now, record=record)
+        return uow.messages.add_reply(
+            room_id=reply.room_id, participant_id=request.ai_participant_id, body=reply.text, now=now, record=record
+        )
+
+
+def _ai_participant(uow: UnitOfWork, room_id: int, name: str, now) -> tuple[Participant, bool]:
+    """The room's AI participant, created if the room has none yet; and whether it was created."""
+    ai = uow.participants.ai_of(room_id)
+    if ai is not None:
+        return ai, False
+    created = uow.participants.add(
+        room_id=room_id, kind=ParticipantKind.AI, display_name=name, role=Role.MEMBER, now=now
+    )
+    return created, True
 
 
 def _require_participant(uow: UnitOfWork, actor: Actor, room_id: int) -> None:

@@ -33,6 +33,27 @@ class MessagePosted(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class MessageUpdated(Event):
+    """A message's content changed (a regenerated AI reply replaced the old text)."""
+
+    kind: ClassVar[str] = "message_updated"
+    room_id: int
+    message_id: int
+    message: Message | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "room_id": self.room_id, "message_id": self.message_id}
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettingsChanged(Event):
+    """The room's owner changed its settings (the AI's mode, instruction or model)."""
+
+    kind: ClassVar[str] = "room_settings_changed"
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class ParticipantsChanged(Event):
     kind: ClassVar[str] = "participants_changed"
     room_id: int
@@ -51,6 +72,7 @@ class AiReplyStarted(Event):
     kind: ClassVar[str] = "ai_reply_started"
     room_id: int
     reply_id: str
+    replaces: int | None = None  # the id of the reply being regenerated, if it is one
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +111,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
         MessagePosted,
+        MessageUpdated,
+        RoomSettingsChanged,
         ParticipantsChanged,
         SessionsRevoked,
         AiReplyStarted,

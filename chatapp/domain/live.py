@@ -14,6 +14,7 @@ from chatapp.domain.events import (
     AiReplyStarted,
     Event,
     MessagePosted,
+    MessageUpdated,
     ParticipantsChanged,
     SessionsRevoked,
     room_topic,
@@ -89,7 +90,7 @@ class LiveRooms:
                 channel.unsubscribe()
 
     async def _dispatch(self, event: Event) -> None:
-        if isinstance(event, MessagePosted):
+        if isinstance(event, MessagePosted | MessageUpdated):  # a watcher shows the newest version by id
             channel = self._channels.get(event.room_id)
             if not channel:
                 return

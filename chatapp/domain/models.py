@@ -59,6 +59,40 @@ class ReplyRecord:
     latency_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class ModelUsage:
+    """What a room's AI replies cost with one model: summed provider token counts and, where
+    litellm knows the model's prices, the cost in US dollars."""
+
+    model: str
+    replies: int
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None  # None when the price of some of these replies is unknown
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    """One AI reply's usage, as recorded for the room's owners."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost_usd: float | None
+    estimated: bool  # True when the provider did not report usage (a stopped reply) and we counted
+
+
+@dataclass(frozen=True, slots=True)
+class RoomAiView:
+    """A room's AI settings as its settings panel shows them, with the choices allowed."""
+
+    settings: RoomAiSettings
+    models: tuple[str, ...]  # the models the room may choose from (CHATAPP_AI_MODELS)
+    default_model: str  # used when the room chose none ("" when the server has no model)
+    can_edit: bool
+    max_instruction_chars: int
+
+
 class Visibility(StrEnum):
     """Whether non-participants can find and join a room."""
 
@@ -124,6 +158,7 @@ class Message:
     body: str
     created_at: datetime
     status: MessageStatus = MessageStatus.COMPLETE
+    edited_at: datetime | None = None  # set when the message was replaced (a regenerated AI reply)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,14 +48,17 @@ def room_access(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
 class Rooms:
     """The rooms context."""
 
-    def __init__(self, *, tx: Transactor, pubsub: PubSub, limits: RoomLimits, clock: Clock = utc_now) -> None:
+    def __init__(
+        self, *, tx: Transactor, pubsub: PubSub, limits: RoomLimits, ai_name: str = "Assistant", clock: Clock = utc_now
+    ) -> None:
         self._tx = tx
+        self._ai_name = ai_name
         self._pubsub = pubsub
         self._limits = limits
         self._clock = clock
 
     async def create_room(self, actor: Actor, *, name: str, topic: str = "", private: bool = False) -> Room:
-        """Create a room with the actor as its owner."""
+        """Create a room with the actor as its owner and the AI participant in it."""
         name, topic = self._validate(name, topic)
         visibility = Visibility.PRIVATE if private else Visibility.PUBLIC
 
@@ -69,6 +72,9 @@ class Rooms:
                 display_name=actor.display_name,
                 role=Role.OWNER,
                 now=now,
+            )
+            uow.participants.add(
+                room_id=room.id, kind=ParticipantKind.AI, display_name=self._ai_name, role=Role.MEMBER, now=now
             )
             return room
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from chatapp.domain.accounts import Accounts
 from chatapp.domain.ai import AiReplies
+from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.rooms import Rooms
@@ -21,4 +22,5 @@ class Services:
     session_watch: SessionWatch
     database_ok: Callable[[], Awaitable[bool]]
     ai: AiReplies
+    ai_settings: AiSettings
     llm_warm_up: Callable[[], Awaitable[None]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, and_, bindparam, func, select
+from sqlalchemy import Integer, and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, delete
@@ -15,6 +15,7 @@ from chatapp.domain.models import (
     AiMode,
     Message,
     MessageStatus,
+    ModelUsage,
     Participant,
     ParticipantKind,
     ReplyRecord,
@@ -22,11 +23,12 @@ from chatapp.domain.models import (
     Room,
     RoomAiSettings,
     RoomSummary,
+    UsageRecord,
     User,
     UserCredentials,
     Visibility,
 )
-from chatapp.store.tables import MessageRow, ParticipantRow, RoomRow, SessionRow, UserRow
+from chatapp.store.tables import AiUsageRow, MessageRow, ParticipantRow, RoomRow, SessionRow, UserRow
 
 
 def aware(value: datetime) -> datetime:
@@ -71,6 +73,7 @@ def _message(row: MessageRow, author: ParticipantRow) -> Message:
         body=row.body,
         created_at=aware(row.created_at),
         status=MessageStatus(row.status or MessageStatus.COMPLETE),
+        edited_at=aware(row.edited_at) if row.edited_at else None,
     )
 
 
@@ -176,6 +179,14 @@ class SqlRooms:
         row = self.s.get(RoomRow, room_id)
         return RoomAiSettings(mode=AiMode(row.ai_mode), instruction=row.ai_instruction, model=row.ai_model)
 
+    def set_ai_settings(self, room_id: int, settings: RoomAiSettings) -> None:
+        row = self.s.get(RoomRow, room_id)
+        row.ai_mode = settings.mode.value
+        row.ai_instruction = settings.instruction
+        row.ai_model = settings.model
+        self.s.add(row)
+        self.s.flush()
+
     def with_participant(self, room_id: int, user_id: int) -> tuple[Room, Participant | None] | None:
         found = self.s.execute(_ROOM_WITH_PARTICIPANT, {"room_id": room_id, "user_id": user_id}).first()
         if found is None:
@@ -251,10 +262,37 @@ class SqlParticipants:
         row = self.s.exec(stmt.order_by(ParticipantRow.id)).scalars().first()
         return _participant(row) if row else None
 
+    def sync_ai(self, *, display_name: str, now: datetime) -> int:
+        """Give every room its AI participant, named display_name; returns how many rooms got one.
+
+        Reads first and writes only what is missing or renamed, so a start-up with nothing to do
+        writes nothing."""
+        is_ai = ParticipantRow.kind == ParticipantKind.AI.value
+        renamed = select(ParticipantRow.id).where(is_ai, ParticipantRow.display_name != display_name).limit(1)
+        if self.s.execute(renamed).first() is not None:
+            self.s.execute(update(ParticipantRow).where(is_ai).values(display_name=display_name))
+        has_ai = exists().where(ParticipantRow.room_id == RoomRow.id, is_ai)
+        if self.s.execute(select(RoomRow.id).where(~has_ai).limit(1)).first() is None:
+            return 0
+        missing = select(
+            RoomRow.id,
+            literal(ParticipantKind.AI.value, ParticipantRow.kind.type),
+            literal(display_name, ParticipantRow.display_name.type),
+            literal(Role.MEMBER.value, ParticipantRow.role.type),
+            literal(now, ParticipantRow.joined_at.type),
+        ).where(~has_ai)
+        columns = ["room_id", "kind", "display_name", "role", "joined_at"]
+        return self.s.execute(insert(ParticipantRow).from_select(columns, missing)).rowcount or 0
+
     def list(self, room_id: int) -> list[Participant]:
-        rank = {Role.OWNER.value: 0, Role.MEMBER.value: 1, Role.GUEST.value: 2}
+        rank = {Role.OWNER.value: 0, Role.MEMBER.value: 2, Role.GUEST.value: 3}
         rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.room_id == room_id)).scalars().all()
-        ordered = sorted(rows, key=lambda r: (rank.get(r.role, 9), r.display_name.lower(), r.id))
+
+        def order(row: ParticipantRow) -> tuple:  # owners, the AI, members, guests; by name within each
+            place = 1 if row.kind == ParticipantKind.AI.value else rank.get(row.role, 9)
+            return place, row.display_name.lower(), row.id
+
+        ordered = sorted(rows, key=order)
         return [_participant(row) for row in ordered]
 
 
@@ -270,6 +308,7 @@ _MESSAGE_COLUMNS = select(
     MessageRow.body,
     MessageRow.created_at,
     MessageRow.status,
+    MessageRow.edited_at,
 ).join(ParticipantRow, ParticipantRow.id == MessageRow.participant_id)
 _ROOM_ID, _LIMIT = bindparam("room_id"), bindparam("limit", type_=Integer)
 _MESSAGE_BY_ID = _MESSAGE_COLUMNS.where(MessageRow.id == bindparam("message_id"))
@@ -287,7 +326,7 @@ _OLDEST_AFTER = (
 
 
 def _message_from_columns(row) -> Message:
-    message_id, room_id, participant_id, author_name, author_kind, body, created_at, status = row
+    message_id, room_id, participant_id, author_name, author_kind, body, created_at, status, edited_at = row
     return Message(
         id=message_id,
         room_id=room_id,
@@ -297,7 +336,15 @@ def _message_from_columns(row) -> Message:
         body=body,
         created_at=aware(created_at),
         status=MessageStatus(status or MessageStatus.COMPLETE),
+        edited_at=aware(edited_at) if edited_at else None,
     )
+
+
+_LATEST_BY = (
+    _MESSAGE_COLUMNS.where(MessageRow.room_id == _ROOM_ID, MessageRow.participant_id == bindparam("participant_id"))
+    .order_by(MessageRow.id.desc())
+    .limit(1)
+)
 
 
 class SqlMessages:
@@ -327,6 +374,23 @@ class SqlMessages:
         self.s.flush()
         return _message(row, self.s.get(ParticipantRow, participant_id))
 
+    def replace_reply(self, message_id: int, *, body: str, now: datetime, record: ReplyRecord) -> Message:
+        row = self.s.get(MessageRow, message_id)
+        row.body = body
+        row.edited_at = now
+        row.status = record.status.value
+        row.model = record.model
+        row.prompt_tokens = record.prompt_tokens
+        row.completion_tokens = record.completion_tokens
+        row.latency_ms = record.latency_ms
+        self.s.add(row)
+        self.s.flush()
+        return _message(row, self.s.get(ParticipantRow, row.participant_id))
+
+    def latest_by(self, room_id: int, participant_id: int) -> Message | None:
+        found = self._rows(_LATEST_BY, room_id=room_id, participant_id=participant_id)
+        return found[0] if found else None
+
     def _rows(self, stmt, **params) -> list[Message]:
         return [_message_from_columns(row) for row in self.s.execute(stmt, params)]
 
@@ -343,6 +407,51 @@ class SqlMessages:
         return self._rows(_OLDEST_AFTER, room_id=room_id, after_id=after_id, limit=limit)
 
 
+class SqlAiUsage:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def record(self, *, room_id: int, usage: UsageRecord, now: datetime) -> None:
+        self.s.add(
+            AiUsageRow(
+                room_id=room_id,
+                model=usage.model,
+                prompt_tokens=usage.prompt_tokens,
+                completion_tokens=usage.completion_tokens,
+                cost_usd=usage.cost_usd,
+                estimated=usage.estimated,
+                created_at=now,
+            )
+        )
+        self.s.flush()
+
+    def for_room(self, room_id: int) -> list[ModelUsage]:
+        unpriced = func.sum(func.cast(AiUsageRow.cost_usd.is_(None), Integer))
+        stmt = (
+            select(
+                AiUsageRow.model,
+                func.count(),
+                func.sum(AiUsageRow.prompt_tokens),
+                func.sum(AiUsageRow.completion_tokens),
+                func.sum(AiUsageRow.cost_usd),
+                unpriced,
+            )
+            .where(AiUsageRow.room_id == room_id)
+            .group_by(AiUsageRow.model)
+            .order_by(AiUsageRow.model)
+        )
+        return [
+            ModelUsage(
+                model=model,
+                replies=replies,
+                prompt_tokens=int(prompt or 0),
+                completion_tokens=int(completion or 0),
+                cost_usd=float(cost) if cost is not None and not missing_prices else None,
+            )
+            for model, replies, prompt, completion, cost, missing_prices in self.s.execute(stmt)
+        ]
+
+
 class SqlUnitOfWork:
     """One session's worth of repositories (implements the domain's UnitOfWork port)."""
 
@@ -353,3 +462,4 @@ class SqlUnitOfWork:
         self.rooms = SqlRooms(session)
         self.participants = SqlParticipants(session)
         self.messages = SqlMessages(session)
+        self.ai_usage = SqlAiUsage(session)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -50,7 +50,16 @@ class RoomRow(SQLModel, table=True):
 
 class ParticipantRow(SQLModel, table=True):
     __tablename__ = "participants"
-    __table_args__ = (UniqueConstraint("room_id", "user_id", name="uq_participants_room_user"),)
+    __table_args__ = (
+        UniqueConstraint("room_id", "user_id", name="uq_participants_room_user"),
+        Index(
+            "uq_participants_one_ai_per_room",
+            "room_id",
+            unique=True,
+            sqlite_where=text("kind = 'ai'"),
+            postgresql_where=text("kind = 'ai'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     room_id: int = Field(foreign_key="rooms.id", nullable=False, index=True, ondelete="CASCADE")
@@ -77,3 +86,19 @@ class MessageRow(SQLModel, table=True):
     prompt_tokens: int | None = Field(default=None)
     completion_tokens: int | None = Field(default=None)
     latency_ms: int | None = Field(default=None)
+    edited_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class AiUsageRow(SQLModel, table=True):
+    """One AI reply's token usage (kept when a regenerated reply replaces the message)."""
+
+    __tablename__ = "ai_usage"
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", nullable=False, index=True, ondelete="CASCADE")
+    model: str = Field(max_length=200, nullable=False)
+    prompt_tokens: int = Field(nullable=False)
+    completion_tokens: int = Field(nullable=False)
+    cost_usd: float | None = Field(default=None)
+    estimated: bool = Field(nullable=False)
+    created_at: datetime = Field(sa_column=_ts())

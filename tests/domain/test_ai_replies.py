@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from chatapp.domain.ai import AiReplies
+from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.errors import Conflict, NotFound
 from chatapp.domain.events import AiReplyDelta, AiReplyEnded, AiReplyStarted, MessagePosted, room_topic
 from chatapp.domain.models import ParticipantKind
@@ -25,12 +26,14 @@ def ai(runtime, fake_llm: FakeLLM):
     """AiReplies on the test's database, talking to the fake provider; `events` records the room events."""
     pubsub = InProcessPubSub()
     llm = LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=5)
+    tx = SqlTransactor(runtime.engine)
+    settings = AiSettings(tx=tx, pubsub=pubsub, models=(MODEL,), default_model=MODEL, max_instruction_chars=2000)
     replies = AiReplies(
-        tx=SqlTransactor(runtime.engine),
+        tx=tx,
         pubsub=pubsub,
         llm=llm,
         ai_name="Assistant",
-        default_model=MODEL,
+        settings=settings,
         context_tokens=8000,
         timeout=5,
     )
@@ -156,7 +159,7 @@ async def test_one_reply_per_room_and_only_participants_may_ask(runtime, ai, fak
 async def test_with_no_model_configured_the_room_is_told_how_to_set_one(runtime, ai, fake_llm):
     alice, room = await room_with_talk(runtime)
     events = record_events(ai, room.id)
-    ai._default_model = ""  # CHATAPP_AI_MODEL unset
+    ai._settings.default_model, ai._settings.models = "", ()  # CHATAPP_AI_MODEL unset
     await finished(ai, await ai.start(alice, room.id))
     assert events[-1].status == "failed" and "CHATAPP_AI_MODEL" in events[-1].notice
     assert fake_llm.requests == []

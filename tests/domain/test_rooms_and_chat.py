@@ -18,7 +18,8 @@ async def test_creator_owns_the_room_and_sees_it_in_the_lobby(runtime):
     assert room.name == "General" and room.topic == "Anything goes" and not room.is_private
     people = await runtime.services.rooms.participants(alice, room.id)
     assert [(p.display_name, p.kind, p.role, p.user_id) for p in people] == [
-        ("Alice", ParticipantKind.USER, Role.OWNER, alice.user_id)
+        ("Alice", ParticipantKind.USER, Role.OWNER, alice.user_id),
+        ("Assistant", ParticipantKind.AI, Role.MEMBER, None),  # every room has the AI participant
     ]
     lobby = await runtime.services.rooms.lobby(alice)
     assert [s.room.id for s in lobby.my_rooms] == [room.id]
@@ -220,4 +221,4 @@ async def test_concurrent_joins_of_one_user_make_one_participant(runtime):
     room = await runtime.services.rooms.create_room(alice, name="Busy")
     joined = await asyncio.gather(*(runtime.services.rooms.join(bob, room.id) for _ in range(5)))
     assert len({p.id for p in joined}) == 1
-    assert len(await runtime.services.rooms.participants(alice, room.id)) == 2
+    assert len(await runtime.services.rooms.participants(alice, room.id)) == 3  # with the AI
