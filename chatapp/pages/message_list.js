@@ -19,13 +19,20 @@ export default {
             <span class="chat-author">{{ m.author }}</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
             <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>
+            <span v-if="m.edited" class="chat-status" :title="'Regenerated ' + fullTime(m.edited)">regenerated</span>
           </header>
-          <div class="chat-body" v-html="m.html"></div>
+          <template v-if="ai && ai.replaces === m.id">
+            <div class="chat-body chat-stream chat-streaming" aria-busy="true">{{ ai.text || aiName + " is typing…" }}</div>
+            <button v-if="canAct" type="button" class="chat-stop-btn" @click="$emit('stop-ai')">Stop</button>
+          </template>
+          <div v-else class="chat-body" v-html="m.html"></div>
+          <button v-if="canAct && !ai && m.id === latestAiId" type="button" class="chat-regen-btn"
+                  @click="$emit('regenerate-ai')">Regenerate</button>
         </article>
-        <article v-if="ai" class="chat-msg chat-kind-ai chat-streaming" aria-busy="true">
+        <article v-if="ai && !ai.replaces" class="chat-msg chat-kind-ai chat-streaming" aria-busy="true">
           <header class="chat-msg-head"><span class="chat-author">{{ aiName }}</span></header>
           <div class="chat-body chat-stream">{{ ai.text || aiName + " is typing…" }}</div>
-          <button type="button" class="chat-stop-btn" @click="$emit('stop-ai')">Stop</button>
+          <button v-if="canAct" type="button" class="chat-stop-btn" @click="$emit('stop-ai')">Stop</button>
         </article>
         <p v-if="notice" class="chat-notice" role="status">{{ notice }}</p>
       </div>
@@ -38,11 +45,19 @@ export default {
     room: { type: Number, required: true },
     aiName: { type: String, default: "Assistant" },
     aiRunning: { type: Object, default: null },
+    canAct: { type: Boolean, default: false },
   },
   data() {
-    const ai = this.aiRunning ? { reply: this.aiRunning.reply_id, text: this.aiRunning.text } : null;
+    const running = this.aiRunning;
+    const ai = running ? { reply: running.reply_id, text: running.text, replaces: running.replaces || null } : null;
     return { items: [...this.messages], older: this.hasOlder, loading: false, atBottom: true, unseen: false,
              ai, notice: "" };
+  },
+  computed: {
+    latestAiId() {
+      for (let i = this.items.length - 1; i >= 0; i--) if (this.items[i].kind === "ai") return this.items[i].id;
+      return null;
+    },
   },
   mounted() {
     this.toBottom(false);
@@ -85,10 +100,10 @@ export default {
       // The AI's reply, live: typing, then growing text, then the saved message takes its place.
       const stick = this.atBottom;
       if (data.type === "ai_reply_started") {
-        this.ai = { reply: data.reply_id, text: "" };
+        this.ai = { reply: data.reply_id, text: "", replaces: data.replaces || null };
         this.notice = "";
       } else if (data.type === "ai_reply_delta") {
-        if (!this.ai || this.ai.reply !== data.reply_id) this.ai = { reply: data.reply_id, text: "" };
+        if (!this.ai || this.ai.reply !== data.reply_id) this.ai = { reply: data.reply_id, text: "", replaces: null };
         this.ai.text += data.text;
       } else if (data.type === "ai_reply_ended") {
         if (this.ai && this.ai.reply === data.reply_id) this.ai = null;
@@ -112,7 +127,11 @@ export default {
       setTimeout(() => this.onConnect(), 2000);
     },
     append(message) {
-      if (this.items.some((m) => m.id === message.id)) return;
+      const known = this.items.findIndex((m) => m.id === message.id);
+      if (known >= 0) {  // a message seen before: replaced when it was edited since (a regenerated reply)
+        if (message.edited && message.edited !== this.items[known].edited) this.items.splice(known, 1, message);
+        return;
+      }
       const stick = this.atBottom;
       let i = this.items.length;
       while (i > 0 && this.items[i - 1].id > message.id) i--;

@@ -30,6 +30,7 @@ def _build_payload(message: Message) -> Payload:
         "ts": message.created_at.isoformat(),
         "html": render_markdown(message.body),
         "status": message.status.value,  # an AI reply can be "stopped" or "failed" part-way
+        "edited": message.edited_at.isoformat() if message.edited_at else None,  # a regenerated reply
     }
 
 
@@ -78,8 +79,10 @@ class MessageList(ui.element, component="message_list.js"):
         on_load_older: Callable[[int], Awaitable[None]],
         on_catch_up: Callable[[int], Awaitable[None]],
         on_stop_ai: Callable[[], Awaitable[None]] | None = None,
+        on_regenerate_ai: Callable[[], Awaitable[None]] | None = None,
         ai_name: str = "Assistant",
-        ai_running: dict[str, str] | None = None,
+        ai_running: dict[str, object] | None = None,
+        can_act: bool = False,
     ) -> None:
         super().__init__()
         # De-duplicated: a message committed while the page was built is in the history and in the
@@ -96,8 +99,11 @@ class MessageList(ui.element, component="message_list.js"):
         self.on("catch-up", lambda e: on_catch_up(e.args) if isinstance(e.args, int) else None)
         self._props["ai-name"] = ai_name
         self._props["ai-running"] = ai_running  # a reply in progress when the page was built: its text so far
+        self._props["can-act"] = can_act  # may stop and regenerate the AI's replies (a participant)
         if on_stop_ai is not None:
             self.on("stop-ai", lambda _: on_stop_ai())
+        if on_regenerate_ai is not None:
+            self.on("regenerate-ai", lambda _: on_regenerate_ai())
 
     @property
     def payloads(self) -> list[Payload]:

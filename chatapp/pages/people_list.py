@@ -12,7 +12,8 @@ ROLE_LABEL = {"owner": "Owner", "moderator": "Moderator", "member": "Member", "g
 def _entry(person: Participant) -> dict[str, object]:
     role = getattr(person.role, "value", person.role)
     kind = getattr(person.kind, "value", person.kind)
-    return {"id": person.id, "name": person.display_name, "role": ROLE_LABEL.get(role, str(role)), "kind": kind}
+    label = "AI" if kind == "ai" else ROLE_LABEL.get(role, str(role))
+    return {"id": person.id, "name": person.display_name, "role": label, "kind": kind}
 
 
 class PeopleList(ui.element, component="people_list.js"):

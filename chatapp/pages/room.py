@@ -9,13 +9,15 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import Client, background_tasks, ui
 
+from chatapp.domain.ai import RunningReply
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
-from chatapp.domain.models import Participant, RoomAccess
+from chatapp.domain.models import Participant, Role, RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.composer import Composer
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_feed import RoomFeeds
+from chatapp.pages.room_settings import open_room_settings
 from chatapp.pages.session import TabSession, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
@@ -63,8 +65,10 @@ class RoomView:
             on_load_older=self.load_older,
             on_catch_up=self.catch_up,
             on_stop_ai=self.stop_ai,
+            on_regenerate_ai=self.regenerate_ai,
             ai_name=self.ai_name,
-            ai_running={"reply_id": running.reply_id, "text": running.text} if running else None,
+            ai_running=_running_view(running),
+            can_act=self.access.can_post,
         )
         self.pending.clear()
         self.ready = True
@@ -98,6 +102,14 @@ class RoomView:
             with self.client:
                 ui.notify(exc.message, type="warning")
 
+    async def regenerate_ai(self) -> None:
+        """The Regenerate button of the AI's latest reply."""
+        try:
+            await self.services.ai.regenerate(await self.tab.current(), self.access.room.id)
+        except DomainError as exc:
+            with self.client:
+                ui.notify(exc.message, type="warning")
+
     async def load_people(self) -> list[Participant] | None:
         """The room's participants as this tab's user may see them (None if they no longer may)."""
         try:
@@ -125,6 +137,14 @@ class RoomView:
             self.messages.loading_failed()
             return
         self.messages.prepend(payloads, has_older=page.has_older)
+
+
+def _running_view(running: RunningReply | None) -> dict[str, object] | None:
+    """A reply in progress as a page opened mid-reply starts from it."""
+    if running is None:
+        return None
+    replaces = running.replaces.id if running.replaces else None
+    return {"reply_id": running.reply_id, "text": running.text, "replaces": replaces}
 
 
 def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
@@ -174,7 +194,13 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
                         title.props('role="heading" aria-level="1"')
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
-                ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps").classes("ml-auto")
+                with ui.row().classes("ml-auto items-center gap-1 no-wrap"):
+                    if access.me is not None and access.me.role is Role.OWNER:
+                        room_of_page = access.room.id
+                        ui.button(
+                            "Settings", icon="tune", on_click=lambda: open_room_settings(services, tab, room_of_page)
+                        ).props("flat no-caps")
+                    ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps")
             view.show(payloads, has_older=history.has_older)
             _composer(services, view)
 

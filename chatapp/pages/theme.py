@@ -48,7 +48,9 @@ CSS = """
 .chat-stream { white-space: pre-wrap; }
 .chat-status { font-size: .7rem; text-transform: uppercase; letter-spacing: .03em; opacity: .75;
   border: 1px solid rgba(127,127,127,.5); border-radius: 4px; padding: 0 .3rem; }
-.chat-streaming .chat-stop-btn { margin-top: .25rem; border: 1px solid rgba(127,127,127,.5); border-radius: 999px;
+.chat-regen-btn { margin-top: .25rem; border: 1px solid rgba(127,127,127,.5); border-radius: 999px;
+  padding: .1rem .8rem; background: transparent; color: inherit; cursor: pointer; font-size: .8rem; }
+.chat-stop-btn { margin-top: .25rem; border: 1px solid rgba(127,127,127,.5); border-radius: 999px;
   padding: .1rem .8rem; background: transparent; color: inherit; cursor: pointer; font-size: .8rem; }
 .chat-notice { margin: .5rem 0; padding: .4rem .75rem; border-radius: 6px; font-size: .875rem;
   background: rgba(242,192,55,.18); }

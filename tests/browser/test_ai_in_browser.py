@@ -55,7 +55,7 @@ def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai
     log(bob).locator("article.chat-kind-ai .chat-body").get_by_text("word39").wait_for(timeout=5000)
     assert log(bob).locator(".chat-streaming").count() == 0
     assert fake.last_request.messages[-1]["content"] == "Alice: @ai what is left before the launch?"
-    alice.get_by_text("People (3)").wait_for(timeout=3000)  # the AI joined with its first reply
+    alice.get_by_text("People (3)").wait_for(timeout=3000)
     assert "Assistant" in alice.get_by_role("list", name="Participants").inner_text()
 
     fake.push(Script(tokens=500, tokens_per_second=20))
@@ -70,5 +70,17 @@ def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai
     assert stopped.locator(".chat-status").inner_text().lower() == "stopped"
     assert log(bob).locator(".chat-streaming").count() == 0
     alice.screenshot(path=str(artifacts / "reply-stopped.png"))
+
+    # Regenerate: the new reply grows in place of the old one on both screens, then replaces it.
+    replies_before = log(alice).locator("article.chat-kind-ai").count()
+    fake.push(Script(reply="A fresh and complete answer.", tokens_per_second=10))
+    bob.get_by_role("button", name="Regenerate").click()
+    log(alice).locator("article.chat-kind-ai .chat-streaming").wait_for(timeout=5000)
+    for page in (alice, bob):
+        page.get_by_text("A fresh and complete answer.").wait_for(timeout=10000)
+        assert log(page).locator("article.chat-kind-ai").count() == replies_before  # replaced, not added
+        assert log(page).locator("article.chat-kind-ai").last.locator(".chat-status").inner_text().lower() == "regenerated"
+    assert "tell me everything" in fake.last_request.messages[-1]["content"]
+    bob.screenshot(path=str(artifacts / "reply-regenerated.png"))
     alice_ctx.close()
     bob_ctx.close()

@@ -63,9 +63,13 @@ def test_two_browsers_chat_live(browser, live_app, artifacts):
     bob.get_by_role("button", name="Join").click()
     bob.wait_for_url(room_url)
     log(bob).wait_for()
-    alice.get_by_text("People (2)").wait_for(timeout=2000)
+    alice.get_by_text("People (3)").wait_for(timeout=2000)
     people = alice.get_by_role("list", name="Participants")
-    assert people.get_by_role("listitem").all_inner_texts() == ["person\nAlice\nOwner", "person\nBob\nMember"]
+    assert people.get_by_role("listitem").all_inner_texts() == [
+        "person\nAlice\nOwner",
+        "smart_toy\nAssistant\nAI",
+        "person\nBob\nMember",
+    ]
 
     say(alice, "Hello Bob, **welcome**!")
     started = time.monotonic()

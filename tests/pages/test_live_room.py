@@ -24,7 +24,7 @@ async def open_new_room(user, name: str) -> None:
     await user.open("/")
     user.find("Room name").type(name)
     user.find("Create room").click()
-    await user.should_see("People (1)")
+    await user.should_see("People (2)")
 
 
 async def send(user, text: str) -> None:
@@ -48,19 +48,19 @@ async def test_two_users_chat_live_and_a_third_room_stays_quiet(app):
     await alice.should_see("Create a room")
     alice.find("Room name").type("General")
     alice.find("Create room").click()
-    await alice.should_see("People (1)")
+    await alice.should_see("People (2)")
 
     await carol.open("/")
     carol.find("Room name").type("Elsewhere")
     carol.find("Private").click()
     carol.find("Create room").click()
-    await carol.should_see("People (1)")
+    await carol.should_see("People (2)")
 
     await bob.open("/")
     await bob.should_see("General")
     bob.find("Join").click()
-    await bob.should_see("People (2)")
-    await alice.should_see("People (2)")
+    await bob.should_see("People (3)")
+    await alice.should_see("People (3)")
 
     await send(alice, "Hello **Bob**")
     await bob.should_see("<strong>Bob</strong>")
@@ -191,7 +191,7 @@ async def test_a_revoked_tab_stops_receiving_whatever_its_browser_does(app):
     await open_new_room(alice, "General")
     await bob.open("/")
     bob.find("Join").click()
-    await bob.should_see("People (2)")
+    await bob.should_see("People (3)")
     with alice:
         (old_list,) = alice.find(MessageList).elements
     await send(bob, "before")

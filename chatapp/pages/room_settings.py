@@ -1,0 +1,110 @@
+"""The room's settings dialog (owners): when and how the AI answers, its model, and what it has used."""
+
+from __future__ import annotations
+
+from nicegui import ui
+
+from chatapp.domain.errors import DomainError, ValidationError
+from chatapp.domain.models import ModelUsage, RoomAiView
+from chatapp.domain.services import Services
+from chatapp.pages.session import TabSession
+
+MODE_LABELS = {"off": "Off: the AI never answers", "mention": "When mentioned as @ai", "every": "After every message"}
+SERVER_DEFAULT = ""
+
+
+async def open_room_settings(services: Services, tab: TabSession, room_id: int) -> None:
+    """Read the room's AI settings and usage fresh, then show them in a dialog (editable by owners)."""
+    try:
+        actor = await tab.current()
+        view = await services.ai_settings.view(actor, room_id)
+        usage = await services.ai_settings.usage(actor, room_id) if view.can_edit else []
+    except DomainError as exc:
+        ui.notify(exc.message, type="warning")
+        return
+    with ui.dialog() as dialog, ui.card().classes("room-settings"):
+        ui.label("Room settings").classes("text-lg font-semibold").props('role="heading" aria-level="2"')
+        _ai_form(services, tab, room_id, view, dialog)
+        if view.can_edit:
+            _usage_table(usage)
+    dialog.on("hide", dialog.delete)
+    dialog.open()
+
+
+def _model_options(view: RoomAiView) -> dict[str, str]:
+    default = view.default_model or "none configured"
+    return {SERVER_DEFAULT: f"Server default ({default})", **{model: model for model in view.models}}
+
+
+def _ai_form(services: Services, tab: TabSession, room_id: int, view: RoomAiView, dialog: ui.dialog) -> None:
+    settings = view.settings
+    mode = ui.select(MODE_LABELS, value=settings.mode.value, label="When the AI answers").classes("w-full")
+    instruction = ui.textarea(
+        "Instructions for the AI (persona, tone, what to focus on)",
+        value=settings.instruction,
+    ).classes("w-full")
+    instruction.props(f"counter maxlength={view.max_instruction_chars} autogrow")
+    model = ui.select(_model_options(view), value=settings.model or SERVER_DEFAULT, label="Model").classes("w-full")
+    if not view.models:
+        ui.label("This server has no AI model configured (CHATAPP_AI_MODEL).").classes("text-sm opacity-70")
+    fields = {"mode": mode, "instruction": instruction, "model": model}
+    for element in fields.values():
+        element.set_enabled(view.can_edit)
+
+    async def save() -> None:
+        for element in fields.values():
+            element.props["error"] = False
+            element.update()
+        try:
+            await services.ai_settings.update(
+                await tab.current(),
+                room_id,
+                mode=mode.value,
+                instruction=instruction.value or "",
+                model=model.value or None,
+            )
+        except ValidationError as exc:
+            for name, message in exc.fields.items():
+                if name in fields:
+                    fields[name].props.update({"error": True, "error-message": message})
+                    fields[name].update()
+            ui.notify(exc.message, type="warning")
+            return
+        except DomainError as exc:
+            ui.notify(exc.message, type="warning")
+            return
+        ui.notify("Settings saved.", type="positive")
+        dialog.close()
+
+    with ui.row().classes("w-full justify-end gap-2"):
+        ui.button("Close", on_click=dialog.close).props("flat no-caps")
+        if view.can_edit:
+            ui.button("Save settings", on_click=save).props("unelevated no-caps")
+
+
+def _usage_table(usage: list[ModelUsage]) -> None:
+    ui.label("AI usage in this room").classes("text-base font-semibold mt-2").props('role="heading" aria-level="3"')
+    if not usage:
+        ui.label("The AI has not answered here yet.").classes("text-sm opacity-70")
+        return
+    columns = [
+        {"name": "model", "label": "Model", "field": "model", "align": "left"},
+        {"name": "replies", "label": "Replies", "field": "replies"},
+        {"name": "prompt", "label": "Prompt tokens", "field": "prompt"},
+        {"name": "completion", "label": "Reply tokens", "field": "completion"},
+        {"name": "cost", "label": "Cost (USD)", "field": "cost"},
+    ]
+    rows = [
+        {
+            "model": u.model,
+            "replies": u.replies,
+            "prompt": f"{u.prompt_tokens:,}",
+            "completion": f"{u.completion_tokens:,}",
+            "cost": f"${u.cost_usd:.4f}" if u.cost_usd is not None else "unknown",
+        }
+        for u in usage
+    ]
+    ui.table(columns=columns, rows=rows, row_key="model").props("flat dense").classes("w-full")
+    ui.label("Cost uses litellm's price list; it is unknown for models without a listed price.").classes(
+        "text-xs opacity-70"
+    )

@@ -1,0 +1,91 @@
+"""The room settings dialog through simulated users: owners change how the AI answers and see its usage."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nicegui import ui
+
+from chatapp.domain.models import AiMode
+from tests.conftest import make_settings
+from tests.domain.helpers import PASSWORD
+from tests.fake_llm import FakeLLM, Script, fake_llm_fixture  # noqa: F401 - the fake_llm fixture
+from tests.pages.conftest import signed_up, simulated_app
+from tests.pages.test_live_room import open_new_room, send
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def ai_app(tmp_path, database_url, fake_llm: FakeLLM):
+    settings = make_settings(
+        tmp_path,
+        database_url,
+        ai_model="openai/fake-model",
+        ai_models="openai/fake-model,openai/fake-large",
+        ai_api_base=fake_llm.base_url,
+        ai_api_key="test-key",
+        ai_retries=0,
+    )
+    async with simulated_app(settings) as built:
+        yield built
+
+
+async def owners_view(runtime, username: str):
+    """The AI settings of the user's (only) room, read through the domain as that user."""
+    session = await runtime.services.accounts.sign_in(username=username, password=PASSWORD)
+    actor = await runtime.services.accounts.authenticate(session.token)
+    (summary,) = (await runtime.services.rooms.lobby(actor)).my_rooms
+    return await runtime.services.ai_settings.view(actor, summary.room.id)
+
+
+async def test_the_owner_changes_the_ai_settings_and_a_member_cannot(ai_app, fake_llm):
+    runtime, new_user = ai_app
+    alice = await signed_up(new_user, "alice", "Alice")
+    bob = await signed_up(new_user, "bob", "Bob")
+    await open_new_room(alice, "Launch")
+    await bob.open("/")
+    bob.find("Join").click()
+    await bob.should_see("People (3)")
+    await bob.should_not_see("Settings")
+
+    alice.find("Settings").click()
+    await alice.should_see("When the AI answers")
+    await alice.should_see("The AI has not answered here yet.")
+    alice.find("When the AI answers").click()
+    alice.find("After every message").click()
+    alice.find("Instructions for the AI (persona, tone, what to focus on)").type("Answer like a ship's captain.")
+    alice.find("Model").click()
+    alice.find("openai/fake-large").click()
+    alice.find("Save settings").click()
+    await alice.should_see("Settings saved.")
+
+    saved = (await owners_view(runtime, "alice")).settings
+    assert (saved.mode, saved.model) == (AiMode.EVERY, "openai/fake-large")
+    fake_llm.set_default(Script(reply="Aye, all hands ready."))
+    await send(bob, "Are we ready?")  # mode "every": no @ai needed
+    await alice.should_see("Aye, all hands ready.", retries=100)
+    request = fake_llm.last_request
+    assert request.model == "fake-large" and "ship's captain" in request.messages[0]["content"]
+
+    alice.find("Settings").click()
+    await alice.should_see("AI usage in this room")
+    await alice.should_see("openai/fake-large")
+
+
+async def test_a_too_long_instruction_is_refused_on_its_field_and_nothing_is_saved(ai_app):
+    runtime, new_user = ai_app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await open_new_room(alice, "Launch")
+    alice.find("Settings").click()
+    await alice.should_see("When the AI answers")
+    with alice:
+        (field,) = alice.find(ui.textarea).elements
+    field.value = "x" * 2001  # what a browser ignoring maxlength could send
+    alice.find("Save settings").click()
+    await alice.should_see("the limit is 2000")
+    await asyncio.sleep(0.1)
+    assert field.props.get("error") is True
+    saved = (await owners_view(runtime, "alice")).settings
+    assert saved.instruction == "" and saved.mode is AiMode.MENTION
