@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from datetime import UTC, date, datetime
@@ -61,6 +62,13 @@ def test_system_part_holds_instructions_and_room_data_but_no_messages():
     }
     assert "What is left" not in system.content
     assert prompt.as_messages()[1:] == [{"role": "user", "content": "Ann: What is left before launch?"}]
+
+
+def test_a_crowded_room_names_fifty_people_and_counts_the_rest():
+    crowded = dataclasses.replace(CONTEXT, present=[f"Person {i}" for i in range(500)])
+    data = json.loads(system_part(crowded).split("Room details (JSON data):\n", 1)[1])
+    assert len(data["people_present"]) == 50 and data["more_people_present"] == 450
+    assert count(system_part(crowded)) < 1000
 
 
 def test_people_and_the_ai_take_turns_with_names():
