@@ -15,6 +15,8 @@ from chatapp.domain.accounts import Accounts
 from chatapp.domain.ai import AiReplies
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
+from chatapp.domain.invites import InvitePolicy, Invites
+from chatapp.domain.limits import Limits, Rate, RateLimiter
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.passwords import PasswordPolicy, Passwords
 from chatapp.domain.ports import utc_now
@@ -63,6 +65,7 @@ def build_runtime(settings: Settings) -> Runtime:
             return False
         return True
 
+    limits = build_limits(settings)
     passwords.warm_up()
     llm = LitellmClient(
         api_base=settings.ai_api_base,
@@ -90,7 +93,17 @@ def build_runtime(settings: Settings) -> Runtime:
     )
     services = Services(
         accounts=Accounts(
-            tx=tx, pubsub=pubsub, passwords=passwords, session_lifetime=timedelta(days=settings.session_days)
+            tx=tx,
+            pubsub=pubsub,
+            passwords=passwords,
+            session_lifetime=timedelta(days=settings.session_days),
+            limits=limits,
+        ),
+        invites=Invites(
+            tx=tx,
+            pubsub=pubsub,
+            policy=InvitePolicy(default_expiry_days=settings.invite_days, guest_session_days=settings.session_days),
+            join_limit=limits.joins,
         ),
         rooms=Rooms(
             tx=tx,
@@ -104,6 +117,7 @@ def build_runtime(settings: Settings) -> Runtime:
             max_message_chars=settings.max_message_chars,
             page_size=settings.page_size,
             on_posted=ai.on_posted,
+            post_limit=limits.posts,
         ),
         ai=ai,
         ai_settings=ai_settings,
@@ -113,6 +127,17 @@ def build_runtime(settings: Settings) -> Runtime:
         database_ok=database_ok,
     )
     return Runtime(settings=settings, engine=engine, services=services)
+
+
+def build_limits(settings: Settings) -> Limits:
+    """The rate limits from settings (a limit of 0 switches that one off)."""
+    sign_in = Rate.per_window(settings.sign_in_limit, settings.sign_in_window_minutes * 60)
+    return Limits(
+        posts=RateLimiter(Rate(settings.message_burst, settings.message_per_second)),
+        joins=RateLimiter(Rate.per_window(settings.join_limit, settings.join_window_minutes * 60)),
+        sign_in_user=RateLimiter(sign_in),
+        sign_in_ip=RateLimiter(sign_in),
+    )
 
 
 def migrate_database(runtime: Runtime) -> None:

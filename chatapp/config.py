@@ -40,6 +40,14 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(2, ge=2)
     argon2_parallelism: int = Field(1, ge=1)
 
+    message_burst: int = Field(20, ge=0)  # messages a participant may send at once (0: no limit)...
+    message_per_second: float = Field(1.0, gt=0)  # ...then this many a second
+    join_limit: int = Field(20, ge=0)  # invite links followed per IP (0: no limit)...
+    join_window_minutes: float = Field(60, gt=0)  # ...per this many minutes
+    sign_in_limit: int = Field(10, ge=0)  # sign-in attempts per username and per IP (0: no limit)...
+    sign_in_window_minutes: float = Field(15, gt=0)  # ...per this many minutes
+    invite_days: float = Field(7, gt=0, le=365)  # default expiry of a new invite link
+
     reconnect_timeout: float = Field(30.0, ge=1)
     log_level: str = "info"
 

@@ -91,8 +91,10 @@ def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Set
 
 
 @pytest.fixture
-def settings(tmp_path: Path, database_url: str) -> Settings:
-    return make_settings(tmp_path, database_url)
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_url: str) -> Settings:
+    """The test's settings; `@pytest.mark.settings(name=value, ...)` overrides some (e.g. a limit)."""
+    marker = request.node.get_closest_marker("settings")
+    return make_settings(tmp_path, database_url, **(marker.kwargs if marker else {}))
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chatapp.domain.errors import InvalidCredentials, NotAuthenticated, ValidationError
-from chatapp.domain.events import SessionsRevoked, user_topic
+from chatapp.domain.errors import Forbidden, InvalidCredentials, NotAuthenticated, ValidationError
+from chatapp.domain.events import SessionsRevoked, guest_topic, user_topic
+from chatapp.domain.limits import Limits
 from chatapp.domain.models import Actor, NewSession, User, UserCredentials
 from chatapp.domain.passwords import Passwords
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
@@ -57,8 +58,10 @@ class Accounts:
         pubsub: PubSub,
         passwords: Passwords,
         session_lifetime: timedelta,
+        limits: Limits | None = None,
         clock: Clock = utc_now,
     ) -> None:
+        self._limits = limits or Limits.off()
         self._tx = tx
         self._pubsub = pubsub
         self._passwords = passwords
@@ -84,13 +87,23 @@ class Accounts:
 
         return await self._tx.run(work, write=True)
 
-    async def sign_in(self, *, username: str, password: str, previous_token: str | None = None) -> NewSession:
-        """Check credentials and issue a fresh session, revoking the browser's previous one."""
+    async def sign_in(
+        self, *, username: str, password: str, previous_token: str | None = None, ip: str | None = None
+    ) -> NewSession:
+        """Check credentials and issue a fresh session, revoking the browser's previous one.
+
+        Attempts are limited per username and per IP (RateLimited says when to try again); a
+        successful sign-in clears the username's count."""
         name = one_line(username).lower()
+        too_many = "Too many sign-in attempts."
+        if ip:
+            self._limits.sign_in_ip.hit(f"ip:{ip}", too_many)
+        self._limits.sign_in_user.hit(f"user:{name}", too_many)
         creds = await self._tx.run(lambda uow: uow.users.credentials_by_username(name))
         ok = await self._passwords.verify(creds.password_hash if creds else None, password)
         if creds is None or not ok:
             raise InvalidCredentials()
+        self._limits.sign_in_user.reset(f"user:{name}")
         new_hash = None
         if self._passwords.needs_rehash(creds.password_hash):
             new_hash = await self._passwords.hash(password)
@@ -115,6 +128,35 @@ class Accounts:
         token_hash = hash_token(token)
         return await self._tx.run(lambda uow: uow.sessions.actor_for(token_hash, self._clock()))
 
+    async def authenticate_guest(self, token: str | None) -> Actor | None:
+        """The guest behind a guest session token, or None when it is missing, unknown or expired."""
+        if not token:
+            return None
+        token_hash = hash_token(token)
+        return await self._tx.run(lambda uow: uow.guests.actor_for(token_hash, self._clock()))
+
+    async def sign_up_guest(self, guest: Actor, form: SignUpForm) -> NewSession:
+        """A guest creates an account: their participants and messages become the new user's (members
+        where they were guests), their guest sessions end, and the new account is signed in."""
+        if not guest.is_guest:
+            raise Forbidden("You already have an account.")
+        username, display_name = self._validate_new_account(form)
+        password_hash = await self._passwords.hash(form.password)
+
+        def work(uow: UnitOfWork) -> NewSession:
+            if uow.users.credentials_by_username(username) is not None:
+                raise ValidationError({"username": "That username is taken."})
+            user = uow.users.add(
+                username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
+            )
+            uow.participants.convert_guest(guest.guest_id, user.id)
+            uow.guests.delete_sessions(guest.guest_id)
+            return self._issue_session(uow, user)
+
+        session = await self._tx.run(work, write=True)
+        await self._pubsub.publish(guest_topic(guest.guest_id), SessionsRevoked(user_id=None, guest_id=guest.guest_id))
+        return session
+
     async def require_actor(self, token: str | None) -> Actor:
         """Like authenticate, but raises NotAuthenticated instead of returning None."""
         actor = await self.authenticate(token)
@@ -132,6 +174,8 @@ class Accounts:
 
     async def change_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
         """Replace the password, revoke every session of the user and issue a new one."""
+        if actor.is_guest:
+            raise Forbidden("Guests have no password; create an account first.")
         creds = await self._tx.run(lambda uow: uow.users.credentials(actor.user_id))
         if creds is None:
             raise NotAuthenticated()

@@ -103,10 +103,14 @@ class AiReplies:
         """A person's message was saved: start a reply if the room's AI mode asks for one."""
         mode = room.ai_mode
         wanted = mode is AiMode.EVERY or (mode is AiMode.MENTION and mentions_ai(message.body))
-        if not wanted:
+        if not wanted or (actor.is_guest and not room.guests_can_use_ai and mode is AiMode.EVERY):
             return
         try:
             await self.start(actor, message.room_id)
+        except Forbidden as refused:
+            await self._pubsub.publish(
+                room_topic(message.room_id), AiNotice(room_id=message.room_id, text=refused.message)
+            )
         except Conflict:
             await self._pubsub.publish(
                 room_topic(message.room_id),
@@ -317,8 +321,11 @@ def _ai_participant(uow: UnitOfWork, room_id: int, name: str, now) -> tuple[Part
 
 
 def _require_participant(uow: UnitOfWork, actor: Actor, room_id: int) -> None:
-    if room_access(uow, actor, room_id).me is None:
+    access = room_access(uow, actor, room_id)
+    if access.me is None:
         raise Forbidden("Join the room to ask the AI.")
+    if actor.is_guest and not access.room.guests_can_use_ai:
+        raise Forbidden("The room's owner has not allowed guests to ask the AI here.")
 
 
 async def _close(stream: LlmStream) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from chatapp.domain.errors import Forbidden, ValidationError
-from chatapp.domain.events import MessagePosted, room_topic
+from chatapp.domain.errors import Forbidden, NotFound, ValidationError
+from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
+from chatapp.domain.limits import RateLimiter
 from chatapp.domain.models import Actor, Message, MessagePage, Room
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.rooms import is_valid_id, room_access
+from chatapp.domain.rooms import is_valid_id, require_member, room_access
 from chatapp.domain.validation import clean_text
 
 
@@ -24,7 +25,9 @@ class Chat:
         page_size: int,
         clock: Clock = utc_now,
         on_posted: Callable[[Actor, Message, Room], Awaitable[None]] | None = None,
+        post_limit: RateLimiter | None = None,
     ) -> None:
+        self._post_limit = post_limit  # per participant: a burst, then a steady rate
         self._on_posted = on_posted  # e.g. the AI participant deciding whether to answer
         self._tx = tx
         self._pubsub = pubsub
@@ -46,6 +49,9 @@ class Chat:
     async def post_message(self, actor: Actor, room_id: int, body: str) -> Message:
         """Save a message by the actor's participant, then tell everyone in the room."""
         text = self.validate_body(body)
+        if self._post_limit is not None:  # per participant: this actor in this room (checked on the loop)
+            who = f"guest:{actor.guest_id}" if actor.is_guest else f"user:{actor.user_id}"
+            self._post_limit.hit(f"room:{room_id}:{who}", "You are sending messages too fast.")
 
         def work(uow: UnitOfWork) -> tuple[Message, Room]:
             access = room_access(uow, actor, room_id)
@@ -61,6 +67,22 @@ class Chat:
         if self._on_posted is not None:
             await self._on_posted(actor, message, room)
         return message
+
+    async def delete_message(self, actor: Actor, room_id: int, message_id: int) -> None:
+        """Delete a message: its author may, and the room's owners and moderators may delete any. It
+        disappears from every screen; the record keeps when and by whom."""
+
+        def work(uow: UnitOfWork) -> None:
+            me = require_member(uow, actor, room_id).me
+            message = uow.messages.get(message_id) if is_valid_id(message_id) else None
+            if message is None or message.room_id != room_id:
+                raise NotFound("That message does not exist (or was already deleted).")
+            if message.participant_id != me.id and not me.can_moderate:
+                raise Forbidden("Only its author, or the room's owners and moderators, can delete a message.")
+            uow.messages.mark_deleted(message.id, by=me.id, now=self._clock())
+
+        await self._tx.run(work, write=True)
+        await self._pubsub.publish(room_topic(room_id), MessageDeleted(room_id=room_id, message_id=message_id))
 
     async def history(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
         """A page of messages older than before_id (or the newest), oldest first; keyset pagination."""

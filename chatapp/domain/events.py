@@ -61,8 +61,29 @@ class ParticipantsChanged(Event):
 
 @dataclass(frozen=True, slots=True)
 class SessionsRevoked(Event):
+    """Some sessions of a user (or a guest, guest_id) ended: their tabs re-check their own."""
+
     kind: ClassVar[str] = "sessions_revoked"
-    user_id: int
+    user_id: int | None
+    guest_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantRemoved(Event):
+    """A moderator removed someone from the room (their tabs there lose access)."""
+
+    kind: ClassVar[str] = "participant_removed"
+    room_id: int
+    participant_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted(Event):
+    """A message was deleted: it disappears from every screen."""
+
+    kind: ClassVar[str] = "message_deleted"
+    room_id: int
+    message_id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +136,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RoomSettingsChanged,
         ParticipantsChanged,
         SessionsRevoked,
+        ParticipantRemoved,
+        MessageDeleted,
         AiReplyStarted,
         AiReplyDelta,
         AiReplyEnded,
@@ -138,3 +161,8 @@ def room_topic(room_id: int) -> str:
 def user_topic(user_id: int) -> str:
     """The pub/sub topic of a user's account events."""
     return f"user:{user_id}"
+
+
+def guest_topic(guest_id: int) -> str:
+    """The pub/sub topic of a guest's session events."""
+    return f"guest:{guest_id}"

@@ -13,10 +13,13 @@ from chatapp.domain.events import (
     AiReplyEnded,
     AiReplyStarted,
     Event,
+    MessageDeleted,
     MessagePosted,
     MessageUpdated,
+    ParticipantRemoved,
     ParticipantsChanged,
     SessionsRevoked,
+    guest_topic,
     room_topic,
     user_topic,
 )
@@ -35,6 +38,8 @@ class RoomWatcher(Protocol):
     async def on_message(self, message: Message) -> None: ...
     async def on_participants_changed(self) -> None: ...
     async def on_ai_event(self, event: Event) -> None: ...
+    async def on_participant_removed(self, participant_id: int) -> None: ...
+    async def on_message_deleted(self, message_id: int) -> None: ...
 
 
 @dataclass
@@ -99,6 +104,10 @@ class LiveRooms:
                 await self._each(event.room_id, lambda w: w.on_message(message))
         elif isinstance(event, ParticipantsChanged):
             await self._each(event.room_id, lambda w: w.on_participants_changed())
+        elif isinstance(event, ParticipantRemoved):
+            await self._each(event.room_id, lambda w: w.on_participant_removed(event.participant_id))
+        elif isinstance(event, MessageDeleted):
+            await self._each(event.room_id, lambda w: w.on_message_deleted(event.message_id))
         elif isinstance(event, AI_EVENTS):
             await self._each(event.room_id, lambda w: w.on_ai_event(event))
 
@@ -117,11 +126,13 @@ class SessionWatch:
     def __init__(self, pubsub: PubSub) -> None:
         self._pubsub = pubsub
 
-    def watch(self, user_id: int, on_revoked: Callable[[], Awaitable[None]]) -> Callable[[], None]:
-        """Call on_revoked whenever any session of the user is revoked; returns the stop function."""
+    def watch(self, actor: Actor, on_revoked: Callable[[], Awaitable[None]]) -> Callable[[], None]:
+        """Call on_revoked whenever any session of the actor (a user, or a guest) is revoked; returns
+        the stop function."""
 
         async def handler(event: Event) -> None:
             if isinstance(event, SessionsRevoked):
                 await on_revoked()
 
-        return self._pubsub.subscribe(user_topic(user_id), handler)
+        topic = guest_topic(actor.guest_id) if actor.is_guest else user_topic(actor.user_id)
+        return self._pubsub.subscribe(topic, handler)

@@ -19,8 +19,17 @@ class Role(StrEnum):
     """What a participant may do in a room."""
 
     OWNER = "owner"
+    MODERATOR = "moderator"
     MEMBER = "member"
     GUEST = "guest"
+
+
+class ParticipantState(StrEnum):
+    """Whether a participant is still in the room."""
+
+    ACTIVE = "active"
+    LEFT = "left"  # may come back (join a public room again, or follow a link)
+    REMOVED = "removed"  # removed by a moderator: cannot come back on their own
 
 
 class AiMode(StrEnum):
@@ -116,11 +125,17 @@ class UserCredentials:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who is acting: the first argument of every public domain operation."""
+    """Who is acting: the first argument of every public domain operation. A signed-in user has a
+    user_id; a guest (someone who joined by an invite link) has a guest_id instead."""
 
-    user_id: int
+    user_id: int | None
     username: str
     display_name: str
+    guest_id: int | None = None
+
+    @property
+    def is_guest(self) -> bool:
+        return self.guest_id is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +146,8 @@ class Room:
     visibility: Visibility
     created_at: datetime
     ai_mode: AiMode = AiMode.MENTION
+    members_can_invite: bool = False
+    guests_can_use_ai: bool = True
 
     @property
     def is_private(self) -> bool:
@@ -146,6 +163,13 @@ class Participant:
     role: Role
     joined_at: datetime
     user_id: int | None = None
+    guest_id: int | None = None
+    state: ParticipantState = ParticipantState.ACTIVE
+
+    @property
+    def can_moderate(self) -> bool:
+        """Owners and moderators remove people and delete messages."""
+        return self.role in (Role.OWNER, Role.MODERATOR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +222,65 @@ class RoomAccess:
     @property
     def can_join(self) -> bool:
         return self.me is None and not self.room.is_private
+
+    @property
+    def is_owner(self) -> bool:
+        return self.me is not None and self.me.role is Role.OWNER
+
+    @property
+    def can_moderate(self) -> bool:
+        return self.me is not None and self.me.can_moderate
+
+    @property
+    def can_invite(self) -> bool:
+        """Owners and moderators; members too when the room allows it; guests never."""
+        if self.me is None:
+            return False
+        return self.me.can_moderate or (self.me.role is Role.MEMBER and self.room.members_can_invite)
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    """An invite link to a room (its token is never stored; only its hash is)."""
+
+    id: int
+    room_id: int
+    created_by: int  # the participant who created it
+    created_by_name: str
+    created_at: datetime
+    expires_at: datetime | None
+    max_uses: int | None
+    uses: int
+    revoked_at: datetime | None
+
+    def status(self, now: datetime) -> str:
+        """ "active", "revoked", "expired" or "used up"."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= now:
+            return "expired"
+        if self.max_uses is not None and self.uses >= self.max_uses:
+            return "used up"
+        return "active"
+
+
+@dataclass(frozen=True, slots=True)
+class NewInvite:
+    """A freshly created invite: the raw token is shown once, to its creator."""
+
+    invite: Invite
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class GuestPass:
+    """What following an invite link as a guest gives: the room, and a new guest session token
+    (None when the browser's guest session was reused)."""
+
+    room_id: int
+    actor: Actor
+    token: str | None
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)

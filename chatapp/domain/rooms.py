@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from chatapp.domain.errors import Conflict, NotFound, ValidationError
-from chatapp.domain.events import ParticipantsChanged, room_topic
+from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
+from chatapp.domain.events import ParticipantRemoved, ParticipantsChanged, room_topic
 from chatapp.domain.models import (
     Actor,
     Lobby,
     Participant,
     ParticipantKind,
+    ParticipantState,
     Role,
     Room,
     RoomAccess,
@@ -35,14 +36,68 @@ def is_valid_id(value: object) -> bool:
 
 
 def room_access(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
-    """What the actor may do in the room. Private rooms they are not in raise NotFound, like no room."""
-    found = uow.rooms.with_participant(room_id, actor.user_id) if is_valid_id(room_id) else None
+    """What the actor may do in the room. Rooms they may not see raise NotFound, like no room: private
+    rooms they are not in, and for guests every room they are not in."""
+    found = uow.rooms.with_participant(room_id, actor) if is_valid_id(room_id) else None
     if found is None:
         raise NotFound("Room not found.")
     room, me = found
-    if me is None and room.is_private:
+    if me is None and (room.is_private or actor.is_guest):
         raise NotFound("Room not found.")
     return RoomAccess(room=room, me=me)
+
+
+def require_member(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
+    """room_access for operations that need the actor in the room (Forbidden when they only view it)."""
+    access = room_access(uow, actor, room_id)
+    if access.me is None:
+        raise Forbidden("Join the room first.")
+    return access
+
+
+def require_moderator(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
+    """room_access for owners and moderators only."""
+    access = require_member(uow, actor, room_id)
+    if not access.can_moderate:
+        raise Forbidden("Only the room's owners and moderators can do that.")
+    return access
+
+
+def require_owner(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
+    """room_access for the room's owners only."""
+    access = require_member(uow, actor, room_id)
+    if not access.is_owner:
+        raise Forbidden("Only the room's owner can do that.")
+    return access
+
+
+def _target(uow: UnitOfWork, room_id: int, participant_id: int) -> Participant:
+    """A participant of this room who is still in it, as the target of a moderation action."""
+    target = uow.participants.get(participant_id) if is_valid_id(participant_id) else None
+    if target is None or target.room_id != room_id or target.state is not ParticipantState.ACTIVE:
+        raise NotFound("That person is not in this room.")
+    return target
+
+
+def enter_room(uow: UnitOfWork, actor: Actor, room_id: int, role: Role, now) -> Participant:
+    """Make the actor a participant of the room (a new one, or the one who left coming back).
+    Someone removed from the room cannot come back this way."""
+    earlier = uow.participants.membership(room_id, actor)
+    if earlier is not None:
+        if earlier.state is ParticipantState.REMOVED:
+            raise Forbidden("You were removed from this room.")
+        if earlier.state is ParticipantState.ACTIVE:
+            return earlier
+        return uow.participants.set_state(earlier.id, ParticipantState.ACTIVE, now=now)
+    return uow.participants.add(
+        room_id=room_id,
+        kind=ParticipantKind.GUEST if actor.is_guest else ParticipantKind.USER,
+        user_id=actor.user_id,
+        guest_id=actor.guest_id,
+        display_name=actor.display_name,
+        role=Role.GUEST if actor.is_guest else role,
+        now=now,
+    )
 
 
 class Rooms:
@@ -58,7 +113,9 @@ class Rooms:
         self._clock = clock
 
     async def create_room(self, actor: Actor, *, name: str, topic: str = "", private: bool = False) -> Room:
-        """Create a room with the actor as its owner and the AI participant in it."""
+        """Create a room with the actor as its owner and the AI participant in it (not for guests)."""
+        if actor.is_guest:
+            raise Forbidden("Guests cannot create rooms. Create an account to start your own.")
         name, topic = self._validate(name, topic)
         visibility = Visibility.PRIVATE if private else Visibility.PUBLIC
 
@@ -81,13 +138,12 @@ class Rooms:
         return await self._tx.run(work, write=True)
 
     async def lobby(self, actor: Actor) -> Lobby:
-        """My rooms (newest activity first, with the last message) and public rooms I could join."""
+        """My rooms (newest activity first, with the last message) and public rooms I could join
+        (none for guests: they see only the rooms they were invited to)."""
 
         def work(uow: UnitOfWork) -> Lobby:
-            return Lobby(
-                my_rooms=uow.rooms.summaries_for_user(actor.user_id),
-                public_rooms=uow.rooms.public_not_joined(actor.user_id, PUBLIC_ROOMS_IN_LOBBY),
-            )
+            public = [] if actor.is_guest else uow.rooms.public_not_joined(actor, PUBLIC_ROOMS_IN_LOBBY)
+            return Lobby(my_rooms=uow.rooms.summaries_for(actor), public_rooms=public)
 
         return await self._tx.run(work)
 
@@ -96,21 +152,13 @@ class Rooms:
         return await self._tx.run(lambda uow: room_access(uow, actor, room_id))
 
     async def join(self, actor: Actor, room_id: int) -> Participant:
-        """Join a public room as a member (idempotent)."""
+        """Join a public room as a member (idempotent); someone removed from it cannot."""
 
         def work(uow: UnitOfWork) -> tuple[Participant, bool]:
             access = room_access(uow, actor, room_id)
             if access.me is not None:
                 return access.me, False
-            participant = uow.participants.add(
-                room_id=room_id,
-                kind=ParticipantKind.USER,
-                user_id=actor.user_id,
-                display_name=actor.display_name,
-                role=Role.MEMBER,
-                now=self._clock(),
-            )
-            return participant, True
+            return enter_room(uow, actor, room_id, Role.MEMBER, self._clock()), True
 
         try:
             participant, created = await self._tx.run(work, write=True)
@@ -130,6 +178,76 @@ class Rooms:
             return uow.participants.list(room_id)
 
         return await self._tx.run(work)
+
+    async def set_role(self, actor: Actor, room_id: int, participant_id: int, role: str) -> Participant:
+        """The owner makes someone an owner, moderator or member (guests stay guests; the AI has no role
+        to change). An owner may step down only while another owner remains."""
+        try:
+            wanted = Role(role)
+        except ValueError:
+            raise ValidationError({"role": "Choose owner, moderator or member."}) from None
+
+        def work(uow: UnitOfWork) -> Participant:
+            require_owner(uow, actor, room_id)
+            target = _target(uow, room_id, participant_id)
+            if target.kind is not ParticipantKind.USER or wanted is Role.GUEST:
+                raise Forbidden("Only people with an account can be given a role.")
+            if target.role is Role.OWNER and wanted is not Role.OWNER and uow.participants.count_owners(room_id) <= 1:
+                raise Conflict("A room needs an owner: make someone else an owner first.")
+            return uow.participants.set_role(target.id, wanted)
+
+        changed = await self._tx.run(work, write=True)
+        await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+        return changed
+
+    async def remove_participant(self, actor: Actor, room_id: int, participant_id: int) -> None:
+        """Owners and moderators remove someone from the room; they cannot come back by themselves.
+        Moderators cannot remove owners or other moderators; nobody removes the AI (switch it off)."""
+
+        def work(uow: UnitOfWork) -> None:
+            me = require_moderator(uow, actor, room_id).me
+            target = _target(uow, room_id, participant_id)
+            if target.id == me.id:
+                raise Forbidden("To leave the room, use Leave room.")
+            if target.kind is ParticipantKind.AI:
+                raise Forbidden("The AI cannot be removed; the owner can switch it off in the room's settings.")
+            if target.can_moderate and me.role is not Role.OWNER:
+                raise Forbidden("Only an owner can remove an owner or a moderator.")
+            if target.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
+                raise Conflict("The last owner cannot be removed.")
+            uow.participants.set_state(target.id, ParticipantState.REMOVED, removed_by=me.id)
+
+        await self._tx.run(work, write=True)
+        await self._pubsub.publish(
+            room_topic(room_id), ParticipantRemoved(room_id=room_id, participant_id=participant_id)
+        )
+        await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+
+    async def leave(self, actor: Actor, room_id: int) -> None:
+        """Leave the room (a public room can be joined again); the last owner must hand over first."""
+
+        def work(uow: UnitOfWork) -> Participant:
+            me = require_member(uow, actor, room_id).me
+            if me.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
+                raise Conflict("You are the room's only owner: make someone else an owner before you leave.")
+            return uow.participants.set_state(me.id, ParticipantState.LEFT)
+
+        left = await self._tx.run(work, write=True)
+        await self._pubsub.publish(room_topic(room_id), ParticipantRemoved(room_id=room_id, participant_id=left.id))
+        await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+
+    async def set_options(
+        self, actor: Actor, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool
+    ) -> None:
+        """The owner decides whether members may create invite links and whether guests may ask the AI."""
+
+        def work(uow: UnitOfWork) -> None:
+            require_owner(uow, actor, room_id)
+            uow.rooms.set_options(
+                room_id, members_can_invite=bool(members_can_invite), guests_can_use_ai=bool(guests_can_use_ai)
+            )
+
+        await self._tx.run(work, write=True)
 
     def _validate(self, name: str, topic: str) -> tuple[str, str]:
         name, topic = one_line(name), clean_text(topic)

@@ -9,6 +9,7 @@ from chatapp.domain.accounts import Accounts
 from chatapp.domain.ai import AiReplies
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
+from chatapp.domain.invites import Invites
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.rooms import Rooms
 
@@ -23,4 +24,5 @@ class Services:
     database_ok: Callable[[], Awaitable[bool]]
     ai: AiReplies
     ai_settings: AiSettings
+    invites: Invites
     llm_warm_up: Callable[[], Awaitable[None]]

@@ -17,6 +17,7 @@ from chatapp.domain.errors import NotAuthenticated
 from chatapp.domain.models import Actor
 
 SESSION_COOKIE = "chatapp_session"
+GUEST_COOKIE = "chatapp_guest"  # a guest's session (someone who joined by an invite link)
 FLASH_MAX_AGE_S = 300
 RECHECK_AFTER_S = 1.0  # an open tab re-reads its session at most this often (revocations are pushed at once)
 
@@ -24,6 +25,20 @@ RECHECK_AFTER_S = 1.0  # an open tab re-reads its session at most this often (re
 def session_token(request: Request) -> str | None:
     """The raw session token from the request's cookie, if any."""
     return request.cookies.get(SESSION_COOKIE) or None
+
+
+def guest_token(request: Request) -> str | None:
+    """The raw guest session token from the request's cookie, if any."""
+    return request.cookies.get(GUEST_COOKIE) or None
+
+
+async def request_actor(accounts: Accounts, request: Request) -> tuple[Actor | None, str | None]:
+    """Who is visiting, and with which token: a signed-in user first, else a guest, else nobody."""
+    token = session_token(request)
+    actor = await accounts.authenticate(token)
+    if actor is None and (guest := guest_token(request)):
+        token, actor = guest, await accounts.authenticate_guest(guest)
+    return actor, token if actor is not None else None
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -87,7 +102,10 @@ class TabSession:
         now = time.monotonic()
         if not fresh and now - self._checked_at < RECHECK_AFTER_S:
             return self.actor
-        actor = await self._accounts.authenticate(self._token)
+        if self.actor.is_guest:
+            actor = await self._accounts.authenticate_guest(self._token)
+        else:
+            actor = await self._accounts.authenticate(self._token)
         if actor is None or self._revoked:
             self.leave()
             raise NotAuthenticated()
@@ -116,7 +134,7 @@ class TabSession:
         with self._client:
             ui.navigate.to(sign_in_url(request.url.path if request else "/"))
 
-    def watch_revocations(self, watch: Callable[[int, Callable[[], Awaitable[None]]], Callable[[], None]]) -> None:
-        """Subscribe to the user's revocations for as long as the tab lives."""
-        stop = watch(self.actor.user_id, self.recheck)
+    def watch_revocations(self, watch: Callable[[Actor, Callable[[], Awaitable[None]]], Callable[[], None]]) -> None:
+        """Subscribe to the user's (or guest's) revocations for as long as the tab lives."""
+        stop = watch(self.actor, self.recheck)
         self._client.on_delete(stop)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Integer, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import Integer, Select, and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, delete
@@ -13,11 +13,13 @@ from chatapp.domain.errors import Conflict, ValidationError
 from chatapp.domain.models import (
     Actor,
     AiMode,
+    Invite,
     Message,
     MessageStatus,
     ModelUsage,
     Participant,
     ParticipantKind,
+    ParticipantState,
     ReplyRecord,
     Role,
     Room,
@@ -28,7 +30,17 @@ from chatapp.domain.models import (
     UserCredentials,
     Visibility,
 )
-from chatapp.store.tables import AiUsageRow, MessageRow, ParticipantRow, RoomRow, SessionRow, UserRow
+from chatapp.store.tables import (
+    AiUsageRow,
+    GuestRow,
+    GuestSessionRow,
+    InviteRow,
+    MessageRow,
+    ParticipantRow,
+    RoomRow,
+    SessionRow,
+    UserRow,
+)
 
 
 def aware(value: datetime) -> datetime:
@@ -48,6 +60,8 @@ def _room(row: RoomRow) -> Room:
         visibility=Visibility(row.visibility),
         created_at=aware(row.created_at),
         ai_mode=AiMode(row.ai_mode) if row.ai_mode else AiMode.MENTION,
+        members_can_invite=bool(row.members_can_invite),
+        guests_can_use_ai=bool(row.guests_can_use_ai),
     )
 
 
@@ -60,6 +74,8 @@ def _participant(row: ParticipantRow) -> Participant:
         role=Role(row.role),
         joined_at=aware(row.joined_at),
         user_id=row.user_id,
+        guest_id=row.guest_id,
+        state=ParticipantState(row.state),
     )
 
 
@@ -151,14 +167,27 @@ class SqlSessions:
         return self.s.exec(stmt).rowcount or 0
 
 
-_ROOM_WITH_PARTICIPANT = (
-    select(RoomRow, ParticipantRow)
-    .outerjoin(
-        ParticipantRow,
-        and_(ParticipantRow.room_id == RoomRow.id, ParticipantRow.user_id == bindparam("user_id")),
+_ACTIVE = ParticipantRow.state == ParticipantState.ACTIVE.value
+
+
+def _room_with(who) -> Select:
+    """The room and the actor's active participant in it (an outer join: None when not in it)."""
+    return (
+        select(RoomRow, ParticipantRow)
+        .outerjoin(ParticipantRow, and_(ParticipantRow.room_id == RoomRow.id, who == bindparam("who"), _ACTIVE))
+        .where(RoomRow.id == bindparam("room_id"))
     )
-    .where(RoomRow.id == bindparam("room_id"))
-)
+
+
+_ROOM_WITH_USER = _room_with(ParticipantRow.user_id)
+_ROOM_WITH_GUEST = _room_with(ParticipantRow.guest_id)
+
+
+def _is(actor: Actor):
+    """The condition "this participant row is the actor's"."""
+    if actor.guest_id is not None:
+        return ParticipantRow.guest_id == actor.guest_id
+    return ParticipantRow.user_id == actor.user_id
 
 
 class SqlRooms:
@@ -187,21 +216,35 @@ class SqlRooms:
         self.s.add(row)
         self.s.flush()
 
-    def with_participant(self, room_id: int, user_id: int) -> tuple[Room, Participant | None] | None:
-        found = self.s.execute(_ROOM_WITH_PARTICIPANT, {"room_id": room_id, "user_id": user_id}).first()
+    def set_options(self, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool) -> None:
+        row = self.s.get(RoomRow, room_id)
+        row.members_can_invite = members_can_invite
+        row.guests_can_use_ai = guests_can_use_ai
+        self.s.add(row)
+        self.s.flush()
+
+    def with_participant(self, room_id: int, actor: Actor) -> tuple[Room, Participant | None] | None:
+        if actor.guest_id is not None:
+            stmt, who = _ROOM_WITH_GUEST, actor.guest_id
+        else:
+            stmt, who = _ROOM_WITH_USER, actor.user_id
+        found = self.s.execute(stmt, {"room_id": room_id, "who": who}).first()
         if found is None:
             return None
         room, participant = found
         return _room(room), _participant(participant) if participant is not None else None
 
-    def summaries_for_user(self, user_id: int) -> list[RoomSummary]:
+    def summaries_for(self, actor: Actor) -> list[RoomSummary]:
         last_id = (
-            select(func.max(MessageRow.id)).where(MessageRow.room_id == RoomRow.id).correlate(RoomRow).scalar_subquery()
+            select(func.max(MessageRow.id))
+            .where(MessageRow.room_id == RoomRow.id, MessageRow.deleted_at.is_(None))
+            .correlate(RoomRow)
+            .scalar_subquery()
         )
         author = aliased(ParticipantRow)
         stmt = (
             select(RoomRow, ParticipantRow.role, MessageRow, author)
-            .join(ParticipantRow, and_(ParticipantRow.room_id == RoomRow.id, ParticipantRow.user_id == user_id))
+            .join(ParticipantRow, and_(ParticipantRow.room_id == RoomRow.id, _is(actor), _ACTIVE))
             .outerjoin(MessageRow, MessageRow.id == last_id)
             .outerjoin(author, author.id == MessageRow.participant_id)
             .order_by(func.coalesce(MessageRow.created_at, RoomRow.created_at).desc(), RoomRow.id.desc())
@@ -215,8 +258,8 @@ class SqlRooms:
             for room, role, message, who in self.s.exec(stmt).all()
         ]
 
-    def public_not_joined(self, user_id: int, limit: int) -> list[Room]:
-        mine = select(ParticipantRow.room_id).where(ParticipantRow.user_id == user_id)
+    def public_not_joined(self, actor: Actor, limit: int) -> list[Room]:
+        mine = select(ParticipantRow.room_id).where(_is(actor), _ACTIVE)
         stmt = (
             select(RoomRow)
             .where(RoomRow.visibility == Visibility.PUBLIC.value, RoomRow.id.not_in(mine))
@@ -239,9 +282,16 @@ class SqlParticipants:
         role: Role,
         now: datetime,
         user_id: int | None = None,
+        guest_id: int | None = None,
     ) -> Participant:
         row = ParticipantRow(
-            room_id=room_id, kind=kind.value, user_id=user_id, display_name=display_name, role=role.value, joined_at=now
+            room_id=room_id,
+            kind=kind.value,
+            user_id=user_id,
+            guest_id=guest_id,
+            display_name=display_name,
+            role=role.value,
+            joined_at=now,
         )
         self.s.add(row)
         try:
@@ -254,6 +304,56 @@ class SqlParticipants:
         stmt = select(ParticipantRow).where(ParticipantRow.room_id == room_id, ParticipantRow.user_id == user_id)
         row = self.s.exec(stmt).scalars().first()
         return _participant(row) if row else None
+
+    def membership(self, room_id: int, actor: Actor) -> Participant | None:
+        """The actor's participant in the room whatever its state (left, removed), if any."""
+        row = self.s.exec(select(ParticipantRow).where(ParticipantRow.room_id == room_id, _is(actor))).scalars().first()
+        return _participant(row) if row else None
+
+    def get(self, participant_id: int) -> Participant | None:
+        row = self.s.get(ParticipantRow, participant_id)
+        return _participant(row) if row else None
+
+    def set_role(self, participant_id: int, role: Role) -> Participant:
+        row = self.s.get(ParticipantRow, participant_id)
+        row.role = role.value
+        self.s.add(row)
+        self.s.flush()
+        return _participant(row)
+
+    def set_state(
+        self,
+        participant_id: int,
+        state: ParticipantState,
+        *,
+        removed_by: int | None = None,
+        now: datetime | None = None,
+    ) -> Participant:
+        row = self.s.get(ParticipantRow, participant_id)
+        row.state = state.value
+        row.removed_by = removed_by
+        if state is ParticipantState.ACTIVE and now is not None:
+            row.joined_at = now
+        self.s.add(row)
+        self.s.flush()
+        return _participant(row)
+
+    def count_owners(self, room_id: int) -> int:
+        stmt = select(func.count()).where(
+            ParticipantRow.room_id == room_id, ParticipantRow.role == Role.OWNER.value, _ACTIVE
+        )
+        return int(self.s.execute(stmt).scalar_one())
+
+    def convert_guest(self, guest_id: int, user_id: int) -> int:
+        """A guest signed up: their participants become the new user's (members where they were guests)."""
+        rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.guest_id == guest_id)).scalars().all()
+        for row in rows:
+            row.kind, row.user_id, row.guest_id = ParticipantKind.USER.value, user_id, None
+            if row.role == Role.GUEST.value:
+                row.role = Role.MEMBER.value
+            self.s.add(row)
+        self.s.flush()
+        return len(rows)
 
     def ai_of(self, room_id: int) -> Participant | None:
         stmt = select(ParticipantRow).where(
@@ -285,11 +385,11 @@ class SqlParticipants:
         return self.s.execute(insert(ParticipantRow).from_select(columns, missing)).rowcount or 0
 
     def list(self, room_id: int) -> list[Participant]:
-        rank = {Role.OWNER.value: 0, Role.MEMBER.value: 2, Role.GUEST.value: 3}
-        rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.room_id == room_id)).scalars().all()
+        rank = {Role.OWNER.value: 0, Role.MODERATOR.value: 1, Role.MEMBER.value: 3, Role.GUEST.value: 4}
+        rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.room_id == room_id, _ACTIVE)).scalars().all()
 
-        def order(row: ParticipantRow) -> tuple:  # owners, the AI, members, guests; by name within each
-            place = 1 if row.kind == ParticipantKind.AI.value else rank.get(row.role, 9)
+        def order(row: ParticipantRow) -> tuple:  # owners, moderators, the AI, members, guests; by name
+            place = 2 if row.kind == ParticipantKind.AI.value else rank.get(row.role, 9)
             return place, row.display_name.lower(), row.id
 
         ordered = sorted(rows, key=order)
@@ -310,6 +410,7 @@ _MESSAGE_COLUMNS = select(
     MessageRow.status,
     MessageRow.edited_at,
 ).join(ParticipantRow, ParticipantRow.id == MessageRow.participant_id)
+_MESSAGE_COLUMNS = _MESSAGE_COLUMNS.where(MessageRow.deleted_at.is_(None))  # deleted messages are never shown
 _ROOM_ID, _LIMIT = bindparam("room_id"), bindparam("limit", type_=Integer)
 _MESSAGE_BY_ID = _MESSAGE_COLUMNS.where(MessageRow.id == bindparam("message_id"))
 _NEWEST = _MESSAGE_COLUMNS.where(MessageRow.room_id == _ROOM_ID).order_by(MessageRow.id.desc()).limit(_LIMIT)
@@ -387,6 +488,13 @@ class SqlMessages:
         self.s.flush()
         return _message(row, self.s.get(ParticipantRow, row.participant_id))
 
+    def mark_deleted(self, message_id: int, *, by: int, now: datetime) -> None:
+        """Delete a message: its text is erased; the row keeps when and by whom."""
+        row = self.s.get(MessageRow, message_id)
+        row.body, row.deleted_at, row.deleted_by = "", now, by
+        self.s.add(row)
+        self.s.flush()
+
     def latest_by(self, room_id: int, participant_id: int) -> Message | None:
         found = self._rows(_LATEST_BY, room_id=room_id, participant_id=participant_id)
         return found[0] if found else None
@@ -405,6 +513,108 @@ class SqlMessages:
 
     def oldest_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
         return self._rows(_OLDEST_AFTER, room_id=room_id, after_id=after_id, limit=limit)
+
+
+class SqlGuests:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(self, *, display_name: str, now: datetime) -> int:
+        row = GuestRow(display_name=display_name, created_at=now)
+        self.s.add(row)
+        self.s.flush()
+        return row.id
+
+    def add_session(self, *, guest_id: int, token_hash: str, created_at: datetime, expires_at: datetime) -> None:
+        self.s.add(
+            GuestSessionRow(guest_id=guest_id, token_hash=token_hash, created_at=created_at, expires_at=expires_at)
+        )
+        self.s.flush()
+
+    def actor_for(self, token_hash: str, now: datetime) -> Actor | None:
+        stmt = (
+            select(GuestSessionRow.expires_at, GuestRow)
+            .join(GuestRow, GuestRow.id == GuestSessionRow.guest_id)
+            .where(GuestSessionRow.token_hash == token_hash)
+        )
+        found = self.s.exec(stmt).first()
+        if found is None or aware(found.expires_at) <= now:
+            return None
+        guest = found.GuestRow
+        return Actor(user_id=None, username="", display_name=guest.display_name, guest_id=guest.id)
+
+    def delete_sessions(self, guest_id: int) -> int:
+        return self.s.exec(delete(GuestSessionRow).where(GuestSessionRow.guest_id == guest_id)).rowcount or 0
+
+
+def _invite(row: InviteRow, creator: str) -> Invite:
+    return Invite(
+        id=row.id,
+        room_id=row.room_id,
+        created_by=row.created_by,
+        created_by_name=creator,
+        created_at=aware(row.created_at),
+        expires_at=aware(row.expires_at) if row.expires_at else None,
+        max_uses=row.max_uses,
+        uses=row.uses,
+        revoked_at=aware(row.revoked_at) if row.revoked_at else None,
+    )
+
+
+_INVITE_WITH_CREATOR = select(InviteRow, ParticipantRow.display_name).join(
+    ParticipantRow, ParticipantRow.id == InviteRow.created_by
+)
+
+
+class SqlInvites:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(
+        self,
+        *,
+        room_id: int,
+        token_hash: str,
+        created_by: int,
+        now: datetime,
+        expires_at: datetime | None,
+        max_uses: int | None,
+    ) -> Invite:
+        row = InviteRow(
+            room_id=room_id,
+            token_hash=token_hash,
+            created_by=created_by,
+            created_at=now,
+            expires_at=expires_at,
+            max_uses=max_uses,
+            uses=0,
+        )
+        self.s.add(row)
+        self.s.flush()
+        return self.get(row.id)
+
+    def get(self, invite_id: int) -> Invite | None:
+        found = self.s.execute(_INVITE_WITH_CREATOR.where(InviteRow.id == invite_id)).first()
+        return _invite(*found) if found else None
+
+    def by_hash(self, token_hash: str, *, lock: bool = False) -> Invite | None:
+        stmt = _INVITE_WITH_CREATOR.where(InviteRow.token_hash == token_hash)
+        if lock:
+            stmt = stmt.with_for_update(of=InviteRow)
+        found = self.s.execute(stmt).first()
+        return _invite(*found) if found else None
+
+    def for_room(self, room_id: int) -> list[Invite]:
+        stmt = _INVITE_WITH_CREATOR.where(InviteRow.room_id == room_id).order_by(InviteRow.id.desc())
+        return [_invite(row, creator) for row, creator in self.s.execute(stmt)]
+
+    def count_used(self, invite_id: int) -> None:
+        self.s.execute(update(InviteRow).where(InviteRow.id == invite_id).values(uses=InviteRow.uses + 1))
+
+    def revoke(self, invite_id: int, now: datetime) -> None:
+        self.s.execute(
+            update(InviteRow).where(InviteRow.id == invite_id, InviteRow.revoked_at.is_(None)).values(revoked_at=now)
+        )
 
 
 class SqlAiUsage:
@@ -463,3 +673,5 @@ class SqlUnitOfWork:
         self.participants = SqlParticipants(session)
         self.messages = SqlMessages(session)
         self.ai_usage = SqlAiUsage(session)
+        self.guests = SqlGuests(session)
+        self.invites = SqlInvites(session)

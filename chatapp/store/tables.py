@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint, text
+from sqlalchemy import Column, DateTime, ForeignKey, Index, UniqueConstraint, text
+from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
 
@@ -33,6 +35,26 @@ class SessionRow(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=_ts())
 
 
+class GuestRow(SQLModel, table=True):
+    """Someone without an account who joined by an invite link (one per browser)."""
+
+    __tablename__ = "guests"
+
+    id: int | None = Field(default=None, primary_key=True)
+    display_name: str = Field(max_length=64, nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class GuestSessionRow(SQLModel, table=True):
+    __tablename__ = "guest_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    guest_id: int = Field(foreign_key="guests.id", nullable=False, index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime = Field(sa_column=_ts())
+
+
 class RoomRow(SQLModel, table=True):
     __tablename__ = "rooms"
 
@@ -46,12 +68,15 @@ class RoomRow(SQLModel, table=True):
     )
     ai_instruction: str = Field(default="", max_length=2000, nullable=False)
     ai_model: str | None = Field(default=None, max_length=200)
+    members_can_invite: bool = Field(default=False, nullable=False, sa_column_kwargs={"server_default": sa_false()})
+    guests_can_use_ai: bool = Field(default=True, nullable=False, sa_column_kwargs={"server_default": sa_true()})
 
 
 class ParticipantRow(SQLModel, table=True):
     __tablename__ = "participants"
     __table_args__ = (
         UniqueConstraint("room_id", "user_id", name="uq_participants_room_user"),
+        UniqueConstraint("room_id", "guest_id", name="uq_participants_room_guest"),
         Index(
             "uq_participants_one_ai_per_room",
             "room_id",
@@ -65,9 +90,14 @@ class ParticipantRow(SQLModel, table=True):
     room_id: int = Field(foreign_key="rooms.id", nullable=False, index=True, ondelete="CASCADE")
     kind: str = Field(max_length=16, nullable=False)
     user_id: int | None = Field(default=None, foreign_key="users.id", index=True, ondelete="CASCADE")
+    guest_id: int | None = Field(
+        default=None, index=True, sa_column_args=[ForeignKey("guests.id", name="fk_participants_guest_id")]
+    )
     display_name: str = Field(max_length=64, nullable=False)
     role: str = Field(max_length=16, nullable=False)
     joined_at: datetime = Field(sa_column=_ts())
+    state: str = Field(default="active", max_length=16, nullable=False, sa_column_kwargs={"server_default": "active"})
+    removed_by: int | None = Field(default=None)  # the participant who removed them
 
 
 class MessageRow(SQLModel, table=True):
@@ -87,6 +117,24 @@ class MessageRow(SQLModel, table=True):
     completion_tokens: int | None = Field(default=None)
     latency_ms: int | None = Field(default=None)
     edited_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    deleted_by: int | None = Field(default=None)  # the participant who deleted it
+
+
+class InviteRow(SQLModel, table=True):
+    """An invite link to a room; only the SHA-256 of its token is stored."""
+
+    __tablename__ = "invites"
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", nullable=False, index=True, ondelete="CASCADE")
+    token_hash: str = Field(max_length=64, unique=True, nullable=False)
+    created_by: int = Field(foreign_key="participants.id", nullable=False, ondelete="CASCADE")
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    max_uses: int | None = Field(default=None)
+    uses: int = Field(default=0, nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
 class AiUsageRow(SQLModel, table=True):

@@ -108,7 +108,7 @@ async def test_sign_out_revokes_and_tells_open_tabs(runtime):
     actor, token = await sign_up(runtime, "ivan")
     accounts = runtime.services.accounts
     events = []
-    runtime.services.session_watch.watch(actor.user_id, lambda: _record(events))
+    runtime.services.session_watch.watch(actor, lambda: _record(events))
     await accounts.sign_out(token)
     assert await accounts.authenticate(token) is None
     assert events == ["revoked"]
@@ -209,7 +209,7 @@ async def test_signing_in_over_another_users_cookie_tells_their_tabs(runtime):
     alice, alice_token = await sign_up(runtime, "olive", "Olive")
     await sign_up(runtime, "pete", "Pete")
     told = []
-    runtime.services.session_watch.watch(alice.user_id, lambda: _record(told))
+    runtime.services.session_watch.watch(alice, lambda: _record(told))
     await runtime.services.accounts.sign_in(username="pete", password=PASSWORD, previous_token=alice_token)
     assert await runtime.services.accounts.authenticate(alice_token) is None
     assert told == ["revoked"]

@@ -105,6 +105,7 @@ async def test_message_is_trimmed_and_limited(runtime):
     assert len((await chat.history(alice, room.id)).messages) == 2  # nothing invalid was saved
 
 
+@pytest.mark.settings(message_burst=0)  # many messages at once: no rate limit
 async def test_since_returns_what_a_reconnecting_view_missed(runtime):
     chat = runtime.services.chat
     alice, _ = await sign_up(runtime, "alice")
@@ -124,6 +125,7 @@ async def test_since_returns_what_a_reconnecting_view_missed(runtime):
             await chat.since(alice, room.id, bad)
 
 
+@pytest.mark.settings(message_burst=0)  # many messages at once: no rate limit
 async def test_history_pages_back_by_keyset(runtime):
     chat = runtime.services.chat
     alice, _ = await sign_up(runtime, "alice")
