@@ -172,6 +172,14 @@ class Accounts:
         if user_id is not None:
             await self._pubsub.publish(user_topic(user_id), SessionsRevoked(user_id=user_id))
 
+    async def sign_out_guest(self, token: str | None) -> None:
+        """End a guest session (the guest stays in their rooms; following a link again makes a new guest)."""
+        if not token:
+            return
+        guest_id = await self._tx.run(lambda uow: uow.guests.delete_session(hash_token(token)), write=True)
+        if guest_id is not None:
+            await self._pubsub.publish(guest_topic(guest_id), SessionsRevoked(user_id=None, guest_id=guest_id))
+
     async def change_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
         """Replace the password, revoke every session of the user and issue a new one."""
         if actor.is_guest:

@@ -189,4 +189,3 @@ class Invites:
 def _plausible(token: str) -> bool:
     """Shaped like one of our tokens (43 URL-safe characters): anything else is not even looked up."""
     return isinstance(token, str) and len(token) == 43 and all(c.isalnum() or c in "-_" for c in token)
-

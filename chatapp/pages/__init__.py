@@ -8,6 +8,7 @@ from chatapp.config import Settings
 from chatapp.domain.services import Services
 from chatapp.pages.auth_pages import register_auth_pages
 from chatapp.pages.auth_routes import register_auth_routes
+from chatapp.pages.join import register_join
 from chatapp.pages.lobby import register_lobby
 from chatapp.pages.room import register_room
 from chatapp.pages.session import Flash
@@ -21,5 +22,6 @@ def register(services: Services, settings: Settings) -> None:
     app.on_page_exception(error_page)
     register_auth_routes(services, settings, flash)
     register_auth_pages(services, settings, flash)
+    register_join(services, flash)
     register_lobby(services)
     register_room(services, ai_name=settings.ai_name)

@@ -10,7 +10,7 @@ from nicegui import ui
 
 from chatapp.config import Settings
 from chatapp.domain.services import Services
-from chatapp.pages.session import Flash, TabSession, safe_next, session_token, sign_in_url
+from chatapp.pages.session import Flash, TabSession, guest_token, safe_next, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
 # A submitted form replaces the page. The tab's socket is closed first, so news pushed to the tab meanwhile
@@ -56,6 +56,16 @@ def _input(
     return field
 
 
+def form_input(label: str, name: str, **options) -> ui.input:
+    """A labelled input of a native form (its value is POSTed under `name`)."""
+    return _input(label, name, **options)
+
+
+def native_form(action: str) -> ui.element:
+    """A native <form method=post> (the browser posts it; the page is replaced)."""
+    return _form(action)
+
+
 def register_auth_pages(services: Services, settings: Settings, flash: Flash) -> None:
     """Register /sign-in, /sign-up and /account."""
     accounts = services.accounts
@@ -87,9 +97,15 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
             return RedirectResponse(target, status_code=303)
         data = flash.load(f)
         errors = data.get("errors", {})
+        guest = await accounts.authenticate_guest(guest_token(request))
         header(None)
         with ui.card().classes("auth-card"):
             ui.label("Create your account").classes("text-2xl font-semibold")
+            if guest is not None:
+                ui.label(
+                    f"You are in as the guest {guest.display_name}: your rooms and messages come with your new account."
+                ).classes("text-sm opacity-80")
+                data.setdefault("display_name", guest.display_name)
             if errors:
                 ui.label("Please fix the fields marked below.").classes("text-negative").props('role="alert"')
             with _form("/auth/sign-up"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -11,9 +11,19 @@ from nicegui import app
 from chatapp.config import Settings
 from chatapp.domain.accounts import SignUpForm
 from chatapp.domain.errors import DomainError, InvalidCredentials, NotAuthenticated, ValidationError
+from chatapp.domain.invites import InviteInvalid
+from chatapp.domain.limits import RateLimited
 from chatapp.domain.models import NewSession
 from chatapp.domain.services import Services
-from chatapp.pages.session import SESSION_COOKIE, Flash, safe_next, session_token, sign_in_url
+from chatapp.pages.session import (
+    GUEST_COOKIE,
+    SESSION_COOKIE,
+    Flash,
+    guest_token,
+    safe_next,
+    session_token,
+    sign_in_url,
+)
 
 SEE_OTHER = 303
 
@@ -54,9 +64,13 @@ def _secure(request: Request, settings: Settings) -> bool:
 
 
 def _with_session(response: Response, session: NewSession, request: Request, settings: Settings) -> Response:
+    return _with_cookie(response, SESSION_COOKIE, session.token, request, settings)
+
+
+def _with_cookie(response: Response, name: str, token: str, request: Request, settings: Settings) -> Response:
     response.set_cookie(
-        SESSION_COOKIE,
-        session.token,
+        name,
+        token,
         max_age=int(settings.session_days * 86400),
         httponly=True,
         samesite="lax",
@@ -64,6 +78,12 @@ def _with_session(response: Response, session: NewSession, request: Request, set
         path="/",
     )
     return response
+
+
+def client_ip(request: Request) -> str | None:
+    """The visitor's address (uvicorn puts the proxy's X-Forwarded-For here when FORWARDED_ALLOW_IPS
+    trusts it)."""
+    return request.client.host if request.client else None
 
 
 def _back(path: str, flash: Flash, data: dict) -> RedirectResponse:
@@ -87,8 +107,9 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
                 username=fields.get("username", ""),
                 password=fields.get("password", ""),
                 previous_token=session_token(request),
+                ip=client_ip(request),
             )
-        except InvalidCredentials as exc:
+        except (InvalidCredentials, RateLimited) as exc:
             return _back(
                 "/sign-in", flash, {"error": exc.message, "username": fields.get("username", ""), "next": target}
             )
@@ -103,8 +124,13 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
             display_name=fields.get("display_name", ""),
             password=fields.get("password", ""),
         )
-        try:
-            session = await accounts.sign_up(sign_up_form)
+        guest = (
+            None
+            if await accounts.authenticate(session_token(request))
+            else await accounts.authenticate_guest(guest_token(request))
+        )
+        try:  # a guest who signs up keeps their participants and messages
+            session = await (accounts.sign_up_guest(guest, sign_up_form) if guest else accounts.sign_up(sign_up_form))
         except ValidationError as exc:
             return _back(
                 "/sign-up",
@@ -117,13 +143,40 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
                 },
             )
         await accounts.sign_out(session_token(request))
-        return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
+        response = _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
+        if guest is not None:
+            response.delete_cookie(GUEST_COOKIE, path="/")
+        return response
 
     @app.post("/auth/sign-out", include_in_schema=False, dependencies=SAME_SITE_ONLY)
     async def sign_out(request: Request) -> Response:
         await accounts.sign_out(session_token(request))
+        await accounts.sign_out_guest(guest_token(request))
         response = RedirectResponse("/sign-in", status_code=SEE_OTHER)
         response.delete_cookie(SESSION_COOKIE, path="/")
+        response.delete_cookie(GUEST_COOKIE, path="/")
+        return response
+
+    @app.post("/join/{token}/accept", include_in_schema=False, dependencies=SAME_SITE_ONLY)
+    async def join_by_link(request: Request, token: str) -> Response:
+        fields = await form(request)
+        ip = client_ip(request)
+        user = await accounts.authenticate(session_token(request))
+        guest = None if user else await accounts.authenticate_guest(guest_token(request))
+        try:
+            if user is not None:
+                room_id = await services.invites.accept_as_user(user, token, ip=ip)
+                return RedirectResponse(f"/rooms/{room_id}", status_code=SEE_OTHER)
+            granted = await services.invites.accept_as_guest(token, fields.get("display_name", ""), guest=guest, ip=ip)
+        except InviteInvalid:
+            return RedirectResponse(f"/join/{quote(token, safe='')}", status_code=SEE_OTHER)
+        except DomainError as exc:
+            errors = exc.fields if isinstance(exc, ValidationError) else {"display_name": exc.message}
+            data = {"errors": errors, "display_name": fields.get("display_name", "")}
+            return _back(f"/join/{quote(token, safe='')}", flash, data)
+        response = RedirectResponse(f"/rooms/{granted.room_id}", status_code=SEE_OTHER)
+        if granted.token is not None:
+            _with_cookie(response, GUEST_COOKIE, granted.token, request, settings)
         return response
 
     @app.post("/auth/password", include_in_schema=False, dependencies=SAME_SITE_ONLY)

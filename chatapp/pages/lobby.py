@@ -10,7 +10,7 @@ from chatapp.domain.errors import DomainError, ValidationError
 from chatapp.domain.models import Room, RoomSummary
 from chatapp.domain.services import Services
 from chatapp.pages.markdown import plain_text
-from chatapp.pages.session import TabSession, session_token, sign_in_url
+from chatapp.pages.session import TabSession, request_actor, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
 PREVIEW_CHARS = 120
@@ -47,9 +47,8 @@ def register_lobby(services: Services) -> None:
     """Register the lobby page at /."""
 
     @ui.page("/", title=APP_NAME)
-    async def lobby_page(request: Request):
-        token = session_token(request)
-        actor = await services.accounts.authenticate(token)
+    async def lobby_page(request: Request, left: str = ""):
+        actor, token = await request_actor(services.accounts, request)
         if actor is None:
             return RedirectResponse(sign_in_url("/"), status_code=303)
         lobby = await services.rooms.lobby(actor)
@@ -66,12 +65,17 @@ def register_lobby(services: Services) -> None:
             ui.navigate.to(f"/rooms/{room.id}")
 
         with ui.column().classes("page-narrow gap-6"):
+            if left:
+                ui.label("You are no longer in that room.").classes("lobby-notice").props('role="status"')
             with ui.column().classes("w-full gap-2"):
                 ui.label("Your rooms").classes("text-xl font-semibold")
                 if not lobby.my_rooms:
-                    ui.label("You are not in any room yet. Create one below or join a public room.").classes(
-                        "opacity-70"
+                    empty = (
+                        "You are not in any room now. Follow an invite link to join one."
+                        if actor.is_guest
+                        else "You are not in any room yet. Create one below or join a public room."
                     )
+                    ui.label(empty).classes("opacity-70")
                 for summary in lobby.my_rooms:
                     _room_row(summary)
 
@@ -89,7 +93,13 @@ def register_lobby(services: Services) -> None:
                                     ui.label(room.topic).classes("text-sm opacity-70")
                             ui.button("Join", on_click=lambda r=room: join(r)).props("outline").classes("ml-auto")
 
-            await _new_room_form(services, tab)
+            if actor.is_guest:
+                with ui.card().props("flat bordered").classes("w-full"):
+                    ui.label("You are a guest").classes("text-lg font-semibold")
+                    ui.label("Create an account to start your own rooms; your messages come with you.")
+                    ui.link("Create an account", "/sign-up")
+            else:
+                await _new_room_form(services, tab)
 
 
 async def _new_room_form(services: Services, tab: TabSession) -> None:

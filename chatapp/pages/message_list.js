@@ -26,8 +26,13 @@ export default {
             <button v-if="canAct" type="button" class="chat-stop-btn" @click="$emit('stop-ai')">Stop</button>
           </template>
           <div v-else class="chat-body" v-html="m.html"></div>
-          <button v-if="canAct && !ai && m.id === latestAiId" type="button" class="chat-regen-btn"
-                  @click="$emit('regenerate-ai')">Regenerate</button>
+          <div class="chat-actions">
+            <button v-if="canAct && !ai && m.id === latestAiId" type="button" class="chat-regen-btn"
+                    @click="$emit('regenerate-ai')">Regenerate</button>
+            <button v-if="mayDelete(m)" type="button" class="chat-delete-btn"
+                    :aria-label="confirming === m.id ? 'Confirm: delete this message' : 'Delete message'"
+                    @click="askDelete(m)">{{ confirming === m.id ? "Delete? Click again" : "Delete" }}</button>
+          </div>
         </article>
         <article v-if="ai && !ai.replaces" class="chat-msg chat-kind-ai chat-streaming" aria-busy="true">
           <header class="chat-msg-head"><span class="chat-author">{{ aiName }}</span></header>
@@ -46,12 +51,14 @@ export default {
     aiName: { type: String, default: "Assistant" },
     aiRunning: { type: Object, default: null },
     canAct: { type: Boolean, default: false },
+    me: { type: Number, default: 0 },  // the viewer's participant id (0: not in the room)
+    canModerate: { type: Boolean, default: false },
   },
   data() {
     const running = this.aiRunning;
     const ai = running ? { reply: running.reply_id, text: running.text, replaces: running.replaces || null } : null;
     return { items: [...this.messages], older: this.hasOlder, loading: false, atBottom: true, unseen: false,
-             ai, notice: "" };
+             ai, notice: "", confirming: null, moderator: null };
   },
   computed: {
     latestAiId() {
@@ -68,6 +75,9 @@ export default {
     this.onAi = (data) => {
       if (data && data.room === this.room) this.aiEvent(data);
     };
+    this.onDeleted = (data) => {
+      if (data && data.room === this.room) this.items = this.items.filter((m) => m.id !== data.id);
+    };
     this.attach();
   },
   unmounted() {
@@ -75,6 +85,7 @@ export default {
     if (window.socket) {
       window.socket.off("chatapp:messages", this.onLive);
       window.socket.off("chatapp:ai", this.onAi);
+      window.socket.off("chatapp:deleted", this.onDeleted);
       window.socket.off("connect", this.onConnect);
     }
   },
@@ -87,6 +98,7 @@ export default {
       }
       window.socket.on("chatapp:messages", this.onLive);
       window.socket.on("chatapp:ai", this.onAi);
+      window.socket.on("chatapp:deleted", this.onDeleted);
       window.socket.on("connect", this.onConnect);
       if (window.socket.connected) this.onConnect();
     },
@@ -112,6 +124,27 @@ export default {
         this.notice = data.text;
       }
       if (stick) this.$nextTick(() => this.toBottom(false));
+    },
+    setCanModerate(value) {
+      this.moderator = value;
+    },
+    mayDelete(m) {
+      const moderator = this.moderator === null ? this.canModerate : this.moderator;
+      return this.me > 0 && (m.pid === this.me || moderator) && !(this.ai && this.ai.replaces === m.id);
+    },
+    askDelete(m) {
+      // Two clicks: the first arms the button for a few seconds, the second deletes.
+      if (this.confirming === m.id) {
+        this.confirming = null;
+        this.$emit("delete-message", m.id);
+        return;
+      }
+      this.confirming = m.id;
+      clearTimeout(this.confirmTimer);
+      this.confirmTimer = setTimeout(() => { this.confirming = null; }, 4000);
+    },
+    remove(id) {
+      this.items = this.items.filter((m) => m.id !== id);
     },
     appendMany(messages) {
       for (const m of messages) this.append(m);

@@ -25,6 +25,7 @@ def _build_payload(message: Message) -> Payload:
     """What a browser needs to show a message."""
     return {
         "id": message.id,
+        "pid": message.participant_id,
         "author": message.author_name,
         "kind": message.author_kind.value,
         "ts": message.created_at.isoformat(),
@@ -83,6 +84,9 @@ class MessageList(ui.element, component="message_list.js"):
         ai_name: str = "Assistant",
         ai_running: dict[str, object] | None = None,
         can_act: bool = False,
+        me: int = 0,
+        can_moderate: bool = False,
+        on_delete: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
         # De-duplicated: a message committed while the page was built is in the history and in the
@@ -100,6 +104,10 @@ class MessageList(ui.element, component="message_list.js"):
         self._props["ai-name"] = ai_name
         self._props["ai-running"] = ai_running  # a reply in progress when the page was built: its text so far
         self._props["can-act"] = can_act  # may stop and regenerate the AI's replies (a participant)
+        self._props["me"] = me  # the viewer's participant id: they may delete their own messages
+        self._props["can-moderate"] = can_moderate  # ...and owners and moderators anyone's
+        if on_delete is not None:
+            self.on("delete-message", lambda e: on_delete(e.args) if isinstance(e.args, int) else None)
         if on_stop_ai is not None:
             self.on("stop-ai", lambda _: on_stop_ai())
         if on_regenerate_ai is not None:
@@ -121,6 +129,10 @@ class MessageList(ui.element, component="message_list.js"):
         else:
             self._window = sorted({p["id"]: p for p in [*self._window, *payloads]}.values(), key=lambda p: p["id"])
         del self._window[:-DOM_WINDOW]
+
+    def forget(self, message_id: int) -> None:
+        """A message was deleted (the room's broadcast removed it from the browser)."""
+        self._window = [p for p in self._window if p["id"] != message_id]
 
     def catch_up(self, payloads: list[Payload]) -> None:
         """Send what this tab missed while it was not connected."""

@@ -1,4 +1,5 @@
 // The room's participants as data: one element however many people; names are text, never HTML.
+// Owners see a role menu for people with accounts; owners and moderators a Remove button (two clicks).
 export default {
   template: `
     <section class="people" aria-labelledby="people-heading">
@@ -7,13 +8,49 @@ export default {
         <li v-for="p in people" :key="p.id" class="people-item">
           <q-icon :name="p.kind === 'ai' ? 'smart_toy' : 'person'" size="sm" class="people-icon" />
           <span class="people-text">
-            <span class="people-name">{{ p.name }}</span>
+            <span class="people-name">{{ p.name }}<span v-if="p.id === me" class="people-you"> (you)</span></span>
             <span class="people-role">{{ p.role }}</span>
+            <span v-if="mayChangeRole(p) || mayRemove(p)" class="people-actions">
+              <select v-if="mayChangeRole(p)" class="people-role-select" :aria-label="'Role of ' + p.name"
+                      :value="p.role_value" @change="$emit('set-role', { id: p.id, role: $event.target.value })">
+                <option value="owner">Owner</option>
+                <option value="moderator">Moderator</option>
+                <option value="member">Member</option>
+              </select>
+              <button v-if="mayRemove(p)" type="button" class="people-remove"
+                      :aria-label="(confirming === p.id ? 'Confirm: remove ' : 'Remove ') + p.name"
+                      @click="askRemove(p)">{{ confirming === p.id ? "Remove? Click again" : "Remove" }}</button>
+            </span>
           </span>
         </li>
       </ul>
     </section>`,
   props: {
     people: { type: Array, default: () => [] },
+    me: { type: Number, default: 0 },
+    myRole: { type: String, default: "" },
+  },
+  data() {
+    return { confirming: null };
+  },
+  methods: {
+    mayChangeRole(p) {
+      return this.myRole === "owner" && p.kind === "user" && p.id !== this.me;
+    },
+    mayRemove(p) {
+      if (p.kind === "ai" || p.id === this.me) return false;
+      if (this.myRole === "owner") return true;
+      return this.myRole === "moderator" && !["owner", "moderator"].includes(p.role_value);
+    },
+    askRemove(p) {
+      if (this.confirming === p.id) {
+        this.confirming = null;
+        this.$emit("remove", p.id);
+        return;
+      }
+      this.confirming = p.id;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => { this.confirming = null; }, 4000);
+    },
   },
 };

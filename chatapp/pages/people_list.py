@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from nicegui import ui
 
 from chatapp.domain.models import Participant
@@ -13,21 +15,44 @@ def _entry(person: Participant) -> dict[str, object]:
     role = getattr(person.role, "value", person.role)
     kind = getattr(person.kind, "value", person.kind)
     label = "AI" if kind == "ai" else ROLE_LABEL.get(role, str(role))
-    return {"id": person.id, "name": person.display_name, "role": label, "kind": kind}
+    return {"id": person.id, "name": person.display_name, "role": label, "role_value": role, "kind": kind}
 
 
 class PeopleList(ui.element, component="people_list.js"):
-    """Who is in the room, with their role; the browser renders the list."""
+    """Who is in the room, with their role; the browser renders the list. Owners get a role menu and
+    owners and moderators a Remove button (the domain checks every change again)."""
 
-    def __init__(self, people: list[Participant]) -> None:
+    def __init__(
+        self,
+        people: list[Participant],
+        *,
+        me: Participant | None = None,
+        on_remove: Callable[[int], Awaitable[None]] | None = None,
+        on_set_role: Callable[[int, str], Awaitable[None]] | None = None,
+    ) -> None:
         super().__init__()
+        self._props["me"] = me.id if me else 0
+        self._props["my-role"] = me.role.value if me else ""
+        if on_remove is not None:
+            self.on("remove", lambda e: on_remove(e.args) if isinstance(e.args, int) else None)
+        if on_set_role is not None:
+            self.on("set-role", lambda e: _set_role(on_set_role, e.args))
         self.show(people)
 
     def show(self, people: list[Participant]) -> None:
         """Replace the list (participants change rarely and the list is small data)."""
         self._props["people"] = [_entry(p) for p in people]
+        mine = next((p for p in people if p.id == self._props["me"]), None)
+        if mine is not None:  # the viewer's own role may have changed
+            self._props["my-role"] = mine.role.value
         self.update()
 
     def _displayed_contents(self, *, only_visible: bool) -> list:
         people = self._props["people"]
         return [f"People ({len(people)})", *(f"{p['name']} ({p['role']})" for p in people)]
+
+
+def _set_role(handler: Callable[[int, str], Awaitable[None]], args: object) -> Awaitable[None] | None:
+    if isinstance(args, dict) and isinstance(args.get("id"), int) and isinstance(args.get("role"), str):
+        return handler(args["id"], args["role"])
+    return None

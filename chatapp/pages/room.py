@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -11,14 +12,15 @@ from nicegui import Client, background_tasks, ui
 
 from chatapp.domain.ai import RunningReply
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
-from chatapp.domain.models import Participant, Role, RoomAccess
+from chatapp.domain.models import Participant, RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.composer import Composer
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_feed import RoomFeeds
+from chatapp.pages.room_invites import open_invites
 from chatapp.pages.room_settings import open_room_settings
-from chatapp.pages.session import TabSession, session_token, sign_in_url
+from chatapp.pages.session import TabSession, request_actor, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
 log = logging.getLogger(__name__)
@@ -49,11 +51,51 @@ class RoomView:
         self.pending: list[Payload] = []
         self.people_list: PeopleList | None = None
         self.ai_name = ai_name
+        self.on_left: list[Callable[[], None]] = []  # stops the tab's live feeds when it leaves the room
 
     def delivered(self, payloads: list[Payload]) -> None:
         """The room's broadcast sent these to this tab."""
         if self.messages is not None:
             self.messages.record(payloads)
+
+    def forget(self, message_id: int) -> None:
+        """The room's broadcast removed a deleted message from this tab."""
+        if self.messages is not None:
+            self.messages.forget(message_id)
+
+    def participant_id(self) -> int | None:
+        """The tab's participant in the room (None when only viewing a public room)."""
+        return self.access.me.id if self.access.me else None
+
+    def left_room(self) -> None:
+        """This tab's person is no longer in the room (removed, or left in another tab): stop receiving
+        the room and go to the lobby. Whatever the browser does, the server sends it nothing more."""
+        for stop in self.on_left:
+            stop()
+        self.on_left.clear()
+        with self.client:
+            ui.navigate.to("/?left=1")
+
+    async def delete_message(self, message_id: int) -> None:
+        """The Delete button of a message (the domain decides whether this person may)."""
+        await self._act(lambda actor: self.services.chat.delete_message(actor, self.access.room.id, message_id))
+
+    async def remove_participant(self, participant_id: int) -> None:
+        """The Remove button in the people list (owners and moderators)."""
+        await self._act(
+            lambda actor: self.services.rooms.remove_participant(actor, self.access.room.id, participant_id)
+        )
+
+    async def set_role(self, participant_id: int, role: str) -> None:
+        """The role menu in the people list (owners)."""
+        await self._act(lambda actor: self.services.rooms.set_role(actor, self.access.room.id, participant_id, role))
+
+    async def _act(self, action) -> None:
+        try:
+            await action(await self.tab.current())
+        except DomainError as exc:
+            with self.client:
+                ui.notify(exc.message, type="warning")
 
     def show(self, history: list[Payload], *, has_older: bool) -> None:
         """Build the message list from the history and what arrived while the page was being built."""
@@ -69,6 +111,9 @@ class RoomView:
             ai_name=self.ai_name,
             ai_running=_running_view(running),
             can_act=self.access.can_post,
+            me=self.access.me.id if self.access.me else 0,
+            can_moderate=self.access.can_moderate,
+            on_delete=self.delete_message,
         )
         self.pending.clear()
         self.ready = True
@@ -118,9 +163,15 @@ class RoomView:
             return None
 
     def show_people(self, people: list[Participant]) -> None:
-        """Show a new list of participants."""
+        """Show a new list of participants (and follow a change of this tab's own role)."""
         if self.people_list is not None:
             self.people_list.show(people)
+        me = self.access.me
+        mine = next((p for p in people if me is not None and p.id == me.id), None)
+        if mine is not None and mine.role is not me.role:
+            self.access = RoomAccess(room=self.access.room, me=mine)
+            if self.messages is not None:
+                self.messages.run_method("setCanModerate", mine.can_moderate)
 
     async def load_older(self, before_id: int) -> None:
         assert self.messages is not None
@@ -153,8 +204,7 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
 
     @ui.page("/rooms/{room_id}", title=APP_NAME)
     async def room_page(request: Request, room_id: str):
-        token = session_token(request)
-        actor = await services.accounts.authenticate(token)
+        actor, token = await request_actor(services.accounts, request)
         if actor is None:
             return RedirectResponse(sign_in_url(request.url.path), status_code=303)
         header(actor)
@@ -172,9 +222,11 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
         leave_feed = feed.add(view)
         client.on_delete(leave_feed)
         tab.on_leave(leave_feed)  # a revoked session stops receiving at once, whatever its browser does
+        view.on_left.append(leave_feed)  # so does a tab whose person was removed from the room
         stop_watching = await services.live.watch(actor, access.room.id, feed)
         client.on_delete(stop_watching)
         tab.on_leave(stop_watching)
+        view.on_left.append(stop_watching)
         tab.watch_revocations(services.session_watch.watch)
         history = await services.chat.history(actor, access.room.id)
         payloads = await payloads_of(history.messages)
@@ -183,7 +235,11 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
 
         drawer = ui.right_drawer(value=None, bordered=True).props("width=240 breakpoint=800").classes("p-3")
         with drawer:
-            view.people_list = PeopleList(people)
+            view.people_list = PeopleList(
+                people, me=access.me, on_remove=view.remove_participant, on_set_role=view.set_role
+            )
+            if access.me is not None:
+                _leave_button(services, view)
 
         with ui.element("div").classes("room-page"):
             with ui.row().classes("room-head items-center no-wrap w-full"):
@@ -195,14 +251,30 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
                 with ui.row().classes("ml-auto items-center gap-1 no-wrap"):
-                    if access.me is not None and access.me.role is Role.OWNER:
-                        room_of_page = access.room.id
+                    room_of_page = access.room.id
+                    if access.can_invite:
+                        ui.button(
+                            "Invite", icon="person_add", on_click=lambda: open_invites(services, tab, room_of_page)
+                        ).props("flat no-caps")
+                    if access.is_owner:
                         ui.button(
                             "Settings", icon="tune", on_click=lambda: open_room_settings(services, tab, room_of_page)
                         ).props("flat no-caps")
                     ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps")
             view.show(payloads, has_older=history.has_older)
             _composer(services, view)
+
+
+def _leave_button(services: Services, view: RoomView) -> None:
+    async def leave() -> None:
+        try:
+            await services.rooms.leave(await view.tab.current(), view.access.room.id)
+        except DomainError as exc:
+            ui.notify(exc.message, type="warning")
+            return
+        ui.navigate.to("/?left=1")
+
+    ui.button("Leave room", icon="logout", on_click=leave).props("flat no-caps color=negative").classes("mt-4")
 
 
 def _composer(services: Services, view: RoomView) -> None:

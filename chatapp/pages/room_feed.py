@@ -23,6 +23,7 @@ from chatapp.pages.message_list import Payload, payloads_of
 
 LIVE_EVENT = "chatapp:messages"
 AI_EVENT = "chatapp:ai"
+DELETED_EVENT = "chatapp:deleted"
 # A busy room sends at most one live emit per interval, carrying every message of that interval: each
 # emit costs a socket write per tab, so 20 posters in a room of 20 tabs would otherwise cost 400
 # writes per round of messages. A message into a quiet room is sent at once.
@@ -37,6 +38,9 @@ class FeedTab(Protocol):
     pending: list[Payload]
 
     def delivered(self, payloads: list[Payload]) -> None: ...
+    def forget(self, message_id: int) -> None: ...
+    def participant_id(self) -> int | None: ...
+    def left_room(self) -> None: ...
     async def load_people(self) -> list[Participant] | None: ...
     def show_people(self, people: list[Participant]) -> None: ...
 
@@ -101,6 +105,23 @@ class RoomFeed:
         ready = self._ready_tabs()
         if ready:
             await core.sio.emit(AI_EVENT, data, to=[tab.client_id for tab in ready])
+
+    async def on_message_deleted(self, message_id: int) -> None:
+        """A message was deleted: it goes from every tab's screen in one emit."""
+        self._outbox = [p for p in self._outbox if p["id"] != message_id]
+        for tab in self.tabs.values():
+            tab.pending[:] = [p for p in tab.pending if p["id"] != message_id]
+            tab.forget(message_id)
+        ready = self._ready_tabs()
+        if ready:
+            await core.sio.emit(
+                DELETED_EVENT, {"room": self.room_id, "id": message_id}, to=[tab.client_id for tab in ready]
+            )
+
+    async def on_participant_removed(self, participant_id: int) -> None:
+        """Someone was removed (or left): their tabs of this room stop receiving it and leave at once."""
+        for tab in [t for t in self.tabs.values() if t.participant_id() == participant_id]:
+            tab.left_room()
 
     async def on_participants_changed(self) -> None:
         """Read the participants once (as the first tab that still may) and show them in every tab."""

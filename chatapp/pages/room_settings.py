@@ -5,7 +5,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from chatapp.domain.errors import DomainError, ValidationError
-from chatapp.domain.models import ModelUsage, RoomAiView
+from chatapp.domain.models import ModelUsage, Room, RoomAiView
 from chatapp.domain.services import Services
 from chatapp.pages.session import TabSession
 
@@ -19,12 +19,13 @@ async def open_room_settings(services: Services, tab: TabSession, room_id: int) 
         actor = await tab.current()
         view = await services.ai_settings.view(actor, room_id)
         usage = await services.ai_settings.usage(actor, room_id) if view.can_edit else []
+        room = (await services.rooms.access(actor, room_id)).room
     except DomainError as exc:
         ui.notify(exc.message, type="warning")
         return
     with ui.dialog() as dialog, ui.card().classes("room-settings"):
         ui.label("Room settings").classes("text-lg font-semibold").props('role="heading" aria-level="2"')
-        _ai_form(services, tab, room_id, view, dialog)
+        _ai_form(services, tab, room, view, dialog)
         if view.can_edit:
             _usage_table(usage)
     dialog.on("hide", dialog.delete)
@@ -36,7 +37,8 @@ def _model_options(view: RoomAiView) -> dict[str, str]:
     return {SERVER_DEFAULT: f"Server default ({default})", **{model: model for model in view.models}}
 
 
-def _ai_form(services: Services, tab: TabSession, room_id: int, view: RoomAiView, dialog: ui.dialog) -> None:
+def _ai_form(services: Services, tab: TabSession, room: Room, view: RoomAiView, dialog: ui.dialog) -> None:
+    room_id = room.id
     settings = view.settings
     mode = ui.select(MODE_LABELS, value=settings.mode.value, label="When the AI answers").classes("w-full")
     instruction = ui.textarea(
@@ -47,8 +49,10 @@ def _ai_form(services: Services, tab: TabSession, room_id: int, view: RoomAiView
     model = ui.select(_model_options(view), value=settings.model or SERVER_DEFAULT, label="Model").classes("w-full")
     if not view.models:
         ui.label("This server has no AI model configured (CHATAPP_AI_MODEL).").classes("text-sm opacity-70")
+    guests_ai = ui.switch("Guests may ask the AI", value=room.guests_can_use_ai)
+    members_invite = ui.switch("Members may create invite links", value=room.members_can_invite)
     fields = {"mode": mode, "instruction": instruction, "model": model}
-    for element in fields.values():
+    for element in [*fields.values(), guests_ai, members_invite]:
         element.set_enabled(view.can_edit)
 
     async def save() -> None:
@@ -56,12 +60,12 @@ def _ai_form(services: Services, tab: TabSession, room_id: int, view: RoomAiView
             element.props["error"] = False
             element.update()
         try:
+            actor = await tab.current()
             await services.ai_settings.update(
-                await tab.current(),
-                room_id,
-                mode=mode.value,
-                instruction=instruction.value or "",
-                model=model.value or None,
+                actor, room_id, mode=mode.value, instruction=instruction.value or "", model=model.value or None
+            )
+            await services.rooms.set_options(
+                actor, room_id, members_can_invite=members_invite.value, guests_can_use_ai=guests_ai.value
             )
         except ValidationError as exc:
             for name, message in exc.fields.items():

@@ -48,6 +48,11 @@ CSS = """
 .chat-stream { white-space: pre-wrap; }
 .chat-status { font-size: .7rem; text-transform: uppercase; letter-spacing: .03em; opacity: .75;
   border: 1px solid rgba(127,127,127,.5); border-radius: 4px; padding: 0 .3rem; }
+.chat-actions { display: flex; gap: .4rem; }
+.chat-delete-btn { margin-top: .25rem; border: 0; background: transparent; color: inherit; opacity: 0;
+  cursor: pointer; font-size: .75rem; padding: .1rem .4rem; border-radius: 4px; }
+.chat-msg:hover .chat-delete-btn, .chat-delete-btn:focus, .chat-delete-btn[aria-label^="Confirm"] { opacity: .75; }
+.chat-delete-btn[aria-label^="Confirm"] { color: #b91c1c; opacity: 1; }
 .chat-regen-btn { margin-top: .25rem; border: 1px solid rgba(127,127,127,.5); border-radius: 999px;
   padding: .1rem .8rem; background: transparent; color: inherit; cursor: pointer; font-size: .8rem; }
 .chat-stop-btn { margin-top: .25rem; border: 1px solid rgba(127,127,127,.5); border-radius: 999px;
@@ -58,6 +63,12 @@ CSS = """
 .composer-row { display: flex; align-items: flex-start; gap: .5rem; width: 100%; }
 .composer-input { flex: 1 1 auto; min-width: 0; }
 .composer-send { margin-top: 2px; }
+.people-you { opacity: .6; font-weight: normal; }
+.people-actions { display: flex; gap: .35rem; margin-top: .2rem; align-items: center; }
+.people-role-select { font-size: .75rem; padding: 0 .2rem; border: 1px solid rgba(127,127,127,.5); border-radius: 4px;
+  background: transparent; color: inherit; }
+.people-remove { font-size: .75rem; border: 1px solid rgba(185,28,28,.5); color: #b91c1c; background: transparent;
+  border-radius: 999px; padding: 0 .5rem; cursor: pointer; }
 .people-heading { font-size: 1rem; font-weight: 600; margin: 0 0 .5rem 0; }
 .people-list { list-style: none; margin: 0; padding: 0; }
 .people-item { display: flex; align-items: center; gap: .75rem; padding: .35rem .25rem; }
@@ -81,10 +92,15 @@ def header(actor: Actor | None) -> None:
         ui.link(APP_NAME, "/").classes("text-lg font-bold text-white no-underline")
         if actor is None:
             return
-        menu_button = ui.button(actor.display_name, icon="account_circle").props("flat no-caps color=white")
+        name = f"{actor.display_name} (guest)" if actor.is_guest else actor.display_name
+        menu_button = ui.button(name, icon="account_circle").props("flat no-caps color=white")
         with menu_button, ui.menu().props("auto-close"):
-            ui.label(f"@{actor.username}").classes("px-4 pt-2 text-sm opacity-70")
-            ui.menu_item("Account settings", lambda: ui.navigate.to("/account"))
+            if actor.is_guest:
+                ui.label("You joined as a guest").classes("px-4 pt-2 text-sm opacity-70")
+                ui.menu_item("Create an account", lambda: ui.navigate.to("/sign-up"))
+            else:
+                ui.label(f"@{actor.username}").classes("px-4 pt-2 text-sm opacity-70")
+                ui.menu_item("Account settings", lambda: ui.navigate.to("/account"))
             with ui.element("form").props('method="post" action="/auth/sign-out"').classes("w-full"):
                 ui.button("Sign out", icon="logout").props('type="submit" flat no-caps align="left"').classes("w-full")
 

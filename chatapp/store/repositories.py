@@ -543,6 +543,13 @@ class SqlGuests:
         guest = found.GuestRow
         return Actor(user_id=None, username="", display_name=guest.display_name, guest_id=guest.id)
 
+    def delete_session(self, token_hash: str) -> int | None:
+        row = self.s.exec(select(GuestSessionRow).where(GuestSessionRow.token_hash == token_hash)).scalars().first()
+        if row is None:
+            return None
+        self.s.delete(row)
+        return row.guest_id
+
     def delete_sessions(self, guest_id: int) -> int:
         return self.s.exec(delete(GuestSessionRow).where(GuestSessionRow.guest_id == guest_id)).rowcount or 0
 

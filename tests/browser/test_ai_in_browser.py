@@ -79,7 +79,8 @@ def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai
     for page in (alice, bob):
         page.get_by_text("A fresh and complete answer.").wait_for(timeout=10000)
         assert log(page).locator("article.chat-kind-ai").count() == replies_before  # replaced, not added
-        assert log(page).locator("article.chat-kind-ai").last.locator(".chat-status").inner_text().lower() == "regenerated"
+        badge = log(page).locator("article.chat-kind-ai").last.locator(".chat-status")
+        assert badge.inner_text().lower() == "regenerated"
     assert "tell me everything" in fake.last_request.messages[-1]["content"]
     bob.screenshot(path=str(artifacts / "reply-regenerated.png"))
     alice_ctx.close()

@@ -47,7 +47,7 @@ async def test_the_owner_changes_the_ai_settings_and_a_member_cannot(ai_app, fak
     await open_new_room(alice, "Launch")
     await bob.open("/")
     bob.find("Join").click()
-    await bob.should_see("People (3)")
+    await bob.should_see("People (3)", retries=30)
     await bob.should_not_see("Settings")
 
     alice.find("Settings").click()

@@ -1,0 +1,61 @@
+"""GET /join/<token>: where an invite link leads. It shows the room's name and how to join, and
+changes nothing; the form POSTs to /join/<token>/accept (pages/auth_routes.py)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from nicegui import ui
+
+from chatapp.domain.invites import InviteInvalid
+from chatapp.domain.services import Services
+from chatapp.pages.auth_pages import form_input, native_form
+from chatapp.pages.session import Flash, request_actor
+from chatapp.pages.theme import APP_NAME, header
+
+
+def invalid_link_page() -> None:
+    """One page for every unusable link: unknown, expired, revoked or used up alike."""
+    ui.context.client.status_code = 404
+    with ui.card().classes("auth-card"):
+        ui.label("This invite link is not valid").classes("text-2xl font-semibold").props('role="heading"')
+        ui.label(InviteInvalid().message).classes("opacity-80")
+        ui.link("Sign in", "/sign-in")
+
+
+def register_join(services: Services, flash: Flash) -> None:
+    """Register /join/{token}."""
+
+    @ui.page("/join/{token}", title=f"Join · {APP_NAME}")
+    async def join_page(request: Request, token: str, f: str = ""):
+        actor, _ = await request_actor(services.accounts, request)
+        header(actor)
+        try:
+            preview = await services.invites.preview(token)
+        except InviteInvalid:
+            invalid_link_page()
+            return
+        data = flash.load(f)
+        errors = data.get("errors", {})
+        with ui.card().classes("auth-card"):
+            ui.label("You are invited to").classes("opacity-80")
+            ui.label(preview.room_name).classes("text-2xl font-semibold").props('role="heading" aria-level="1"')
+            if errors.get("display_name") and actor is not None:
+                ui.label(errors["display_name"]).classes("text-negative").props('role="alert"')
+            with native_form(f"/join/{token}/accept"):
+                if actor is None:
+                    form_input(
+                        "Your name",
+                        "display_name",
+                        value=data.get("display_name", ""),
+                        autocomplete="name",
+                        error=errors.get("display_name"),
+                        hint="How others in the room will see you (you join as a guest)",
+                    )
+                    ui.button("Join as a guest").props('type="submit" unelevated').classes("w-full")
+                else:
+                    who = f"{actor.display_name} (guest)" if actor.is_guest else actor.display_name
+                    ui.button(f"Join as {who}").props('type="submit" unelevated').classes("w-full")
+            if actor is None:
+                with ui.row().classes("gap-1 text-sm"):
+                    ui.label("Have an account?")
+                    ui.link("Sign in first", f"/sign-in?next=/join/{token}")

@@ -1,0 +1,115 @@
+"""The room's invite dialog: create a link (shown once), list the links, revoke them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from nicegui import ui
+
+from chatapp.domain.errors import DomainError
+from chatapp.domain.models import Invite
+from chatapp.domain.services import Services
+from chatapp.pages.session import TabSession
+
+EXPIRY_CHOICES = {1: "1 day", 7: "7 days", 30: "30 days", 0: "Never"}
+USES_CHOICES = {0: "Unlimited", 1: "1 person", 5: "5 people", 10: "10 people", 25: "25 people", 100: "100 people"}
+
+
+async def open_invites(services: Services, tab: TabSession, room_id: int) -> None:
+    """Show the invite dialog: a form for a new link, then the room's links with their state."""
+    try:
+        invites = await services.invites.list(await tab.current(), room_id)
+    except DomainError as exc:
+        ui.notify(exc.message, type="warning")
+        return
+    base_url = _base_url()
+    default_days = int(services.invites.policy.default_expiry_days)
+    with ui.dialog() as dialog, ui.card().classes("room-settings"):
+        ui.label("Invite people").classes("text-lg font-semibold").props('role="heading" aria-level="2"')
+        ui.label("Anyone with a link can join this room, as a guest or with their account.").classes(
+            "text-sm opacity-70"
+        )
+        with ui.row().classes("w-full gap-2 no-wrap"):
+            expiry = ui.select(
+                {default_days: f"{default_days} days", **EXPIRY_CHOICES}, value=default_days, label="Link expires after"
+            ).classes("grow")
+            uses = ui.select(USES_CHOICES, value=0, label="Can be used by").classes("grow")
+        created = ui.column().classes("w-full gap-1")
+        listing = ui.column().classes("w-full gap-1")
+
+        async def create() -> None:
+            try:
+                new = await services.invites.create(
+                    await tab.current(), room_id, expires_in_days=float(expiry.value), max_uses=uses.value or None
+                )
+            except DomainError as exc:
+                ui.notify(exc.message, type="warning")
+                return
+            link = f"{base_url}/join/{new.token}"
+            created.clear()
+            with created:
+                ui.label("Copy the link now: it is shown only once.").classes("text-sm font-medium")
+                with ui.row().classes("w-full no-wrap items-center gap-2"):
+                    ui.input("Invite link", value=link).props("readonly outlined dense").classes("grow")
+                    ui.button("Copy", icon="content_copy", on_click=lambda: _copy(link)).props("flat no-caps")
+            await refresh()
+
+        async def revoke(invite: Invite) -> None:
+            try:
+                await services.invites.revoke(await tab.current(), room_id, invite.id)
+            except DomainError as exc:
+                ui.notify(exc.message, type="warning")
+                return
+            ui.notify("Link revoked.")
+            await refresh()
+
+        async def refresh() -> None:
+            try:
+                current = await services.invites.list(await tab.current(), room_id)
+            except DomainError:
+                return
+            _show_links(listing, current, revoke)
+
+        ui.button("Create link", icon="link", on_click=create).props("unelevated no-caps")
+        _show_links(listing, invites, revoke)
+        with ui.row().classes("w-full justify-end"):
+            ui.button("Close", on_click=dialog.close).props("flat no-caps")
+    dialog.on("hide", dialog.delete)
+    dialog.open()
+
+
+def _show_links(listing: ui.column, invites: list[Invite], revoke) -> None:
+    now = datetime.now(UTC)
+    listing.clear()
+    with listing:
+        ui.label("Links of this room").classes("text-base font-semibold mt-2").props('role="heading" aria-level="3"')
+        if not invites:
+            ui.label("No links yet.").classes("text-sm opacity-70")
+        for invite in invites:
+            status = invite.status(now)
+            with ui.row().classes("w-full items-center no-wrap gap-2 invite-row"):
+                with ui.column().classes("gap-0 grow min-w-0"):
+                    ui.label(f"By {invite.created_by_name} · {_when(invite.created_at)}").classes("text-sm")
+                    ui.label(_details(invite, status)).classes("text-xs opacity-70")
+                if status == "active":
+                    ui.button("Revoke", on_click=lambda i=invite: revoke(i)).props("flat dense no-caps color=negative")
+
+
+def _details(invite: Invite, status: str) -> str:
+    uses = f"used {invite.uses}" + (f" of {invite.max_uses}" if invite.max_uses else " times")
+    expires = f"expires {_when(invite.expires_at)}" if invite.expires_at else "never expires"
+    return f"{status.capitalize()} · {uses} · {expires}"
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def _base_url() -> str:
+    request = ui.context.client.request
+    return str(request.base_url).rstrip("/") if request else ""
+
+
+def _copy(text: str) -> None:
+    ui.clipboard.write(text)
+    ui.notify("Link copied.")
