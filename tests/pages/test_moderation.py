@@ -1,0 +1,107 @@
+"""Moderation and limits through simulated users: deletes vanish live, a removed member's tab leaves,
+roles change from the people list, and rate limits answer with when to try again."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatapp.pages.message_list import MessageList
+from chatapp.pages.people_list import PeopleList
+from tests.domain.helpers import PASSWORD
+from tests.pages.conftest import signed_up
+from tests.pages.test_live_room import bodies, composer_of, open_new_room, send
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+async def owner_and_member(new_user):
+    alice = await signed_up(new_user, "alice", "Alice")
+    bob = await signed_up(new_user, "bob", "Bob")
+    await open_new_room(alice, "Launch")
+    await bob.open("/")
+    bob.find("Join").click()
+    await bob.should_see("People (3)", retries=30)
+    return alice, bob
+
+
+def element(user, kind):
+    with user:
+        (found,) = user.find(kind).elements
+    return found
+
+
+def participant_id(user, name: str) -> int:
+    return next(p["id"] for p in element(user, PeopleList).props["people"] if p["name"] == name)
+
+
+async def test_a_deleted_message_vanishes_from_every_screen(app):
+    _, new_user = app
+    alice, bob = await owner_and_member(new_user)
+    await send(bob, "oops, wrong room")
+    await alice.should_see("oops, wrong room")
+    (payload,) = [p for p in element(alice, MessageList).payloads if "oops" in p["html"]]
+    alice.find(MessageList).trigger("deleteMessage", payload["id"])  # the owner deletes it
+    await bob.should_not_see("oops, wrong room", retries=30)
+    await alice.should_not_see("oops, wrong room")
+    await send(bob, "second try")
+    await alice.should_see("second try")
+    (mine,) = [p for p in element(bob, MessageList).payloads if "second try" in p["html"]]
+    bob.find(MessageList).trigger("deleteMessage", mine["id"])  # its author may delete it too
+    await alice.should_not_see("second try", retries=30)
+
+
+async def test_a_member_cannot_delete_others_messages_or_remove_people(app):
+    _, new_user = app
+    alice, bob = await owner_and_member(new_user)
+    await send(alice, "owner's words")
+    await bob.should_see("owner's words")
+    (payload,) = [p for p in element(bob, MessageList).payloads if "owner" in p["html"]]
+    bob.find(MessageList).trigger("deleteMessage", payload["id"])
+    await bob.should_see("Only its author, or the room's owners and moderators, can delete a message.")
+    bob.find(PeopleList).trigger("remove", participant_id(bob, "Alice"))
+    await bob.should_see("Only the room's owners and moderators can do that.")
+    assert "owner's words" in " ".join(bodies(alice))
+
+
+async def test_a_removed_member_leaves_the_room_at_once_and_cannot_post(app):
+    _, new_user = app
+    alice, bob = await owner_and_member(new_user)
+    alice.find(PeopleList).trigger("remove", participant_id(alice, "Bob"))
+    await alice.should_see("People (2)", retries=30)
+    await bob.should_see("You are no longer in that room.", retries=30)
+
+
+async def test_the_owner_makes_a_member_moderator_from_the_people_list(app):
+    _, new_user = app
+    alice, bob = await owner_and_member(new_user)
+    alice.find(PeopleList).trigger("setRole", {"id": participant_id(alice, "Bob"), "role": "moderator"})
+    await bob.should_see("Bob (Moderator)", retries=30)
+    assert element(bob, PeopleList).props["my-role"] == "moderator"
+
+
+@pytest.mark.settings(message_burst=3, message_per_second=0.5)
+async def test_posting_too_fast_puts_the_message_back_with_when_to_try_again(app):
+    _, new_user = app
+    alice, _ = await owner_and_member(new_user)
+    for text in ("one", "two", "three", "four"):
+        await send(alice, text)
+    await alice.should_see("You are sending messages too fast. Try again in 2 seconds.", retries=30)
+    assert composer_of(alice).returned_draft == "four"
+    assert [b for b in bodies(alice) if b in ("<p>one</p>", "<p>two</p>", "<p>three</p>", "<p>four</p>")] == [
+        "<p>one</p>",
+        "<p>two</p>",
+        "<p>three</p>",
+    ]
+
+
+@pytest.mark.settings(sign_in_limit=3)
+async def test_too_many_sign_in_attempts_are_refused_with_when_to_try_again(app):
+    _, new_user = app
+    await signed_up(new_user, "alice", "Alice")
+    visitor = new_user()
+    for _ in range(3):
+        response = await visitor.http_client.post("/auth/sign-in", data={"username": "alice", "password": "nope"})
+        assert "sign-in" in response.headers["location"]
+    response = await visitor.http_client.post("/auth/sign-in", data={"username": "alice", "password": PASSWORD})
+    page = await visitor.http_client.get(response.headers["location"])
+    assert "Too many sign-in attempts. Try again in 5 minutes." in page.text
