@@ -83,10 +83,15 @@ def server(args: list[str], env: dict[str, str] | None = None):
 
 
 @contextmanager
-def fresh_chatapp():
-    """`python -m chatapp` on a new, empty data dir; yields its Server."""
+def fresh_chatapp(extra_env: dict[str, str] | None = None):
+    """`python -m chatapp` on a new, empty data dir (with extra settings); yields its Server."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"CHATAPP_DATA_DIR": str(Path(tmp) / "data"), "CHATAPP_LOG_LEVEL": "warning"}
+        env = {
+            "CHATAPP_DATA_DIR": str(Path(tmp) / "data"),
+            "CHATAPP_LOG_LEVEL": "warning",
+            "CHATAPP_MESSAGE_BURST": "0",  # the posters send far faster than a person: no per-person rate limit
+            **(extra_env or {}),
+        }
         with server(["-m", "chatapp"], env) as running:
             yield running
 

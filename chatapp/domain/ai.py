@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from chatapp.domain.ai_prompt import Prompt, RoomContext, build_prompt
@@ -41,7 +41,7 @@ from chatapp.domain.models import (
     UsageRecord,
 )
 from chatapp.domain.ports import Clock, LlmClient, LlmStream, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.rooms import room_access
+from chatapp.domain.rooms import require_member, room_access
 
 log = logging.getLogger(__name__)
 
@@ -145,14 +145,15 @@ class AiReplies:
     def _launch(self, room_id: int, *, replaces: Message | None) -> RunningReply:
         if room_id in self._running:
             raise Conflict(f"{self._ai_name} is already answering here. Wait for it, or stop it first.")
-        reply = RunningReply(reply_id=uuid.uuid4().hex, room_id=room_id, replaces=replaces)
+        reply = RunningReply(reply_id=secrets.token_hex(6), room_id=room_id, replaces=replaces)
         self._running[room_id] = reply
         reply.task = asyncio.create_task(self._run(reply), name=f"AI reply in room {room_id}")
         return reply
 
     async def stop(self, actor: Actor, room_id: int) -> bool:
-        """Stop the room's running reply (its partial text is saved, marked stopped); False if none ran."""
-        await self._tx.run(lambda uow: _require_participant(uow, actor, room_id))
+        """Stop the room's running reply (its partial text is saved, marked stopped); False if none ran.
+        Anyone in the room may, guests included (even where they may not ask the AI)."""
+        await self._tx.run(lambda uow: require_member(uow, actor, room_id))
         reply = self._running.get(room_id)
         if reply is None or reply.task is None:
             return False
@@ -176,7 +177,7 @@ class AiReplies:
             request = await self._request(reply)
             async with asyncio.timeout(self._timeout):
                 stream = await self._llm.stream(model=request.model, messages=request.prompt.as_messages())
-                flushed_at = time.monotonic()
+                flushed_at = float("-inf")  # the first text goes out at once; then one delta per interval
                 async for delta in stream:
                     reply.text += delta
                     unsent += delta
@@ -279,7 +280,7 @@ class AiReplies:
             )
             message = await self._tx.run(lambda uow: self._save(uow, reply, request, record, usage), write=True)
         topic = room_topic(reply.room_id)
-        if message is not None and reply.replaces is not None:
+        if message is not None and reply.replaces is not None:  # (None: the old reply was deleted meanwhile)
             await self._pubsub.publish(
                 topic, MessageUpdated(room_id=reply.room_id, message_id=message.id, message=message)
             )

@@ -10,7 +10,7 @@ from chatapp.domain.accounts import hash_token, new_token
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import ParticipantsChanged, room_topic
 from chatapp.domain.limits import RateLimiter
-from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, Role
+from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import enter_room, is_valid_id, require_member
 from chatapp.domain.validation import display_name_error, one_line
@@ -135,7 +135,7 @@ class Invites:
             raise ValidationError({"display_name": error})
 
         def work(uow: UnitOfWork) -> GuestPass:
-            invite = self._usable(uow, token, lock=True)
+            invite = self._usable(uow, token, lock=True, actor=guest)
             now = self._clock()
             actor, session_token, expires_at = guest, None, None
             if actor is None:
@@ -160,7 +160,7 @@ class Invites:
         self._count_join(ip)
 
         def work(uow: UnitOfWork) -> int:
-            invite = self._usable(uow, token, lock=True)
+            invite = self._usable(uow, token, lock=True, actor=actor)
             self._enter(uow, invite, actor)
             return invite.room_id
 
@@ -172,10 +172,16 @@ class Invites:
         if self._join_limit is not None and ip:
             self._join_limit.hit(f"ip:{ip}", "Too many invite links followed from your network.")
 
-    def _usable(self, uow: UnitOfWork, token: str, *, lock: bool = False) -> Invite:
+    def _usable(self, uow: UnitOfWork, token: str, *, lock: bool = False, actor: Actor | None = None) -> Invite:
+        """The invite, if it may let someone in; someone already in its room is let through whatever
+        its state (a used-up link still takes them back to the room)."""
         invite = uow.invites.by_hash(hash_token(token), lock=lock) if _plausible(token) else None
-        if invite is None or invite.status(self._clock()) != "active":
+        if invite is None:
             raise InviteInvalid()
+        if invite.status(self._clock()) != "active":
+            earlier = uow.participants.membership(invite.room_id, actor) if actor is not None else None
+            if earlier is None or earlier.state is not ParticipantState.ACTIVE:
+                raise InviteInvalid()
         return invite
 
     def _enter(self, uow: UnitOfWork, invite: Invite, actor: Actor) -> None:

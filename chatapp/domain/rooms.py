@@ -188,6 +188,7 @@ class Rooms:
             raise ValidationError({"role": "Choose owner, moderator or member."}) from None
 
         def work(uow: UnitOfWork) -> Participant:
+            uow.rooms.lock(room_id)  # two owners stepping down at once must not leave the room without one
             require_owner(uow, actor, room_id)
             target = _target(uow, room_id, participant_id)
             if target.kind is not ParticipantKind.USER or wanted is Role.GUEST:
@@ -205,6 +206,7 @@ class Rooms:
         Moderators cannot remove owners or other moderators; nobody removes the AI (switch it off)."""
 
         def work(uow: UnitOfWork) -> None:
+            uow.rooms.lock(room_id)
             me = require_moderator(uow, actor, room_id).me
             target = _target(uow, room_id, participant_id)
             if target.id == me.id:
@@ -216,6 +218,7 @@ class Rooms:
             if target.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
                 raise Conflict("The last owner cannot be removed.")
             uow.participants.set_state(target.id, ParticipantState.REMOVED, removed_by=me.id)
+            uow.invites.revoke_by(target.id, self._clock())  # their links stop working too
 
         await self._tx.run(work, write=True)
         await self._pubsub.publish(
@@ -224,12 +227,16 @@ class Rooms:
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
 
     async def leave(self, actor: Actor, room_id: int) -> None:
-        """Leave the room (a public room can be joined again); the last owner must hand over first."""
+        """Leave the room (a public room can be joined again, as a member: whoever leaves gives up their
+        role); the last owner must hand over first."""
 
         def work(uow: UnitOfWork) -> Participant:
+            uow.rooms.lock(room_id)
             me = require_member(uow, actor, room_id).me
             if me.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
                 raise Conflict("You are the room's only owner: make someone else an owner before you leave.")
+            if me.role in (Role.OWNER, Role.MODERATOR):
+                uow.participants.set_role(me.id, Role.MEMBER)
             return uow.participants.set_state(me.id, ParticipantState.LEFT)
 
         left = await self._tx.run(work, write=True)

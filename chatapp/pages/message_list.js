@@ -115,10 +115,11 @@ export default {
         this.ai = { reply: data.reply_id, text: "", replaces: data.replaces || null };
         this.notice = "";
       } else if (data.type === "ai_reply_delta") {
-        if (!this.ai || this.ai.reply !== data.reply_id) this.ai = { reply: data.reply_id, text: "", replaces: null };
+        // A delta belongs to the running reply (a tab opened mid-reply got its id and text with the page).
+        if (!this.ai) this.ai = { reply: null, text: "", replaces: null };
         this.ai.text += data.text;
       } else if (data.type === "ai_reply_ended") {
-        if (this.ai && this.ai.reply === data.reply_id) this.ai = null;
+        if (this.ai && (this.ai.reply === data.reply_id || this.ai.reply === null)) this.ai = null;
         if (data.notice) this.notice = data.notice;
       } else if (data.type === "ai_notice") {
         this.notice = data.text;

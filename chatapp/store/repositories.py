@@ -216,6 +216,11 @@ class SqlRooms:
         self.s.add(row)
         self.s.flush()
 
+    def lock(self, room_id: int) -> None:
+        """Hold the room's row until the transaction ends (PostgreSQL; SQLite writers are serialised
+        anyway), so checks such as "is another owner left?" cannot race."""
+        self.s.execute(select(RoomRow.id).where(RoomRow.id == room_id).with_for_update())
+
     def set_options(self, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool) -> None:
         row = self.s.get(RoomRow, room_id)
         row.members_can_invite = members_can_invite
@@ -475,8 +480,10 @@ class SqlMessages:
         self.s.flush()
         return _message(row, self.s.get(ParticipantRow, participant_id))
 
-    def replace_reply(self, message_id: int, *, body: str, now: datetime, record: ReplyRecord) -> Message:
+    def replace_reply(self, message_id: int, *, body: str, now: datetime, record: ReplyRecord) -> Message | None:
         row = self.s.get(MessageRow, message_id)
+        if row is None or row.deleted_at is not None:
+            return None  # deleted meanwhile: it stays deleted
         row.body = body
         row.edited_at = now
         row.status = record.status.value
@@ -617,6 +624,15 @@ class SqlInvites:
 
     def count_used(self, invite_id: int) -> None:
         self.s.execute(update(InviteRow).where(InviteRow.id == invite_id).values(uses=InviteRow.uses + 1))
+
+    def revoke_by(self, participant_id: int, now: datetime) -> int:
+        """Revoke every live link a participant created (they were removed from the room)."""
+        stmt = (
+            update(InviteRow)
+            .where(InviteRow.created_by == participant_id, InviteRow.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        return self.s.execute(stmt).rowcount or 0
 
     def revoke(self, invite_id: int, now: datetime) -> None:
         self.s.execute(
