@@ -19,11 +19,10 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
-class MessagePosted(Event):
-    """A message was committed. In-process subscribers also get the message itself (saving a reload);
-    adapters that cross processes send only the ids and the receiver loads it."""
+class _MessageEvent(Event):
+    """In-process subscribers also get the message itself (saving a reload); adapters that cross
+    processes send only the ids and the receiver loads it."""
 
-    kind: ClassVar[str] = "message_posted"
     room_id: int
     message_id: int
     message: Message | None = field(default=None, compare=False, repr=False)
@@ -33,16 +32,17 @@ class MessagePosted(Event):
 
 
 @dataclass(frozen=True, slots=True)
-class MessageUpdated(Event):
+class MessagePosted(_MessageEvent):
+    """A message was committed."""
+
+    kind: ClassVar[str] = "message_posted"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageUpdated(_MessageEvent):
     """A message's content changed (a regenerated AI reply replaced the old text)."""
 
     kind: ClassVar[str] = "message_updated"
-    room_id: int
-    message_id: int
-    message: Message | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "room_id": self.room_id, "message_id": self.message_id}
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,19 +141,11 @@ class RoomView:
 
     async def stop_ai(self) -> None:
         """The Stop button of a running AI reply."""
-        try:
-            await self.services.ai.stop(await self.tab.current(), self.access.room.id)
-        except DomainError as exc:
-            with self.client:
-                ui.notify(exc.message, type="warning")
+        await self._act(lambda actor: self.services.ai.stop(actor, self.access.room.id))
 
     async def regenerate_ai(self) -> None:
         """The Regenerate button of the AI's latest reply."""
-        try:
-            await self.services.ai.regenerate(await self.tab.current(), self.access.room.id)
-        except DomainError as exc:
-            with self.client:
-                ui.notify(exc.message, type="warning")
+        await self._act(lambda actor: self.services.ai.regenerate(actor, self.access.room.id))
 
     async def load_people(self) -> list[Participant] | None:
         """The room's participants as this tab's user may see them (None if they no longer may)."""

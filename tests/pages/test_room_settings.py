@@ -13,6 +13,7 @@ from tests.domain.helpers import PASSWORD
 from tests.fake_llm import FakeLLM, Script, fake_llm_fixture  # noqa: F401 - the fake_llm fixture
 from tests.pages.conftest import signed_up, simulated_app
 from tests.pages.test_live_room import open_new_room, send
+from tests.pages.test_moderation import owner_and_member
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -42,12 +43,7 @@ async def owners_view(runtime, username: str):
 
 async def test_the_owner_changes_the_ai_settings_and_a_member_cannot(ai_app, fake_llm):
     runtime, new_user = ai_app
-    alice = await signed_up(new_user, "alice", "Alice")
-    bob = await signed_up(new_user, "bob", "Bob")
-    await open_new_room(alice, "Launch")
-    await bob.open("/")
-    bob.find("Join").click()
-    await bob.should_see("People (3)", retries=30)
+    alice, bob = await owner_and_member(new_user)
     await bob.should_not_see("Settings")
 
     alice.find("Settings").click()
