@@ -57,7 +57,7 @@ class Chat:
             access = room_access(uow, actor, room_id)
             if access.me is None:
                 raise Forbidden("Join the room to post.")
-            message = uow.messages.add(room_id=room_id, participant_id=access.me.id, body=text, now=self._clock())
+            message = uow.messages.add(room_id=room_id, author=access.me, body=text, now=self._clock())
             return message, access.room
 
         message, room = await self._tx.run(work, write=True)

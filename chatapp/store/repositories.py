@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 from sqlalchemy import Integer, Select, and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
@@ -170,17 +171,36 @@ class SqlSessions:
 _ACTIVE = ParticipantRow.state == ParticipantState.ACTIVE.value
 
 
-def _room_with(who) -> Select:
-    """The room and the actor's active participant in it (an outer join: None when not in it)."""
-    return (
-        select(RoomRow, ParticipantRow)
-        .outerjoin(ParticipantRow, and_(ParticipantRow.room_id == RoomRow.id, who == bindparam("who"), _ACTIVE))
-        .where(RoomRow.id == bindparam("room_id"))
+_ROOMS, _PARTICIPANTS = RoomRow.__table__, ParticipantRow.__table__
+_AS_PARTICIPANT = "p_"  # the participant's columns in the access query, prefixed
+
+
+def _room_with(who: str) -> Select:
+    """The room and the actor's active participant in it (an outer join: None when not in it), as
+    plain columns: the access check runs for every post and page, and ORM entities cost more than
+    the query (py-spy on bench.writes)."""
+    joined = _ROOMS.outerjoin(
+        _PARTICIPANTS,
+        and_(
+            _PARTICIPANTS.c.room_id == _ROOMS.c.id,
+            _PARTICIPANTS.c[who] == bindparam("who"),
+            _PARTICIPANTS.c.state == ParticipantState.ACTIVE.value,
+        ),
     )
+    participant = [column.label(_AS_PARTICIPANT + column.name) for column in _PARTICIPANTS.c]
+    return select(_ROOMS, *participant).select_from(joined).where(_ROOMS.c.id == bindparam("room_id"))
 
 
-_ROOM_WITH_USER = _room_with(ParticipantRow.user_id)
-_ROOM_WITH_GUEST = _room_with(ParticipantRow.guest_id)
+_ROOM_WITH_USER = _room_with("user_id")
+_ROOM_WITH_GUEST = _room_with("guest_id")
+
+
+def _participant_in(row) -> Participant | None:
+    """The prefixed participant columns of an access-query row, if the outer join found one."""
+    values = {
+        key[len(_AS_PARTICIPANT) :]: value for key, value in row._mapping.items() if key.startswith(_AS_PARTICIPANT)
+    }
+    return _participant(SimpleNamespace(**values)) if values["id"] is not None else None
 
 
 def _is(actor: Actor):
@@ -236,8 +256,7 @@ class SqlRooms:
         found = self.s.execute(stmt, {"room_id": room_id, "who": who}).first()
         if found is None:
             return None
-        room, participant = found
-        return _room(room), _participant(participant) if participant is not None else None
+        return _room(found), _participant_in(found)
 
     def summaries_for(self, actor: Actor) -> list[RoomSummary]:
         last_id = (
@@ -446,6 +465,9 @@ def _message_from_columns(row) -> Message:
     )
 
 
+# One statement, no ORM unit of work: posting is the hottest write (the author comes with the call).
+_INSERT_MESSAGE = insert(MessageRow.__table__).returning(MessageRow.__table__.c.id)
+
 _LATEST_BY = (
     _MESSAGE_COLUMNS.where(MessageRow.room_id == _ROOM_ID, MessageRow.participant_id == bindparam("participant_id"))
     .order_by(MessageRow.id.desc())
@@ -457,12 +479,24 @@ class SqlMessages:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def add(self, *, room_id: int, participant_id: int, body: str, now: datetime) -> Message:
-        row = MessageRow(room_id=room_id, participant_id=participant_id, body=body, created_at=now)
-        self.s.add(row)
-        self.s.flush()
-        author = self.s.get(ParticipantRow, participant_id)
-        return _message(row, author)
+    def add(self, *, room_id: int, author: Participant, body: str, now: datetime) -> Message:
+        values = {
+            "room_id": room_id,
+            "participant_id": author.id,
+            "body": body,
+            "created_at": now,
+            "status": MessageStatus.COMPLETE.value,
+        }
+        message_id = self.s.execute(_INSERT_MESSAGE, values).scalar_one()
+        return Message(
+            id=message_id,
+            room_id=room_id,
+            participant_id=author.id,
+            author_name=author.display_name,
+            author_kind=author.kind,
+            body=body,
+            created_at=now,
+        )
 
     def add_reply(self, *, room_id: int, participant_id: int, body: str, now: datetime, record: ReplyRecord) -> Message:
         row = MessageRow(
