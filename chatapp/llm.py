@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from chatapp.domain.errors import LlmError
+from chatapp.domain.errors import LlmError, no_model_configured
 from chatapp.domain.ports import LlmUsage
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -41,6 +41,8 @@ def _litellm() -> ModuleType:
             litellm.suppress_debug_info = True
             litellm.telemetry = False
             litellm.redact_messages_in_exceptions = True  # prompts never end up in error texts or logs
+            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):  # its INFO lines, once per request,
+                logging.getLogger(name).setLevel(logging.WARNING)  # came out twice (its handler and ours)
             _module = litellm
         return _module
 
@@ -182,9 +184,7 @@ class LitellmClient:
     async def stream(self, *, model: str, messages: list[dict[str, str]]) -> LitellmStream:
         """Start a streamed completion; raises LlmError if the provider refuses or cannot be reached."""
         if not model:
-            raise LlmError(
-                "not_configured", "No AI model is configured: the server admin sets CHATAPP_AI_MODEL (see the README)."
-            )
+            raise no_model_configured()
         litellm = await _litellm_off_loop()
         if self._router_config is not None:
             router = self._router or await asyncio.to_thread(self._get_router)

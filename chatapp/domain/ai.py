@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from chatapp.domain.ai_prompt import Prompt, RoomContext, build_prompt
 from chatapp.domain.ai_settings import AiSettings
-from chatapp.domain.errors import Conflict, Forbidden, LlmError, NotFound
+from chatapp.domain.errors import Conflict, Forbidden, LlmError, NotFound, no_model_configured
 from chatapp.domain.events import (
     AiNotice,
     AiReplyDelta,
@@ -100,24 +100,28 @@ class AiReplies:
         self._running: dict[int, RunningReply] = {}
 
     async def on_posted(self, actor: Actor, message: Message, room: Room) -> None:
-        """A person's message was saved: start a reply if the room's AI mode asks for one."""
+        """A person's message was saved: start a reply if the room's AI mode asks for one. When it
+        cannot start (switched off, busy, not allowed for guests), the asker alone is told why."""
         mode = room.ai_mode
-        wanted = mode is AiMode.EVERY or (mode is AiMode.MENTION and mentions_ai(message.body))
-        if not wanted or (actor.is_guest and not room.guests_can_use_ai and mode is AiMode.EVERY):
+        mentioned = mentions_ai(message.body)
+        if mode is AiMode.OFF:
+            if mentioned:
+                await self._tell(message, f"{self._ai_name} is switched off in this room (the owner's settings).")
             return
+        if not (mode is AiMode.EVERY or mentioned):
+            return
+        if actor.is_guest and not room.guests_can_use_ai and not mentioned:
+            return  # mode "every": a guest's message simply gets no answer
         try:
             await self.start(actor, message.room_id)
         except Forbidden as refused:
-            await self._pubsub.publish(
-                room_topic(message.room_id), AiNotice(room_id=message.room_id, text=refused.message)
-            )
+            await self._tell(message, refused.message)
         except Conflict:
-            await self._pubsub.publish(
-                room_topic(message.room_id),
-                AiNotice(
-                    room_id=message.room_id, text=f"{self._ai_name} is still answering; ask again when it is done."
-                ),
-            )
+            await self._tell(message, f"{self._ai_name} is still answering; ask again when it is done.")
+
+    async def _tell(self, message: Message, text: str) -> None:
+        notice = AiNotice(room_id=message.room_id, text=text, participant_id=message.participant_id)
+        await self._pubsub.publish(room_topic(message.room_id), notice)
 
     def running(self, room_id: int) -> RunningReply | None:
         """The room's reply in progress, if any."""
@@ -236,6 +240,8 @@ class AiReplies:
         if created:
             await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
         model = self._settings.model_for(settings)
+        if not model:
+            raise no_model_configured()  # before counting tokens: that would import litellm for nothing
         context = RoomContext(
             ai_name=self._ai_name,
             room_name=room.name,

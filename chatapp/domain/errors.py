@@ -56,3 +56,10 @@ class LlmError(DomainError):
         super().__init__(message)
         # "not_configured", "refused", "rate_limited", "unavailable", "timeout", "dropped", "too_long", "declined"
         self.kind = kind
+
+
+def no_model_configured() -> LlmError:
+    """The error of a reply asked for while the server has no AI model."""
+    return LlmError(
+        "not_configured", "No AI model is configured: the server admin sets CHATAPP_AI_MODEL (see the README)."
+    )

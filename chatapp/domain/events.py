@@ -70,11 +70,13 @@ class SessionsRevoked(Event):
 
 @dataclass(frozen=True, slots=True)
 class ParticipantRemoved(Event):
-    """A moderator removed someone from the room (their tabs there lose access)."""
+    """Someone is no longer in the room: removed by a moderator, or they left (`left`). Their tabs
+    there lose access."""
 
     kind: ClassVar[str] = "participant_removed"
     room_id: int
     participant_id: int
+    left: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ class AiNotice(Event):
     kind: ClassVar[str] = "ai_notice"
     room_id: int
     text: str
+    participant_id: int | None = None  # for whom (the one who asked); None: everyone in the room
 
 
 EVENT_TYPES: dict[str, type[Event]] = {

@@ -240,7 +240,8 @@ class Rooms:
             return uow.participants.set_state(me.id, ParticipantState.LEFT)
 
         left = await self._tx.run(work, write=True)
-        await self._pubsub.publish(room_topic(room_id), ParticipantRemoved(room_id=room_id, participant_id=left.id))
+        gone = ParticipantRemoved(room_id=room_id, participant_id=left.id, left=True)
+        await self._pubsub.publish(room_topic(room_id), gone)
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
 
     async def set_options(

@@ -18,7 +18,9 @@ def invalid_link_page() -> None:
     ui.context.client.status_code = 404
     with ui.card().classes("auth-card"):
         ui.label("This invite link is not valid").classes("text-2xl font-semibold").props('role="heading"')
-        ui.label(InviteInvalid().message).classes("opacity-80")
+        ui.label("It may have expired, been revoked or used up. Ask whoever sent it for a new one.").classes(
+            "opacity-80"
+        )
         ui.link("Sign in", "/sign-in")
 
 

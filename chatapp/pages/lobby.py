@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
@@ -27,6 +29,25 @@ def preview(summary: RoomSummary) -> str:
     return f"{message.author_name}: {text}"
 
 
+def ago(moment: datetime, now: datetime | None = None) -> str:
+    """How long ago, in words ("just now", "5 min ago", "3 h ago", "2 days ago", then the date): the
+    same for every reader whatever their time zone."""
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)} h ago"
+    if seconds < 7 * 86400:
+        days = int(seconds // 86400)
+        return f"{days} day{'s' if days > 1 else ''} ago"
+    return f"{moment:%b} {moment.day}, {moment.year}"
+
+
+LEFT_NOTICES = {"you": "You left the room.", "removed": "You were removed from that room."}
+
+
 def _room_row(summary: RoomSummary) -> None:
     room = summary.room
     with (
@@ -37,9 +58,8 @@ def _room_row(summary: RoomSummary) -> None:
             ui.icon("lock" if room.is_private else "tag").classes("opacity-70")
             ui.label(room.name).classes("font-semibold")
             if summary.last_message:
-                ui.label(summary.last_message.created_at.strftime("%Y-%m-%d %H:%M UTC")).classes(
-                    "ml-auto text-xs opacity-60"
-                )
+                when = summary.last_message.created_at
+                ui.label(ago(when)).classes("ml-auto text-xs opacity-60").props(f'title="{when:%Y-%m-%d %H:%M} UTC"')
         ui.label(preview(summary)).classes("lobby-preview w-full")
 
 
@@ -66,7 +86,8 @@ def register_lobby(services: Services) -> None:
 
         with ui.column().classes("page-narrow gap-6"):
             if left:
-                ui.label("You are no longer in that room.").classes("lobby-notice").props('role="status"')
+                notice = LEFT_NOTICES.get(left, "You are no longer in that room.")
+                ui.label(notice).classes("lobby-notice").props('role="status"')
             with ui.column().classes("w-full gap-2"):
                 ui.label("Your rooms").classes("text-xl font-semibold")
                 if not lobby.my_rooms:

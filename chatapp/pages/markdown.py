@@ -7,6 +7,7 @@ from functools import lru_cache
 
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_lexer_by_name
@@ -65,6 +66,17 @@ def _highlight(code: str, lang: str, _attrs: str) -> str:
 
 
 _MD = MarkdownIt("js-default", {"highlight": _highlight, "breaks": True})
+
+
+def _image_as_link(renderer, tokens, idx, options, env) -> str:
+    """Images are not loaded (a remote image would tell its server who reads the room): their alt
+    text becomes a link to them instead (the URL is then checked by the sanitiser like any link)."""
+    token = tokens[idx]
+    alt = escapeHtml(renderer.renderInlineAsText(token.children or [], options, env)) or "image"
+    return f'<a href="{escapeHtml(token.attrGet("src") or "")}">{alt}</a>'
+
+
+_MD.add_render_rule("image", _image_as_link)
 
 
 @lru_cache(maxsize=4096)

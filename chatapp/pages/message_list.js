@@ -5,7 +5,10 @@
 export default {
   template: `
     <div class="chat-log-wrap">
-      <div class="chat-log" role="log" aria-live="polite" aria-label="Messages" ref="log" tabindex="0" @scroll.passive="onScroll">
+      <div class="chat-log" role="log" aria-live="polite" aria-label="Messages" ref="log" tabindex="0"
+           @scroll.passive="onScroll" @wheel.passive="userScrolls" @touchmove.passive="userScrolls"
+           @keydown="userScrolls" @pointerdown="userScrolls">
+       <div ref="content">
         <div class="chat-older">
           <button v-if="older" type="button" class="chat-older-btn" :disabled="loading" @click="loadOlder">
             {{ loading ? 'Loading…' : 'Load older messages' }}
@@ -18,8 +21,10 @@ export default {
           <header class="chat-msg-head" :class="{ 'sr-only': continues(i) }">
             <span class="chat-author">{{ m.author }}</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
-            <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>
-            <span v-if="m.edited" class="chat-status" :title="'Regenerated ' + fullTime(m.edited)">regenerated</span>
+            <template v-if="!(ai && ai.replaces === m.id)">
+              <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>
+              <span v-if="m.edited" class="chat-status" :title="'Regenerated ' + fullTime(m.edited)">regenerated</span>
+            </template>
           </header>
           <template v-if="ai && ai.replaces === m.id">
             <div class="chat-body chat-stream chat-streaming" aria-busy="true">{{ ai.text || aiName + " is typing…" }}</div>
@@ -40,6 +45,7 @@ export default {
           <button v-if="canAct" type="button" class="chat-stop-btn" @click="$emit('stop-ai')">Stop</button>
         </article>
         <p v-if="notice" class="chat-notice" role="status">{{ notice }}</p>
+       </div>
       </div>
       <button v-if="unseen" type="button" class="chat-jump" @click="toBottom(true)">New messages below</button>
     </div>`,
@@ -68,6 +74,10 @@ export default {
   },
   mounted() {
     this.toBottom(false);
+    // Stay at the bottom while the content grows for reasons other than new messages (web fonts
+    // arriving, code blocks laid out): only the reader's own scrolling unsticks the list.
+    this.resizes = new ResizeObserver(() => { if (this.atBottom) this.toBottom(false); });
+    this.resizes.observe(this.$refs.content);
     this.onLive = (data) => {
       if (data && data.room === this.room) this.appendMany(data.messages);
     };
@@ -82,6 +92,8 @@ export default {
   },
   unmounted() {
     clearTimeout(this.attachTimer);
+    clearTimeout(this.noticeTimer);
+    if (this.resizes) this.resizes.disconnect();
     if (window.socket) {
       window.socket.off("chatapp:messages", this.onLive);
       window.socket.off("chatapp:ai", this.onAi);
@@ -120,11 +132,18 @@ export default {
         this.ai.text += data.text;
       } else if (data.type === "ai_reply_ended") {
         if (this.ai && (this.ai.reply === data.reply_id || this.ai.reply === null)) this.ai = null;
-        if (data.notice) this.notice = data.notice;
+        if (data.notice) this.showNotice(data.notice);
       } else if (data.type === "ai_notice") {
-        this.notice = data.text;
+        if (data.participant_id && data.participant_id !== this.me) return;  // meant for someone else
+        this.showNotice(data.text);
       }
       if (stick) this.$nextTick(() => this.toBottom(false));
+    },
+    showNotice(text) {
+      // A notice about the AI stays a while, then goes (the room moves on).
+      this.notice = text;
+      clearTimeout(this.noticeTimer);
+      this.noticeTimer = setTimeout(() => { this.notice = ""; }, 15000);
     },
     setCanModerate(value) {
       this.moderator = value;
@@ -161,6 +180,7 @@ export default {
       setTimeout(() => this.onConnect(), 2000);
     },
     append(message) {
+      if (message.pid === this.me && this.me > 0) this.atBottom = true;  // your own message: always shown
       const known = this.items.findIndex((m) => m.id === message.id);
       if (known >= 0) {  // a message seen before: replaced when it was edited since (a regenerated reply)
         if (message.edited && message.edited !== this.items[known].edited) this.items.splice(known, 1, message);
@@ -194,9 +214,15 @@ export default {
       this.loading = true;
       this.$emit("load-older", this.items[0].id);
     },
+    userScrolls() {
+      this.userScrolledAt = Date.now();
+    },
     onScroll() {
       const log = this.$refs.log;
-      this.atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+      const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 48;
+      // Layout shifts scroll too; only a scroll the reader made (recently touched, wheeled, keyed)
+      // may take the list off the bottom. Reaching the bottom always sticks it again.
+      if (atBottom || Date.now() - (this.userScrolledAt || 0) < 1000) this.atBottom = atBottom;
       if (this.atBottom) this.unseen = false;
     },
     toBottom(smooth) {

@@ -19,7 +19,7 @@ export default {
               </select>
               <button v-if="mayRemove(p)" type="button" class="people-remove"
                       :aria-label="(confirming === p.id ? 'Confirm: remove ' : 'Remove ') + p.name"
-                      @click="askRemove(p)">{{ confirming === p.id ? "Remove? Click again" : "Remove" }}</button>
+                      @click="askRemove(p)">{{ confirming === p.id ? "Confirm" : "Remove" }}</button>
             </span>
           </span>
         </li>

@@ -67,14 +67,14 @@ class RoomView:
         """The tab's participant in the room (None when only viewing a public room)."""
         return self.access.me.id if self.access.me else None
 
-    def left_room(self) -> None:
+    def left_room(self, *, removed: bool) -> None:
         """This tab's person is no longer in the room (removed, or left in another tab): stop receiving
         the room and go to the lobby. Whatever the browser does, the server sends it nothing more."""
         for stop in self.on_left:
             stop()
         self.on_left.clear()
         with self.client:
-            ui.navigate.to("/?left=1")
+            ui.navigate.to("/?left=removed" if removed else "/?left=you")
 
     async def delete_message(self, message_id: int) -> None:
         """The Delete button of a message (the domain decides whether this person may)."""
@@ -88,7 +88,13 @@ class RoomView:
 
     async def set_role(self, participant_id: int, role: str) -> None:
         """The role menu in the people list (owners)."""
-        await self._act(lambda actor: self.services.rooms.set_role(actor, self.access.room.id, participant_id, role))
+
+        async def change(actor) -> None:
+            changed = await self.services.rooms.set_role(actor, self.access.room.id, participant_id, role)
+            with self.client:
+                ui.notify(f"{changed.display_name} is now {changed.role.value}.", type="positive")
+
+        await self._act(change)
 
     async def _act(self, action) -> None:
         try:
@@ -259,14 +265,21 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
 
 def _leave_button(services: Services, view: RoomView) -> None:
     async def leave() -> None:
+        if not button.props.get("data-armed"):  # two clicks: the first asks
+            button.props("data-armed")
+            button.text = "Leave? Click again"
+            return
         try:
             await services.rooms.leave(await view.tab.current(), view.access.room.id)
         except DomainError as exc:
+            button.props(remove="data-armed")
+            button.text = "Leave room"
             ui.notify(exc.message, type="warning")
             return
-        ui.navigate.to("/?left=1")
+        ui.navigate.to("/?left=you")
 
-    ui.button("Leave room", icon="logout", on_click=leave).props("flat no-caps color=negative").classes("mt-4")
+    button = ui.button("Leave room", icon="logout", on_click=leave).props("flat no-caps color=negative")
+    button.classes("mt-4 leave-room")
 
 
 def _composer(services: Services, view: RoomView) -> None:

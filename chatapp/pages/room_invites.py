@@ -34,6 +34,7 @@ async def open_invites(services: Services, tab: TabSession, room_id: int) -> Non
                 {default_days: f"{default_days} days", **EXPIRY_CHOICES}, value=default_days, label="Link expires after"
             ).classes("grow")
             uses = ui.select(USES_CHOICES, value=0, label="Can be used by").classes("grow")
+        create_button = ui.button("Create link", icon="link").props("unelevated no-caps")
         created = ui.column().classes("w-full gap-1")
         listing = ui.column().classes("w-full gap-1")
 
@@ -70,7 +71,7 @@ async def open_invites(services: Services, tab: TabSession, room_id: int) -> Non
                 return
             _show_links(listing, current, revoke)
 
-        ui.button("Create link", icon="link", on_click=create).props("unelevated no-caps")
+        create_button.on_click(create)
         _show_links(listing, invites, revoke)
         with ui.row().classes("w-full justify-end"):
             ui.button("Close", on_click=dialog.close).props("flat no-caps")
@@ -96,7 +97,10 @@ def _show_links(listing: ui.column, invites: list[Invite], revoke) -> None:
 
 
 def _details(invite: Invite, status: str) -> str:
-    uses = f"used {invite.uses}" + (f" of {invite.max_uses}" if invite.max_uses else " times")
+    if invite.max_uses:
+        uses = f"used {invite.uses} of {invite.max_uses}"
+    else:
+        uses = "not used yet" if invite.uses == 0 else f"used {invite.uses} time{'s' if invite.uses > 1 else ''}"
     expires = f"expires {_when(invite.expires_at)}" if invite.expires_at else "never expires"
     return f"{status.capitalize()} · {uses} · {expires}"
 

@@ -49,8 +49,9 @@ CSS = """
 .chat-status { font-size: .7rem; text-transform: uppercase; letter-spacing: .03em; opacity: .75;
   border: 1px solid rgba(127,127,127,.5); border-radius: 4px; padding: 0 .3rem; }
 .chat-actions { display: flex; gap: .4rem; }
-.chat-delete-btn { margin-top: .25rem; border: 0; background: transparent; color: inherit; opacity: 0;
-  cursor: pointer; font-size: .75rem; padding: .1rem .4rem; border-radius: 4px; }
+.chat-actions:empty { display: none; }
+.chat-delete-btn { position: absolute; top: .2rem; right: .4rem; border: 0; background: inherit; color: inherit;
+  opacity: 0; cursor: pointer; font-size: .75rem; padding: .1rem .4rem; border-radius: 4px; }
 .chat-msg:hover .chat-delete-btn, .chat-delete-btn:focus, .chat-delete-btn[aria-label^="Confirm"] { opacity: .75; }
 .chat-delete-btn[aria-label^="Confirm"] { color: #b91c1c; opacity: 1; }
 .chat-regen-btn { margin-top: .25rem; border: 1px solid rgba(127,127,127,.5); border-radius: 999px;
@@ -69,6 +70,9 @@ CSS = """
   background: transparent; color: inherit; }
 .people-remove { font-size: .75rem; border: 1px solid rgba(185,28,28,.5); color: #b91c1c; background: transparent;
   border-radius: 999px; padding: 0 .5rem; cursor: pointer; }
+.body--dark .room-head .q-btn, .body--dark .q-btn.text-primary { color: #a5b4fc !important; }
+.body--dark .leave-room, .body--dark .q-btn.text-negative { color: #fca5a5 !important; }
+.room-settings .q-textarea textarea { max-height: 12rem; overflow-y: auto; }
 .people-heading { font-size: 1rem; font-weight: 600; margin: 0 0 .5rem 0; }
 .people-list { list-style: none; margin: 0; padding: 0; }
 .people-item { display: flex; align-items: center; gap: .75rem; padding: .35rem .25rem; }
@@ -97,7 +101,10 @@ def header(actor: Actor | None) -> None:
         with menu_button, ui.menu().props("auto-close"):
             if actor.is_guest:
                 ui.label("You joined as a guest").classes("px-4 pt-2 text-sm opacity-70")
-                ui.menu_item("Create an account", lambda: ui.navigate.to("/sign-up"))
+                ui.menu_item("Create an account (keeps your messages)", lambda: ui.navigate.to("/sign-up"))
+                ui.label("Signing out ends your guest pass: coming back takes a new link.").classes(
+                    "px-4 text-xs opacity-70 max-w-[16rem]"
+                )
             else:
                 ui.label(f"@{actor.username}").classes("px-4 pt-2 text-sm opacity-70")
                 ui.menu_item("Account settings", lambda: ui.navigate.to("/account"))

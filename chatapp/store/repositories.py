@@ -283,7 +283,8 @@ class SqlRooms:
         ]
 
     def public_not_joined(self, actor: Actor, limit: int) -> list[Room]:
-        mine = select(ParticipantRow.room_id).where(_is(actor), _ACTIVE)
+        # rooms they are in, and rooms they were removed from (they cannot join those)
+        mine = select(ParticipantRow.room_id).where(_is(actor), ParticipantRow.state != ParticipantState.LEFT.value)
         stmt = (
             select(RoomRow)
             .where(RoomRow.visibility == Visibility.PUBLIC.value, RoomRow.id.not_in(mine))

@@ -194,7 +194,31 @@ def test_room_opens_on_newest_page_and_loads_older_on_demand(browser, live_app, 
     context.close()
 
 
-def seed_messages(data_dir, username: str, room_id: int, count: int) -> None:
+GAP_BELOW = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
+
+
+def test_a_room_of_long_messages_opens_at_the_bottom_and_your_own_message_is_always_shown(
+    browser, live_app, artifacts
+):
+    context = browser.new_context()
+    page = sign_up(context, live_app.base_url, "lena", "Lena")
+    room_url = create_room(page, "Essays")
+    long_text = " ".join(["A long line of prose that wraps across the width of the room several times."] * 12)
+    seed_messages(live_app.data_dir, "lena", int(room_url.rsplit("/", 1)[1]), 30, text=long_text)
+    page.reload()
+    log(page).locator("article").last.wait_for()
+    page.wait_for_timeout(500)  # fonts and layout settle; the list must follow them down
+    assert log(page).evaluate(GAP_BELOW) < 48
+    log(page).evaluate("el => el.scrollBy(0, -150)")  # a layout-like scroll, not the reader's
+    say(page, "my own reply")
+    log(page).get_by_text("my own reply").wait_for(timeout=3000)
+    page.wait_for_timeout(300)
+    assert log(page).evaluate(GAP_BELOW) < 48 and page.get_by_text("New messages below").count() == 0
+    page.screenshot(path=str(artifacts / "long-messages-bottom.png"))
+    context.close()
+
+
+def seed_messages(data_dir, username: str, room_id: int, count: int, text: str = "message") -> None:
     """Write messages into the app's own database through the domain (another process, same file)."""
     from chatapp.app import build_runtime
     from chatapp.config import Settings
@@ -205,7 +229,7 @@ def seed_messages(data_dir, username: str, room_id: int, count: int) -> None:
         session = await runtime.services.accounts.sign_in(username=username, password=PASSWORD)
         actor = await runtime.services.accounts.authenticate(session.token)
         for i in range(count):
-            await runtime.services.chat.post_message(actor, room_id, f"message {i}")
+            await runtime.services.chat.post_message(actor, room_id, f"{text} {i}")
 
     # Playwright's sync API owns this thread's event loop; the domain runs on a loop of its own.
     with ThreadPoolExecutor(1) as pool:

@@ -53,8 +53,8 @@ def test_a_guest_joins_by_link_chats_live_and_loses_access_when_removed(browser,
     remove = owner.get_by_role("button", name="Remove Gus from Acme")
     remove.click()
     owner.get_by_role("button", name="Confirm: remove Gus from Acme").click()
-    guest.wait_for_url(f"{base}/?left=1", timeout=3000)  # within a second or so, whatever the guest does
-    guest.get_by_text("You are no longer in that room.").wait_for()
+    guest.wait_for_url(f"{base}/?left=removed", timeout=3000)  # within a second or so, whatever the guest does
+    guest.get_by_text("You were removed from that room.").wait_for()
     owner.get_by_text("People (2)").wait_for(timeout=3000)
     guest.goto(room_url)
     guest.get_by_text("Room not found").wait_for()

@@ -14,7 +14,7 @@ from chatapp.domain.ai import AiReplies
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
-from chatapp.domain.events import AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
+from chatapp.domain.events import AiNotice, AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
 from chatapp.domain.models import AiMode, ParticipantKind
 from chatapp.llm import LitellmClient, RouterConfigError, read_router_config
 from chatapp.store.db import SqlTransactor
@@ -253,3 +253,19 @@ async def test_retries_take_a_failed_start_again(runtime, fake_llm):
     await wired.ai.start(alice, room.id)
     await wired.settled(room.id)
     assert len(fake_llm.requests) == 2 and events[-1].status == "complete"
+
+
+async def test_whoever_asks_a_switched_off_or_busy_ai_alone_is_told_why(runtime, wired, fake_llm):
+    alice, bob, room = await owner_and_member(runtime)
+    events = wired.events(room.id)
+    fake_llm.set_default(Script(tokens=60, tokens_per_second=60))
+    await wired.chat.post_message(alice, room.id, "@ai first question")
+    asked = await wired.chat.post_message(bob, room.id, "@ai me too")  # while the first reply runs
+    await wired.settled(room.id)
+    await wired.settings.update(alice, room.id, mode="off", instruction="", model=None)
+    off = await wired.chat.post_message(bob, room.id, "@ai hello?")
+    notices = [e for e in events if isinstance(e, AiNotice)]
+    assert [(n.participant_id, n.text) for n in notices] == [
+        (asked.participant_id, "Assistant is still answering; ask again when it is done."),
+        (off.participant_id, "Assistant is switched off in this room (the owner's settings)."),
+    ]

@@ -52,3 +52,14 @@ def test_lobby_preview_names_the_author_and_is_cut_to_length() -> None:
     line = preview(RoomSummary(room=room, role=Role.OWNER, last_message=message))
     assert line.startswith("Ann: word word") and "*" not in line
     assert len(line) == len("Ann: ") + PREVIEW_CHARS and line.endswith("…")
+
+
+def test_images_become_links_with_their_alt_text_and_are_never_loaded():
+    html = render_markdown(
+        '![the chart](https://example.com/c.png "t") ![](http://a.b/i.png) ![x<b>](data:image/png;base64,AA)'
+    )
+    assert "<img" not in html
+    assert '<a href="https://example.com/c.png"' in html and ">the chart</a>" in html
+    assert '<a href="http://a.b/i.png"' in html and ">image</a>" in html
+    assert 'href="data:' not in html  # only http(s) and mailto links survive the sanitiser
+    assert "<b>" not in html
