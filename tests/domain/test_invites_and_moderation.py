@@ -689,3 +689,16 @@ async def test_removing_a_moderator_revokes_the_links_they_made(runtime):
     with pytest.raises(InviteInvalid):
         await runtime.services.invites.accept_as_user(newcomer, theirs.token)
     assert await runtime.services.invites.accept_as_user(newcomer, link.token) == room.id  # the owner's still works
+
+
+async def test_a_public_room_someone_was_removed_from_is_not_offered_to_them_again(runtime):
+    owner, room = await room_with_owner(runtime, private=False)
+    gina, _ = await sign_up(runtime, "gina", "Gina")
+    rooms = runtime.services.rooms
+    await rooms.join(gina, room.id)
+    await rooms.remove_participant(owner, room.id, participant_id(await rooms.participants(owner, room.id), gina))
+    assert [r.id for r in (await rooms.lobby(gina)).public_rooms] == []
+    other, _ = await sign_up(runtime, "otto", "Otto")
+    await rooms.join(other, room.id)
+    await rooms.leave(other, room.id)
+    assert [r.id for r in (await rooms.lobby(other)).public_rooms] == [room.id]  # who left may come back

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from chatapp.domain.models import Message, ParticipantKind, Role, Room, RoomSummary, Visibility
-from chatapp.pages.lobby import PREVIEW_CHARS, preview
+from chatapp.pages.lobby import PREVIEW_CHARS, ago, preview
 from chatapp.pages.markdown import plain_text, render_markdown
 
 
@@ -63,3 +63,19 @@ def test_images_become_links_with_their_alt_text_and_are_never_loaded():
     assert '<a href="http://a.b/i.png"' in html and ">image</a>" in html
     assert 'href="data:' not in html  # only http(s) and mailto links survive the sanitiser
     assert "<b>" not in html
+
+
+@pytest.mark.parametrize(
+    ("seconds", "expected"),
+    [
+        (5, "just now"),
+        (125, "2 min ago"),
+        (3 * 3600 + 5, "3 h ago"),
+        (86400 + 1, "1 day ago"),
+        (3 * 86400, "3 days ago"),
+    ],
+)
+def test_lobby_times_read_the_same_in_every_time_zone(seconds, expected):
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    assert ago(now - timedelta(seconds=seconds), now) == expected
+    assert ago(datetime(2026, 3, 4, 9, 0, tzinfo=UTC), now) == "Mar 4, 2026"
