@@ -91,6 +91,7 @@ def build_runtime(settings: Settings) -> Runtime:
         settings=ai_settings,
         context_tokens=settings.ai_context_tokens,
         timeout=settings.ai_timeout,
+        limit=limits.posts,
     )
     services = Services(
         accounts=Accounts(

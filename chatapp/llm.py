@@ -106,6 +106,8 @@ def read_router_config(path: Path) -> dict[str, Any]:
             raise RouterConfigError(f"every model_list entry in {path} needs model_name and litellm_params")
     router_settings = data.get("router_settings") or {}
     litellm_settings = data.get("litellm_settings") or {}
+    if not isinstance(router_settings, dict) or not isinstance(litellm_settings, dict):
+        raise RouterConfigError(f"router_settings and litellm_settings in {path} must be mappings")
     options = {k: v for k, v in router_settings.items() if k != "model_list"}
     fallbacks = data.get("fallbacks") or router_settings.get("fallbacks") or litellm_settings.get("fallbacks")
     if fallbacks:

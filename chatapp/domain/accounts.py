@@ -92,16 +92,21 @@ class Accounts:
     ) -> NewSession:
         """Check credentials and issue a fresh session, revoking the browser's previous one.
 
-        Attempts are limited per username and per IP (RateLimited says when to try again); a
-        successful sign-in clears the username's count."""
+        Failed attempts are limited per username and per IP (RateLimited says when to try again);
+        successful ones are not counted, and one clears the username's count. While a username is
+        over its limit even the right password is refused: that is what stops guessing, at the price
+        that someone guessing can hold an account's sign-in off for the window (docs/ARCHITECTURE.md)."""
         name = one_line(username).lower()
-        too_many = "Too many sign-in attempts."
+        too_many = "Too many failed sign-in attempts."
         if ip:
-            self._limits.sign_in_ip.hit(f"ip:{ip}", too_many)
-        self._limits.sign_in_user.hit(f"user:{name}", too_many)
+            self._limits.sign_in_ip.check(f"ip:{ip}", too_many)
+        self._limits.sign_in_user.check(f"user:{name}", too_many)
         creds = await self._tx.run(lambda uow: uow.users.credentials_by_username(name))
         ok = await self._passwords.verify(creds.password_hash if creds else None, password)
         if creds is None or not ok:
+            if ip:
+                self._limits.sign_in_ip.take(f"ip:{ip}")
+            self._limits.sign_in_user.take(f"user:{name}")
             raise InvalidCredentials()
         self._limits.sign_in_user.reset(f"user:{name}")
         new_hash = None
@@ -146,11 +151,12 @@ class Accounts:
         def work(uow: UnitOfWork) -> NewSession:
             if uow.users.credentials_by_username(username) is not None:
                 raise ValidationError({"username": "That username is taken."})
+            if uow.guests.delete_sessions(guest.guest_id) == 0:  # signed up (or out) meanwhile
+                raise NotAuthenticated()
             user = uow.users.add(
                 username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
             )
             uow.participants.convert_guest(guest.guest_id, user.id)
-            uow.guests.delete_sessions(guest.guest_id)
             return self._issue_session(uow, user)
 
         session = await self._tx.run(work, write=True)

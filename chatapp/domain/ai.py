@@ -28,6 +28,7 @@ from chatapp.domain.events import (
     ParticipantsChanged,
     room_topic,
 )
+from chatapp.domain.limits import RateLimiter, actor_key
 from chatapp.domain.models import (
     Actor,
     AiMode,
@@ -88,7 +89,9 @@ class AiReplies:
         context_tokens: int,
         timeout: float,
         clock: Clock = utc_now,
+        limit: RateLimiter | None = None,
     ) -> None:
+        self._limit = limit  # regenerating costs like asking: it takes from the asker's message rate
         self._tx = tx
         self._pubsub = pubsub
         self._llm = llm
@@ -134,7 +137,10 @@ class AiReplies:
 
     async def regenerate(self, actor: Actor, room_id: int) -> RunningReply:
         """Answer again in place of the AI's latest reply in the room (the new text replaces it once
-        there is any; the context is what came before the old reply)."""
+        there is any; the context is what came before the old reply). Counts as a message against the
+        actor's rate limit."""
+        if self._limit is not None:
+            self._limit.hit(actor_key(room_id, actor), "You are asking too fast.")
 
         def latest_reply(uow: UnitOfWork) -> Message:
             _require_participant(uow, actor, room_id)

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
-from chatapp.domain.limits import RateLimiter
+from chatapp.domain.limits import RateLimiter, actor_key
 from chatapp.domain.models import Actor, Message, MessagePage, Room
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import is_valid_id, require_member, room_access
@@ -50,8 +50,7 @@ class Chat:
         """Save a message by the actor's participant, then tell everyone in the room."""
         text = self.validate_body(body)
         if self._post_limit is not None:  # per participant: this actor in this room (checked on the loop)
-            who = f"guest:{actor.guest_id}" if actor.is_guest else f"user:{actor.user_id}"
-            self._post_limit.hit(f"room:{room_id}:{who}", "You are sending messages too fast.")
+            self._post_limit.hit(actor_key(room_id, actor), "You are sending messages too fast.")
 
         def work(uow: UnitOfWork) -> tuple[Message, Room]:
             access = room_access(uow, actor, room_id)

@@ -10,7 +10,7 @@ from chatapp.domain.accounts import hash_token, new_token
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import ParticipantsChanged, room_topic
 from chatapp.domain.limits import RateLimiter
-from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role
+from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role, RoomAccess
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import enter_room, is_valid_id, require_member
 from chatapp.domain.validation import display_name_error, one_line
@@ -108,7 +108,7 @@ class Invites:
             invite = uow.invites.get(invite_id) if is_valid_id(invite_id) else None
             if invite is None or invite.room_id != room_id:
                 raise NotFound("That invite link does not exist.")
-            own = access.can_invite and invite.created_by == access.me.id
+            own = invite.created_by == access.me.id
             if not (access.can_moderate or own):
                 raise Forbidden("Only the room's owners and moderators can revoke this link.")
             uow.invites.revoke(invite.id, self._clock())
@@ -178,7 +178,7 @@ class Invites:
         invite = uow.invites.by_hash(hash_token(token), lock=lock) if _plausible(token) else None
         if invite is None:
             raise InviteInvalid()
-        if invite.status(self._clock()) != "active":
+        if invite.status(self._clock()) != "active" or not _creator_may_invite(uow, invite):
             earlier = uow.participants.membership(invite.room_id, actor) if actor is not None else None
             if earlier is None or earlier.state is not ParticipantState.ACTIVE:
                 raise InviteInvalid()
@@ -187,9 +187,19 @@ class Invites:
     def _enter(self, uow: UnitOfWork, invite: Invite, actor: Actor) -> None:
         """Put the actor in the invite's room; a use is counted only when someone new comes in."""
         before = uow.participants.membership(invite.room_id, actor)
-        participant = enter_room(uow, actor, invite.room_id, Role.MEMBER, self._clock())
+        participant = enter_room(uow, actor, invite.room_id, Role.MEMBER, self._clock(), invite_id=invite.id)
         if before is None or before.state != participant.state:
             uow.invites.count_used(invite.id)
+
+
+def _creator_may_invite(uow: UnitOfWork, invite: Invite) -> bool:
+    """A link lets people in only while whoever made it may still invite (not removed, not a member
+    of a room that stopped letting members invite)."""
+    creator = uow.participants.get(invite.created_by)
+    room = uow.rooms.get(invite.room_id)
+    if creator is None or room is None or creator.state is not ParticipantState.ACTIVE:
+        return False
+    return RoomAccess(room=room, me=creator).can_invite
 
 
 def _plausible(token: str) -> bool:

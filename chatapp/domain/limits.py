@@ -10,6 +10,7 @@ limits are then per process; see docs/ARCHITECTURE.md).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import OrderedDict
@@ -84,9 +85,25 @@ class RateLimiter:
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
 
+    def check(self, key: str, message: str) -> None:
+        """Raise RateLimited when an attempt under `key` would be refused now, without taking one."""
+        if self.rate.burst > 0 and (wait := self.wait_needed(key)) > 0:
+            raise RateLimited(f"{message} Try again {when_to_retry(wait)}.", wait)
+
+    def take(self, key: str) -> None:
+        """Count an attempt under `key` (e.g. a failed one) without refusing anything now."""
+        with contextlib.suppress(RateLimited):  # already at the limit: the next check refuses
+            self.hit(key, "")
+
     def reset(self, key: str) -> None:
         """Forget the attempts under `key` (e.g. after a successful sign-in)."""
         self._buckets.pop(key, None)
+
+
+def actor_key(room_id: int, actor) -> str:
+    """The rate-limit key of a person in a room (a participant, before the database is asked)."""
+    who = f"guest:{actor.guest_id}" if actor.guest_id is not None else f"user:{actor.user_id}"
+    return f"room:{room_id}:{who}"
 
 
 @dataclass
@@ -95,8 +112,8 @@ class Limits:
 
     posts: RateLimiter  # per participant
     joins: RateLimiter  # invite links followed, per IP
-    sign_in_user: RateLimiter  # sign-in attempts per username
-    sign_in_ip: RateLimiter  # sign-in attempts per IP
+    sign_in_user: RateLimiter  # failed sign-in attempts per username
+    sign_in_ip: RateLimiter  # failed sign-in attempts per IP
 
     @classmethod
     def off(cls) -> Limits:

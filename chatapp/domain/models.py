@@ -165,6 +165,7 @@ class Participant:
     user_id: int | None = None
     guest_id: int | None = None
     state: ParticipantState = ParticipantState.ACTIVE
+    invite_id: int | None = None  # the link they came in by, if any
 
     @property
     def can_moderate(self) -> bool:

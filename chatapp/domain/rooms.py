@@ -71,15 +71,19 @@ def require_owner(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
     return access
 
 
-def _target(uow: UnitOfWork, room_id: int, participant_id: int) -> Participant:
-    """A participant of this room who is still in it, as the target of a moderation action."""
+def _target(uow: UnitOfWork, room_id: int, participant_id: int, *, left_too: bool = False) -> Participant:
+    """A participant of this room who is still in it (or, with left_too, who left it), as the target of
+    a moderation action."""
     target = uow.participants.get(participant_id) if is_valid_id(participant_id) else None
-    if target is None or target.room_id != room_id or target.state is not ParticipantState.ACTIVE:
+    allowed = (ParticipantState.ACTIVE, ParticipantState.LEFT) if left_too else (ParticipantState.ACTIVE,)
+    if target is None or target.room_id != room_id or target.state not in allowed:
         raise NotFound("That person is not in this room.")
     return target
 
 
-def enter_room(uow: UnitOfWork, actor: Actor, room_id: int, role: Role, now) -> Participant:
+def enter_room(
+    uow: UnitOfWork, actor: Actor, room_id: int, role: Role, now, *, invite_id: int | None = None
+) -> Participant:
     """Make the actor a participant of the room (a new one, or the one who left coming back).
     Someone removed from the room cannot come back this way."""
     earlier = uow.participants.membership(room_id, actor)
@@ -88,7 +92,7 @@ def enter_room(uow: UnitOfWork, actor: Actor, room_id: int, role: Role, now) -> 
             raise Forbidden("You were removed from this room.")
         if earlier.state is ParticipantState.ACTIVE:
             return earlier
-        return uow.participants.set_state(earlier.id, ParticipantState.ACTIVE, now=now)
+        return uow.participants.set_state(earlier.id, ParticipantState.ACTIVE, now=now, invite_id=invite_id)
     return uow.participants.add(
         room_id=room_id,
         kind=ParticipantKind.GUEST if actor.is_guest else ParticipantKind.USER,
@@ -97,6 +101,7 @@ def enter_room(uow: UnitOfWork, actor: Actor, room_id: int, role: Role, now) -> 
         display_name=actor.display_name,
         role=Role.GUEST if actor.is_guest else role,
         now=now,
+        invite_id=invite_id,
     )
 
 
@@ -202,13 +207,14 @@ class Rooms:
         return changed
 
     async def remove_participant(self, actor: Actor, room_id: int, participant_id: int) -> None:
-        """Owners and moderators remove someone from the room; they cannot come back by themselves.
+        """Owners and moderators remove someone from the room (also someone who just left); they cannot
+        come back by themselves: the invite link they came in by and their own links are revoked.
         Moderators cannot remove owners or other moderators; nobody removes the AI (switch it off)."""
 
         def work(uow: UnitOfWork) -> None:
             uow.rooms.lock(room_id)
             me = require_moderator(uow, actor, room_id).me
-            target = _target(uow, room_id, participant_id)
+            target = _target(uow, room_id, participant_id, left_too=True)  # leaving does not dodge removal
             if target.id == me.id:
                 raise Forbidden("To leave the room, use Leave room.")
             if target.kind is ParticipantKind.AI:
@@ -218,7 +224,10 @@ class Rooms:
             if target.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
                 raise Conflict("The last owner cannot be removed.")
             uow.participants.set_state(target.id, ParticipantState.REMOVED, removed_by=me.id)
-            uow.invites.revoke_by(target.id, self._clock())  # their links stop working too
+            now = self._clock()
+            uow.invites.revoke_by(target.id, now)  # their links stop working too...
+            if target.invite_id is not None:  # ...and so does the one they came in by (else: a new guest)
+                uow.invites.revoke(target.invite_id, now)
 
         await self._tx.run(work, write=True)
         await self._pubsub.publish(

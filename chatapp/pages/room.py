@@ -221,14 +221,19 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
         client.on_delete(leave_feed)
         tab.on_leave(leave_feed)  # a revoked session stops receiving at once, whatever its browser does
         view.on_left.append(leave_feed)  # so does a tab whose person was removed from the room
-        stop_watching = await services.live.watch(actor, access.room.id, feed)
-        client.on_delete(stop_watching)
-        tab.on_leave(stop_watching)
-        view.on_left.append(stop_watching)
-        tab.watch_revocations(services.session_watch.watch)
-        history = await services.chat.history(actor, access.room.id)
-        payloads = await payloads_of(history.messages)
-        people = await services.rooms.participants(actor, access.room.id)
+        try:  # access can end while the page is built (removed, left in another tab)
+            stop_watching = await services.live.watch(actor, access.room.id, feed)
+            client.on_delete(stop_watching)
+            tab.on_leave(stop_watching)
+            view.on_left.append(stop_watching)
+            tab.watch_revocations(services.session_watch.watch)
+            history = await services.chat.history(actor, access.room.id)
+            payloads = await payloads_of(history.messages)
+            people = await services.rooms.participants(actor, access.room.id)
+        except NotFound:
+            leave_feed()
+            not_found_page()
+            return None
         ui.page_title(f"{access.room.name} · {APP_NAME}")
 
         drawer = ui.right_drawer(value=None, bordered=True).props("width=240 breakpoint=800").classes("p-3")

@@ -77,6 +77,7 @@ def _participant(row: ParticipantRow) -> Participant:
         user_id=row.user_id,
         guest_id=row.guest_id,
         state=ParticipantState(row.state),
+        invite_id=row.invite_id,
     )
 
 
@@ -308,12 +309,14 @@ class SqlParticipants:
         now: datetime,
         user_id: int | None = None,
         guest_id: int | None = None,
+        invite_id: int | None = None,
     ) -> Participant:
         row = ParticipantRow(
             room_id=room_id,
             kind=kind.value,
             user_id=user_id,
             guest_id=guest_id,
+            invite_id=invite_id,
             display_name=display_name,
             role=role.value,
             joined_at=now,
@@ -353,12 +356,14 @@ class SqlParticipants:
         *,
         removed_by: int | None = None,
         now: datetime | None = None,
+        invite_id: int | None = None,
     ) -> Participant:
         row = self.s.get(ParticipantRow, participant_id)
         row.state = state.value
         row.removed_by = removed_by
         if state is ParticipantState.ACTIVE and now is not None:
             row.joined_at = now
+            row.invite_id = invite_id
         self.s.add(row)
         self.s.flush()
         return _participant(row)

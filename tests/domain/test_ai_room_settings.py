@@ -15,6 +15,7 @@ from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import AiNotice, AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
+from chatapp.domain.limits import Rate, RateLimited, RateLimiter
 from chatapp.domain.models import AiMode, ParticipantKind
 from chatapp.llm import LitellmClient, RouterConfigError, read_router_config
 from chatapp.store.db import SqlTransactor
@@ -28,7 +29,9 @@ MODEL, OTHER = "openai/fake-model", "openai/fake-large"
 class Wired:
     """AiSettings, AiReplies and a Chat that hands posted messages to the AI, on one pub/sub."""
 
-    def __init__(self, runtime, llm: LitellmClient, models: tuple[str, ...] = (MODEL, OTHER)) -> None:
+    def __init__(
+        self, runtime, llm: LitellmClient, models: tuple[str, ...] = (MODEL, OTHER), limit: RateLimiter | None = None
+    ) -> None:
         tx = SqlTransactor(runtime.engine)
         self.pubsub = InProcessPubSub()
         self.settings = AiSettings(
@@ -42,6 +45,7 @@ class Wired:
             settings=self.settings,
             context_tokens=8000,
             timeout=5,
+            limit=limit,
         )
         self.chat = Chat(tx=tx, pubsub=self.pubsub, max_message_chars=4000, page_size=50, on_posted=self.ai.on_posted)
 
@@ -269,3 +273,17 @@ async def test_whoever_asks_a_switched_off_or_busy_ai_alone_is_told_why(runtime,
         (asked.participant_id, "Assistant is still answering; ask again when it is done."),
         (off.participant_id, "Assistant is switched off in this room (the owner's settings)."),
     ]
+
+
+async def test_regenerating_counts_against_the_askers_message_rate(runtime, fake_llm):
+    limit = RateLimiter(Rate(2, 0.01))
+    wired = Wired(runtime, LitellmClient(api_base=fake_llm.base_url, api_key="k", retries=0), limit=limit)
+    alice, _, room = await owner_and_member(runtime)
+    fake_llm.set_default(Script(reply="ok"))
+    await wired.ai.start(alice, room.id)
+    await wired.settled(room.id)
+    for _ in range(2):
+        await wired.ai.regenerate(alice, room.id)
+        await wired.settled(room.id)
+    with pytest.raises(RateLimited, match="asking too fast"):
+        await wired.ai.regenerate(alice, room.id)

@@ -356,13 +356,14 @@ async def test_removed_people_cannot_post_nor_come_back_by_joining_or_by_a_link(
 
     with pytest.raises(Forbidden):  # a public room: Bob may still look, as anyone may, but not post
         await services.chat.post_message(bob, room.id, "after")
-    for comeback in (services.rooms.join(bob, room.id), services.invites.accept_as_user(bob, link.token)):
-        with pytest.raises(Forbidden) as refused:
-            await comeback
-        assert "removed" in refused.value.message
+    with pytest.raises(Forbidden) as refused:
+        await services.rooms.join(bob, room.id)
+    assert "removed" in refused.value.message
+    with pytest.raises(InviteInvalid):  # the link Gwen came in by was revoked with her removal
+        await services.invites.accept_as_user(bob, link.token)
     with pytest.raises(NotFound):  # a removed guest sees no room at all
         await services.chat.post_message(guest, room.id, "after")
-    with pytest.raises(Forbidden):
+    with pytest.raises(InviteInvalid):
         await services.invites.accept_as_guest(link.token, "Gwen", guest=guest)
     assert [i.uses for i in await services.invites.list(owner, room.id)] == uses
     assert [m.body for m in (await services.chat.history(owner, room.id)).messages] == ["before"]  # theirs stay
@@ -684,11 +685,13 @@ async def test_removing_a_moderator_revokes_the_links_they_made(runtime):
     mod_id = participant_id(await rooms.participants(owner, room.id), moderator)
     await rooms.set_role(owner, room.id, mod_id, "moderator")
     theirs = await runtime.services.invites.create(moderator, room.id)
+    owners_other = await runtime.services.invites.create(owner, room.id)
     await rooms.remove_participant(owner, room.id, mod_id)
     newcomer, _ = await sign_up(runtime, "nia", "Nia")
-    with pytest.raises(InviteInvalid):
-        await runtime.services.invites.accept_as_user(newcomer, theirs.token)
-    assert await runtime.services.invites.accept_as_user(newcomer, link.token) == room.id  # the owner's still works
+    for gone in (theirs, link):  # the links Moe made, and the one Moe came in by
+        with pytest.raises(InviteInvalid):
+            await runtime.services.invites.accept_as_user(newcomer, gone.token)
+    assert await runtime.services.invites.accept_as_user(newcomer, owners_other.token) == room.id
 
 
 async def test_a_public_room_someone_was_removed_from_is_not_offered_to_them_again(runtime):
@@ -702,3 +705,38 @@ async def test_a_public_room_someone_was_removed_from_is_not_offered_to_them_aga
     await rooms.join(other, room.id)
     await rooms.leave(other, room.id)
     assert [r.id for r in (await rooms.lobby(other)).public_rooms] == [room.id]  # who left may come back
+
+
+async def test_a_removed_guest_cannot_come_back_as_a_new_guest_by_the_same_link(runtime):
+    owner, room = await room_with_owner(runtime)
+    link = await runtime.services.invites.create(owner, room.id)
+    bob = (await runtime.services.invites.accept_as_guest(link.token, "Bob")).actor
+    rooms = runtime.services.rooms
+    await rooms.remove_participant(owner, room.id, participant_id(await rooms.participants(owner, room.id), bob))
+    with pytest.raises(InviteInvalid):  # a fresh browser: no guest cookie, a new guest
+        await runtime.services.invites.accept_as_guest(link.token, "Bob again")
+
+
+async def test_someone_who_left_can_still_be_removed(runtime):
+    owner, room = await room_with_owner(runtime, private=False)
+    troll, _ = await sign_up(runtime, "troll", "Troll")
+    rooms = runtime.services.rooms
+    await rooms.join(troll, room.id)
+    troll_id = participant_id(await rooms.participants(owner, room.id), troll)
+    await rooms.leave(troll, room.id)
+    await rooms.remove_participant(owner, room.id, troll_id)
+    with pytest.raises(Forbidden):
+        await rooms.join(troll, room.id)
+
+
+async def test_a_members_links_stop_when_members_may_no_longer_invite_and_they_can_still_revoke_them(runtime):
+    owner, room = await room_with_owner(runtime)
+    rooms, invites = runtime.services.rooms, runtime.services.invites
+    await rooms.set_options(owner, room.id, members_can_invite=True, guests_can_use_ai=True)
+    mia, _ = await sign_up(runtime, "mia", "Mia")
+    await invites.accept_as_user(mia, (await invites.create(owner, room.id)).token)
+    hers = await invites.create(mia, room.id)
+    await rooms.set_options(owner, room.id, members_can_invite=False, guests_can_use_ai=True)
+    with pytest.raises(InviteInvalid):
+        await invites.preview(hers.token)
+    await invites.revoke(mia, room.id, hers.invite.id)  # her own link: she may still revoke it

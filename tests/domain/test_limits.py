@@ -210,7 +210,7 @@ async def test_ten_sign_in_attempts_per_username_then_the_username_is_limited_fr
     for ip, username in (("10.0.1.1", "alice"), ("10.0.1.2", " ALICE "), (None, "alice")):
         with pytest.raises(RateLimited) as refused:  # even with the right password
             await accounts.sign_in(username=username, password=PASSWORD, ip=ip)
-        assert refused.value.message == "Too many sign-in attempts. Try again in 2 minutes."
+        assert refused.value.message == "Too many failed sign-in attempts. Try again in 2 minutes."
     await sign_up(runtime, "bob")
     await accounts.sign_in(username="bob", password=PASSWORD, ip="10.0.1.1")  # other names are not affected
 
@@ -278,3 +278,11 @@ async def test_invite_links_followed_are_limited_per_ip(runtime):
     await invites.accept_as_guest(link.token, "From elsewhere", ip="198.51.100.3")  # another network
     assert await invites.accept_as_user(bob, link.token) == room.id  # no IP known: not limited
     assert [i.uses for i in await invites.list(owner, room.id)] == [5]
+
+
+@pytest.mark.settings(sign_in_limit=3)
+async def test_successful_sign_ins_are_not_counted_against_a_shared_address(runtime):
+    for name in ("ann", "ben", "cat", "dan", "eve"):  # five people behind one office address
+        await sign_up(runtime, name, name.title())
+        await runtime.services.accounts.sign_in(username=name, password=PASSWORD, ip="198.51.100.1")
+        await runtime.services.accounts.sign_in(username=name, password=PASSWORD, ip="198.51.100.1")

@@ -104,4 +104,4 @@ async def test_too_many_sign_in_attempts_are_refused_with_when_to_try_again(app)
         assert "sign-in" in response.headers["location"]
     response = await visitor.http_client.post("/auth/sign-in", data={"username": "alice", "password": PASSWORD})
     page = await visitor.http_client.get(response.headers["location"])
-    assert "Too many sign-in attempts. Try again in 5 minutes." in page.text
+    assert "Too many failed sign-in attempts. Try again in 5 minutes." in page.text
