@@ -6,7 +6,7 @@ from chatapp.domain.errors import Forbidden, ValidationError
 from chatapp.domain.events import RoomSettingsChanged, room_topic
 from chatapp.domain.models import Actor, AiMode, ModelUsage, Role, RoomAiSettings, RoomAiView
 from chatapp.domain.ports import PubSub, Transactor, UnitOfWork
-from chatapp.domain.rooms import room_access
+from chatapp.domain.rooms import require_owner, room_access
 from chatapp.domain.validation import clean_text
 
 
@@ -58,7 +58,7 @@ class AiSettings:
         wanted = self._validate(mode, instruction, model)
 
         def work(uow: UnitOfWork) -> RoomAiSettings:
-            _require_owner(uow, actor, room_id)
+            require_owner(uow, actor, room_id)
             uow.rooms.set_ai_settings(room_id, wanted)
             return wanted
 
@@ -70,7 +70,7 @@ class AiSettings:
         """Tokens (and cost, where the model's prices are known) the room's AI used, per model; owners only."""
 
         def work(uow: UnitOfWork) -> list[ModelUsage]:
-            _require_owner(uow, actor, room_id)
+            require_owner(uow, actor, room_id)
             return uow.ai_usage.for_room(room_id)
 
         return await self._tx.run(work)
@@ -94,8 +94,3 @@ class AiSettings:
             raise ValidationError(errors)
         return RoomAiSettings(mode=ai_mode, instruction=text, model=chosen)
 
-
-def _require_owner(uow: UnitOfWork, actor: Actor, room_id: int) -> None:
-    me = room_access(uow, actor, room_id).me
-    if me is None or me.role is not Role.OWNER:
-        raise Forbidden("Only the room's owner can do that.")
