@@ -9,10 +9,9 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import sys
 
-from bench import ai_stream, fanout, history, memory, startup, writes
+from bench import ai_stream, fanout, history, machine, memory, startup, writes
 
 SCENARIOS = [
     ("Start-up: seconds until pages are served", startup.main, []),
@@ -32,7 +31,7 @@ def main() -> None:
     argparse.ArgumentParser(prog="python -m bench", description=__doc__).parse_args()
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     print(f"# chatapp benchmarks, {datetime.date.today()}")
-    print(f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}\n")
+    print(f"{machine.describe()}\n")
     for title, run, argv in SCENARIOS:
         print(f"## {title}\n", flush=True)
         run(argv)

@@ -33,12 +33,13 @@ async def settle(running: Server, seconds: float = 2.0) -> int:
 async def measure_memory(running: Server, clients: int, messages: int) -> dict[str, float]:
     room = await open_room_with_tabs(running.base, WARM_UP_TABS, f"memory {clients}")
     try:
+        # Saved and delivered (to any tab: a tab whose socket was still joining when a message went
+        # out would fetch it on its next connect in a browser; these protocol-level tabs do not).
+        # Expected before posting: on a fast machine the last message arrives before the loop ends.
+        markers = [viewer.expect(f"message {messages - 1}:") for viewer in room.viewers]
         for number in range(messages):
             await room.post(f"message {number}: a line of ordinary chat, with **some** markdown")
             await asyncio.sleep(0.01)
-        # Saved and delivered (to any tab: a tab whose socket was still joining when a message went
-        # out would fetch it on its next connect in a browser; these protocol-level tabs do not).
-        markers = [viewer.expect(f"message {messages - 1}:") for viewer in room.viewers]
         done, _ = await asyncio.wait(markers, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         if not done:
             raise TimeoutError("no tab received the last message")

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import fanout, memory, writes
+from bench import fanout, machine, memory, writes
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -32,3 +32,10 @@ def test_writes_tool_counts_every_message_on_both_servers():
     assert row["posters"] == 2 and row["messages"] == 6
     assert 0 < row["send_seconds"] <= row["seconds"] < 60
     assert row["per_second"] > 0 and row["bare_per_second"] > 0
+
+
+def test_machine_line_names_the_cpu_and_a_calibration_time():
+    line = machine.describe()
+    assert line.startswith(f"Machine: {machine.os.cpu_count()} cores (")
+    assert machine.cpu_model() in line
+    assert 1 < machine.calibration_ms() < 60_000
