@@ -93,4 +93,3 @@ class AiSettings:
         if errors:
             raise ValidationError(errors)
         return RoomAiSettings(mode=ai_mode, instruction=text, model=chosen)
-

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
 from chatapp.domain.limits import RateLimiter, actor_key
-from chatapp.domain.models import Actor, Message, MessagePage, Room
+from chatapp.domain.models import Actor, Message, MessageChanges, MessagePage, Room
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import is_valid_id, require_member, room_access
 from chatapp.domain.validation import clean_text
@@ -109,5 +110,21 @@ class Chat:
             room_access(uow, actor, room_id)
             rows = uow.messages.oldest_after(room_id, after_id, limit + 1)
             return rows if len(rows) <= limit else None
+
+        return await self._tx.run(work)
+
+    async def changes_since(self, actor: Actor, room_id: int, since: datetime) -> MessageChanges | None:
+        """The room's messages edited or deleted at or after `since`: what a reconnecting view missed
+        besides new messages (see `since`). None when more than a page changed: the view should start
+        again from the newest page."""
+        limit = self.page_size
+
+        def work(uow: UnitOfWork) -> MessageChanges | None:
+            room_access(uow, actor, room_id)
+            edited = uow.messages.edited_since(room_id, since, limit + 1)
+            deleted = uow.messages.deleted_since(room_id, since, limit + 1)
+            if len(edited) > limit or len(deleted) > limit:
+                return None
+            return MessageChanges(edited=edited, deleted_ids=deleted)
 
         return await self._tx.run(work)

@@ -195,6 +195,14 @@ class MessagePage:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageChanges:
+    """Messages of a room changed since a moment: replaced in place (edited) or deleted (by id)."""
+
+    edited: list[Message]
+    deleted_ids: list[int]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomSummary:
     """A lobby row: a room, my role in it, and its newest message if any."""
 

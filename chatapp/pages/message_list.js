@@ -59,18 +59,23 @@ export default {
     canAct: { type: Boolean, default: false },
     me: { type: Number, default: 0 },  // the viewer's participant id (0: not in the room)
     canModerate: { type: Boolean, default: false },
+    syncedAt: { type: Number, default: 0 },  // server time (ms) up to which the page has every change
   },
   data() {
     const running = this.aiRunning;
     const ai = running ? { reply: running.reply_id, text: running.text, replaces: running.replaces || null } : null;
     return { items: [...this.messages], older: this.hasOlder, loading: false, atBottom: true, unseen: false,
-             ai, notice: "", confirming: null, moderator: null };
+             ai, notice: "", confirming: null, moderator: null, seenUntil: this.syncedAt,
+             aiEvents: 0, aiEventsAtConnect: 0 };
   },
   computed: {
     latestAiId() {
       for (let i = this.items.length - 1; i >= 0; i--) if (this.items[i].kind === "ai") return this.items[i].id;
       return null;
     },
+  },
+  created() {
+    this.deleted = new Set();  // ids deleted while this page is open: never shown again
   },
   mounted() {
     this.toBottom(false);
@@ -81,12 +86,20 @@ export default {
     this.onLive = (data) => {
       if (data && data.room === this.room) this.appendMany(data.messages);
     };
-    this.onConnect = () => this.$emit("catch-up", this.catchUpFrom());
+    // Live news and the answer to a catch-up take different paths and may cross: the answer is a
+    // snapshot, so it never undoes what arrived live (a deletion, a newer edit, the AI's latest state).
+    this.onConnect = () => {
+      this.aiEventsAtConnect = this.aiEvents;
+      this.$emit("catch-up", { after: this.catchUpFrom(), since: this.seenUntil });
+    };
     this.onAi = (data) => {
       if (data && data.room === this.room) this.aiEvent(data);
     };
     this.onDeleted = (data) => {
-      if (data && data.room === this.room) this.items = this.items.filter((m) => m.id !== data.id);
+      if (!data || data.room !== this.room) return;
+      this.deleted.add(data.id);
+      this.items = this.items.filter((m) => m.id !== data.id);
+      this.noteTime(data.at);
     };
     this.attach();
   },
@@ -122,6 +135,7 @@ export default {
     },
     aiEvent(data) {
       // The AI's reply, live: typing, then growing text, then the saved message takes its place.
+      this.aiEvents++;
       const stick = this.atBottom;
       if (data.type === "ai_reply_started") {
         this.ai = { reply: data.reply_id, text: "", replaces: data.replaces || null };
@@ -169,8 +183,29 @@ export default {
     appendMany(messages) {
       for (const m of messages) this.append(m);
     },
-    reset(messages, hasOlder) {
+    catchUp(messages, deletedIds, syncedAt) {
+      // What was missed while the socket was down: deletions, then new and edited messages.
+      for (const id of deletedIds) this.deleted.add(id);
+      if (deletedIds.length) this.items = this.items.filter((m) => !deletedIds.includes(m.id));
+      this.appendMany(messages);
+      this.noteTime(syncedAt);
+    },
+    noteTime(serverMs) {
+      // The server time of the latest news received: a reconnect asks for the changes made since.
+      if (serverMs > this.seenUntil) this.seenUntil = serverMs;
+    },
+    syncAi(running) {
+      // After a reconnect: the reply this tab showed may have ended (or another begun) meanwhile.
+      if (this.aiEvents !== this.aiEventsAtConnect) return;  // the live events since are newer
+      if (!running) {
+        this.ai = null;
+      } else if (!this.ai || this.ai.reply !== running.reply_id) {
+        this.ai = { reply: running.reply_id, text: running.text, replaces: running.replaces || null };
+      }
+    },
+    reset(messages, hasOlder, syncedAt) {
       this.items = [...messages];
+      this.noteTime(syncedAt);
       this.older = hasOlder;
       this.loading = false;
       this.$nextTick(() => this.toBottom(false));
@@ -180,10 +215,15 @@ export default {
       setTimeout(() => this.onConnect(), 2000);
     },
     append(message) {
+      this.noteTime(Math.max(Date.parse(message.ts) || 0, message.edited ? Date.parse(message.edited) || 0 : 0));
       if (message.pid === this.me && this.me > 0) this.atBottom = true;  // your own message: always shown
+      if (this.deleted.has(message.id)) return;
       const known = this.items.findIndex((m) => m.id === message.id);
       if (known >= 0) {  // a message seen before: replaced when it was edited since (a regenerated reply)
-        if (message.edited && message.edited !== this.items[known].edited) this.items.splice(known, 1, message);
+        const before = this.items[known].edited;
+        if (message.edited && (!before || Date.parse(message.edited) > Date.parse(before))) {
+          this.items.splice(known, 1, message);
+        }
         return;
       }
       const stick = this.atBottom;

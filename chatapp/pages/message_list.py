@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from nicegui import ui
@@ -64,6 +66,23 @@ async def payloads_of(messages: list[Message]) -> list[Payload]:
     return [found[m] for m in messages]
 
 
+def epoch_ms(moment: datetime) -> int:
+    """A server time as the browser holds it: milliseconds since the epoch."""
+    return round(moment.timestamp() * 1000)
+
+
+def read_catch_up_request(args: Any) -> tuple[int, datetime | None] | None:
+    """The browser's catch-up request: the id to read on from and the server time it has news up to."""
+    if isinstance(args, int) and not isinstance(args, bool):
+        return args, None  # a page script from before the time was sent
+    if not isinstance(args, dict) or not isinstance(args.get("after"), int) or isinstance(args["after"], bool):
+        return None
+    since = args.get("since")
+    if isinstance(since, int | float) and not isinstance(since, bool) and math.isfinite(since) and since >= 0:
+        return args["after"], datetime.fromtimestamp(min(since, 2**42) / 1000, UTC)
+    return args["after"], None
+
+
 class MessageList(ui.element, component="message_list.js"):
     """Holds the room's visible messages as data; the browser renders them (role=log).
 
@@ -78,7 +97,7 @@ class MessageList(ui.element, component="message_list.js"):
         *,
         has_older: bool,
         on_load_older: Callable[[int], Awaitable[None]],
-        on_catch_up: Callable[[int], Awaitable[None]],
+        on_catch_up: Callable[[int, datetime | None], Awaitable[None]],
         on_stop_ai: Callable[[], Awaitable[None]] | None = None,
         on_regenerate_ai: Callable[[], Awaitable[None]] | None = None,
         ai_name: str = "Assistant",
@@ -87,6 +106,7 @@ class MessageList(ui.element, component="message_list.js"):
         me: int = 0,
         can_moderate: bool = False,
         on_delete: Callable[[int], Awaitable[None]] | None = None,
+        synced_at: datetime | None = None,
     ) -> None:
         super().__init__()
         # De-duplicated: a message committed while the page was built is in the history and in the
@@ -100,7 +120,8 @@ class MessageList(ui.element, component="message_list.js"):
         self._props["window-size"] = DOM_WINDOW
         self._props["room"] = room_id
         self.on("load-older", lambda e: on_load_older(e.args) if isinstance(e.args, int) else None)
-        self.on("catch-up", lambda e: on_catch_up(e.args) if isinstance(e.args, int) else None)
+        self._props["synced-at"] = epoch_ms(synced_at or datetime.now(UTC))  # news up to here is in the page
+        self.on("catch-up", lambda e: on_catch_up(*request) if (request := read_catch_up_request(e.args)) else None)
         self._props["ai-name"] = ai_name
         self._props["ai-running"] = ai_running  # a reply in progress when the page was built: its text so far
         self._props["can-act"] = can_act  # may stop and regenerate the AI's replies (a participant)
@@ -134,16 +155,19 @@ class MessageList(ui.element, component="message_list.js"):
         """A message was deleted (the room's broadcast removed it from the browser)."""
         self._window = [p for p in self._window if p["id"] != message_id]
 
-    def catch_up(self, payloads: list[Payload]) -> None:
-        """Send what this tab missed while it was not connected."""
+    def catch_up(self, payloads: list[Payload], deleted_ids: list[int], *, synced_at: datetime) -> None:
+        """Send what this tab missed while it was not connected: new and edited messages (an edited
+        one replaces the tab's copy), the ids of deleted ones, and the server time it is now up to."""
+        for message_id in deleted_ids:
+            self.forget(message_id)
         if payloads:
             self._merge(payloads)
-            self.run_method("appendMany", payloads)
+        self.run_method("catchUp", payloads, deleted_ids, epoch_ms(synced_at))
 
-    def reset(self, payloads: list[Payload], *, has_older: bool) -> None:
+    def reset(self, payloads: list[Payload], *, has_older: bool, synced_at: datetime) -> None:
         """Too much was missed: show the newest page instead of the list (the composer is untouched)."""
         self._window = list(payloads[-DOM_WINDOW:])
-        self.run_method("reset", payloads, has_older)
+        self.run_method("reset", payloads, has_older, epoch_ms(synced_at))
 
     def prepend(self, payloads: list[Payload], *, has_older: bool) -> None:
         """Send a page of older messages to this client (the server keeps only the newest window)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -24,6 +25,10 @@ from chatapp.pages.session import TabSession, request_actor, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
 log = logging.getLogger(__name__)
+# A tab that comes back asks for the edits and deletions made since it went away, from this much
+# earlier: the clocks of several server processes differ a little, and a change is stamped before it
+# is published. Changes it already has come again harmlessly.
+CHANGES_MARGIN = timedelta(seconds=5)
 
 
 def not_found_page() -> None:
@@ -52,6 +57,8 @@ class RoomView:
         self.people_list: PeopleList | None = None
         self.ai_name = ai_name
         self.on_left: list[Callable[[], None]] = []  # stops the tab's live feeds when it leaves the room
+        self.opened_at = datetime.now(UTC)  # before its history is read: it has every change up to here
+        self.caught_up_once = False
 
     def delivered(self, payloads: list[Payload]) -> None:
         """The room's broadcast sent these to this tab."""
@@ -120,22 +127,36 @@ class RoomView:
             me=self.access.me.id if self.access.me else 0,
             can_moderate=self.access.can_moderate,
             on_delete=self.delete_message,
+            synced_at=self.opened_at,
         )
         self.pending.clear()
         self.ready = True
 
-    async def catch_up(self, after_id: int) -> None:
-        """The tab's socket (re)connected: send what it may have missed since `after_id`."""
+    async def catch_up(self, after_id: int, seen_until: datetime | None) -> None:
+        """The tab's socket (re)connected: send what it may have missed. New messages after `after_id`;
+        edits and deletions since `seen_until` (the server time of the latest news the browser is known
+        to have had: a half-open connection can drop news long before the server notices); whether the
+        AI is still answering; who is in the room."""
         assert self.messages is not None
         room_id = self.access.room.id
+        started = datetime.now(UTC)
+        since = min(max(seen_until or self.opened_at, self.opened_at), started) - CHANGES_MARGIN
         try:
             actor = await self.tab.current()
             missed = await self.services.chat.since(actor, room_id, after_id)
-            if missed is not None:
-                self.messages.catch_up(await payloads_of(missed))
-                return
-            page = await self.services.chat.history(actor, room_id)  # too much missed: start from the newest
-            self.messages.reset(await payloads_of(page.messages), has_older=page.has_older)
+            changes = await self.services.chat.changes_since(actor, room_id, since)
+            if missed is not None and changes is not None:
+                payloads = await payloads_of(missed + changes.edited)
+                self.messages.catch_up(payloads, changes.deleted_ids, synced_at=started)
+            else:  # too much missed: start from the newest page
+                page = await self.services.chat.history(actor, room_id)
+                self.messages.reset(await payloads_of(page.messages), has_older=page.has_older, synced_at=started)
+            self.messages.run_method("syncAi", _running_view(self.services.ai.running(room_id)))
+            if self.caught_up_once:  # the people panel's own updates were queued for the first connect
+                people = await self.load_people()
+                if people is not None:
+                    self.show_people(people)
+            self.caught_up_once = True
         except NotAuthenticated:
             return
         except DomainError:

@@ -163,7 +163,9 @@ class RoomFeed:
         ready = self._ready_tabs()
         if ready:
             await core.sio.emit(
-                DELETED_EVENT, {"room": self.room_id, "id": message_id}, to=[tab.client_id for tab in ready]
+                DELETED_EVENT,
+                {"room": self.room_id, "id": message_id, "at": round(time.time() * 1000)},  # server time, ms
+                to=[tab.client_id for tab in ready],
             )
 
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None:

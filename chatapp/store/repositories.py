@@ -455,6 +455,19 @@ _OLDEST_AFTER = (
     .limit(_LIMIT)
 )
 
+_SINCE = bindparam("since")
+_EDITED_SINCE = (
+    _MESSAGE_COLUMNS.where(MessageRow.room_id == _ROOM_ID, MessageRow.edited_at >= _SINCE)
+    .order_by(MessageRow.id)
+    .limit(_LIMIT)
+)
+_DELETED_SINCE = (
+    select(MessageRow.id)
+    .where(MessageRow.room_id == _ROOM_ID, MessageRow.deleted_at >= _SINCE)
+    .order_by(MessageRow.id)
+    .limit(_LIMIT)
+)
+
 
 def _message_from_columns(row) -> Message:
     message_id, room_id, participant_id, author_name, author_kind, body, created_at, status, edited_at = row
@@ -560,6 +573,12 @@ class SqlMessages:
 
     def oldest_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
         return self._rows(_OLDEST_AFTER, room_id=room_id, after_id=after_id, limit=limit)
+
+    def edited_since(self, room_id: int, since: datetime, limit: int) -> list[Message]:
+        return self._rows(_EDITED_SINCE, room_id=room_id, since=since, limit=limit)
+
+    def deleted_since(self, room_id: int, since: datetime, limit: int) -> list[int]:
+        return list(self.s.execute(_DELETED_SINCE, {"room_id": room_id, "since": since, "limit": limit}).scalars())
 
 
 class SqlGuests:

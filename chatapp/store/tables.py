@@ -103,7 +103,24 @@ class ParticipantRow(SQLModel, table=True):
 
 class MessageRow(SQLModel, table=True):
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_room_id_id", "room_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_room_id_id", "room_id", "id"),
+        # What a reconnecting tab missed besides new messages: few rows are ever edited or deleted.
+        Index(
+            "ix_messages_room_edited",
+            "room_id",
+            "edited_at",
+            sqlite_where=text("edited_at IS NOT NULL"),
+            postgresql_where=text("edited_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_messages_room_deleted",
+            "room_id",
+            "deleted_at",
+            sqlite_where=text("deleted_at IS NOT NULL"),
+            postgresql_where=text("deleted_at IS NOT NULL"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     room_id: int = Field(foreign_key="rooms.id", nullable=False, ondelete="CASCADE")

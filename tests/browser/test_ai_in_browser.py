@@ -86,3 +86,50 @@ def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai
     bob.screenshot(path=str(artifacts / "reply-regenerated.png"))
     alice_ctx.close()
     bob_ctx.close()
+
+
+def test_a_tab_that_was_offline_catches_up_on_a_regenerated_reply_a_deletion_and_the_ended_stream(
+    browser, ai_app, artifacts
+):
+    app, fake = ai_app
+    alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
+    alice = sign_up(alice_ctx, app.base_url, "alice", "Alice")
+    bob = sign_up(bob_ctx, app.base_url, "bob", "Bob")
+    room_url = create_room(alice, "Spotty network")
+    join_room(bob, room_url)
+    fake.push(Script(reply="The old answer."))
+    say(alice, "@ai first question")
+    log(alice).locator("article.chat-kind-ai .chat-body").get_by_text("The old answer.").wait_for(timeout=10000)
+    say(bob, "take this back")
+    log(alice).get_by_text("take this back").wait_for(timeout=5000)
+
+    # Alice's connection drops while the AI regenerates its reply; meanwhile Bob deletes his message.
+    fake.push(Script(reply=" ".join(f"new{i}" for i in range(20)), tokens_per_second=10))
+    bob.get_by_role("button", name="Regenerate").click()
+    in_place = log(alice).locator("article.chat-kind-ai .chat-streaming")  # a regenerated reply grows in place
+    in_place.get_by_text("new1", exact=False).wait_for(timeout=5000)
+    alice_ctx.set_offline(True)
+    request = fake.last_request
+    fake.wait_until(lambda: request.done, timeout=10)
+    log(bob).locator(".chat-streaming").wait_for(state="detached", timeout=5000)
+    mine = log(bob).locator("article", has_text="take this back")
+    mine.get_by_role("button", name="Delete message").click()
+    mine.get_by_role("button", name="Confirm: delete this message").click()
+    mine.wait_for(state="detached", timeout=5000)
+    time.sleep(1)
+    assert in_place.count() == 1 and "take this back" in log(alice).inner_text()  # still the old state
+
+    alice_ctx.set_offline(False)
+    log(alice).get_by_text("take this back").wait_for(state="detached", timeout=15000)
+    log(alice).locator(".chat-streaming").wait_for(state="detached", timeout=5000)  # the stream's end was missed
+    replies = log(alice).locator("article.chat-kind-ai")
+    assert replies.count() == 1
+    assert "new19" in replies.locator(".chat-body").inner_text()
+    assert replies.locator(".chat-status").inner_text().lower() == "regenerated"
+    assert log(alice).locator("article .chat-body").all_inner_texts() == [
+        "@ai first question",
+        " ".join(f"new{i}" for i in range(20)),
+    ]
+    alice.screenshot(path=str(artifacts / "caught-up-after-offline.png"))
+    alice_ctx.close()
+    bob_ctx.close()

@@ -197,9 +197,7 @@ def test_room_opens_on_newest_page_and_loads_older_on_demand(browser, live_app, 
 GAP_BELOW = "el => el.scrollHeight - el.scrollTop - el.clientHeight"
 
 
-def test_a_room_of_long_messages_opens_at_the_bottom_and_your_own_message_is_always_shown(
-    browser, live_app, artifacts
-):
+def test_a_room_of_long_messages_opens_at_the_bottom_and_your_own_message_is_always_shown(browser, live_app, artifacts):
     context = browser.new_context()
     page = sign_up(context, live_app.base_url, "lena", "Lena")
     room_url = create_room(page, "Essays")

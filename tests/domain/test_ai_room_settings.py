@@ -4,6 +4,7 @@ litellm calls to the fake provider, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import AiNotice, AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
 from chatapp.domain.limits import Rate, RateLimited, RateLimiter
-from chatapp.domain.models import AiMode, ParticipantKind
+from chatapp.domain.models import AiMode, MessageChanges, ParticipantKind
 from chatapp.llm import LitellmClient, RouterConfigError, read_router_config
 from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
@@ -176,6 +177,36 @@ async def test_regenerate_needs_an_earlier_reply_and_a_participant(runtime, wire
         await wired.ai.regenerate(alice, room.id)
     with pytest.raises(Forbidden):
         await wired.ai.regenerate(mallory, room.id)
+
+
+async def test_a_reconnecting_view_gets_the_edits_and_deletions_made_while_it_was_away(runtime, wired, fake_llm):
+    alice, bob, room = await owner_and_member(runtime)
+    fake_llm.push(Script(reply="First answer."), Script(reply="Better answer."))
+    await wired.chat.post_message(alice, room.id, "@ai what is left?")
+    await wired.settled(room.id)
+    doomed = await wired.chat.post_message(bob, room.id, "oops, wrong room")
+    reply = (await wired.chat.history(alice, room.id)).messages[-2]
+    away, nothing = datetime.now(UTC), MessageChanges(edited=[], deleted_ids=[])
+    assert await wired.chat.changes_since(alice, room.id, away) == nothing
+
+    await asyncio.wait_for(asyncio.shield((await wired.ai.regenerate(bob, room.id)).task), timeout=10)
+    await wired.chat.delete_message(bob, room.id, doomed.id)
+    changes = await wired.chat.changes_since(alice, room.id, away)
+    assert [(m.id, m.body) for m in changes.edited] == [(reply.id, "Better answer.")]
+    assert changes.edited[0].edited_at >= away
+    assert changes.deleted_ids == [doomed.id]
+    assert await wired.chat.changes_since(alice, room.id, datetime.now(UTC)) == MessageChanges(
+        edited=[], deleted_ids=[]
+    )
+
+    mallory, _ = await sign_up(runtime, "mallory", "Mallory")
+    secret = await runtime.services.rooms.create_room(alice, name="Secret", private=True)
+    with pytest.raises(NotFound):
+        await wired.chat.changes_since(mallory, secret.id, away)
+
+    one_per_page = Chat(tx=SqlTransactor(runtime.engine), pubsub=wired.pubsub, max_message_chars=4000, page_size=1)
+    await wired.chat.delete_message(alice, room.id, (await wired.chat.history(alice, room.id)).messages[0].id)
+    assert await one_per_page.changes_since(alice, room.id, away) is None  # more than a page: start again
 
 
 async def test_a_stopped_reply_records_counted_usage(runtime, wired, fake_llm):

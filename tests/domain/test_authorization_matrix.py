@@ -30,6 +30,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -302,6 +303,12 @@ async def since_a(w: World, me: Actor, role: str) -> None:
     assert await w.s.chat.since(me, w.a.id, max(everything)) == []
 
 
+async def changes_since_a(w: World, me: Actor, role: str) -> None:
+    changes = await w.s.chat.changes_since(me, w.a.id, datetime.now(UTC) - timedelta(hours=1))
+    assert changes is not None
+    assert set(ids(changes.edited)) <= {w.ai_reply} and w.msg[OWNER] not in changes.deleted_ids
+
+
 async def participants_a(w: World, me: Actor, role: str) -> None:
     people = await w.s.rooms.participants(me, w.a.id)
     assert {*w.pid.values(), w.victim_pid} <= set(ids(people))
@@ -496,6 +503,7 @@ OPERATIONS: dict[str, Operation] = {
     "rooms.access(A)": Operation(access_a, (OK, NF, OK, OK, OK), reads_only=True),
     "chat.history(A)": Operation(history_a, (OK, NF, OK, OK, OK), reads_only=True),
     "chat.since(A)": Operation(since_a, (OK, NF, OK, OK, OK), reads_only=True),
+    "chat.changes_since(A)": Operation(changes_since_a, (OK, NF, OK, OK, OK), reads_only=True),
     "rooms.participants(A)": Operation(participants_a, (OK, NF, OK, OK, OK), reads_only=True),
     "live.watch(A)": Operation(watch_a, (OK, NF, OK, OK, OK)),
     "chat.post_message(A)": Operation(post_a, (OK, NF, OK, OK, OK)),
