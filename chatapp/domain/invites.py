@@ -30,9 +30,11 @@ class InviteInvalid(NotFound):
 
 @dataclass(frozen=True, slots=True)
 class InvitePreview:
-    """What the join page shows before anything changes: the room's name."""
+    """What the join page shows before anything changes: the room's name; and the room's id for
+    someone already in it (they are taken straight there, even by a used-up link)."""
 
     room_name: str
+    member_of_room_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -115,12 +117,18 @@ class Invites:
 
         await self._tx.run(work, write=True)
 
-    async def preview(self, token: str) -> InvitePreview:
-        """The room a link leads to, if the link is usable; changes nothing."""
+    async def preview(self, token: str, actor: Actor | None = None) -> InvitePreview:
+        """The room a link leads to, if the link is usable (or the actor is already in that room);
+        changes nothing."""
 
         def work(uow: UnitOfWork) -> InvitePreview:
-            invite = self._usable(uow, token)
-            return InvitePreview(room_name=uow.rooms.get(invite.room_id).name)
+            invite = self._usable(uow, token, actor=actor)
+            membership = uow.participants.membership(invite.room_id, actor) if actor is not None else None
+            already_in = membership is not None and membership.state is ParticipantState.ACTIVE
+            return InvitePreview(
+                room_name=uow.rooms.get(invite.room_id).name,
+                member_of_room_id=invite.room_id if already_in else None,
+            )
 
         return await self._tx.run(work)
 

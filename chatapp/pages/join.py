@@ -4,6 +4,7 @@ changes nothing; the form POSTs to /join/<token>/accept (pages/auth_routes.py)."
 from __future__ import annotations
 
 from fastapi import Request
+from fastapi.responses import RedirectResponse
 from nicegui import ui
 
 from chatapp.domain.invites import InviteInvalid
@@ -30,12 +31,15 @@ def register_join(services: Services, flash: Flash) -> None:
     @ui.page("/join/{token}", title=f"Join · {APP_NAME}")
     async def join_page(request: Request, token: str, f: str = ""):
         actor, _ = await request_actor(services.accounts, request)
-        header(actor)
         try:
-            preview = await services.invites.preview(token)
+            preview = await services.invites.preview(token, actor)
         except InviteInvalid:
+            header(actor)
             invalid_link_page()
-            return
+            return None
+        if preview.member_of_room_id is not None:  # already in: the link just leads back to the room
+            return RedirectResponse(f"/rooms/{preview.member_of_room_id}", status_code=303)
+        header(actor)
         data = flash.load(f)
         errors = data.get("errors", {})
         with ui.card().classes("auth-card"):

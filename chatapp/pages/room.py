@@ -59,6 +59,8 @@ class RoomView:
         self.on_left: list[Callable[[], None]] = []  # stops the tab's live feeds when it leaves the room
         self.opened_at = datetime.now(UTC)  # before its history is read: it has every change up to here
         self.caught_up_once = False
+        self.invite_button: ui.button | None = None  # shown to those who may invite
+        self.settings_button: ui.button | None = None  # shown to owners
 
     def delivered(self, payloads: list[Payload]) -> None:
         """The room's broadcast sent these to this tab."""
@@ -191,6 +193,15 @@ class RoomView:
             self.access = RoomAccess(room=self.access.room, me=mine)
             if self.messages is not None:
                 self.messages.run_method("setCanModerate", mine.can_moderate)
+            self.show_role_controls()
+
+    def show_role_controls(self) -> None:
+        """Show the header's Invite and Settings buttons to those whose role allows them (the domain
+        checks again on every use)."""
+        if self.invite_button is not None:
+            self.invite_button.set_visibility(self.access.can_invite)
+        if self.settings_button is not None:
+            self.settings_button.set_visibility(self.access.is_owner)
 
     async def load_older(self, before_id: int) -> None:
         assert self.messages is not None
@@ -276,14 +287,13 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
                         ui.label(access.room.topic).classes("room-topic")
                 with ui.row().classes("ml-auto items-center gap-1 no-wrap"):
                     room_of_page = access.room.id
-                    if access.can_invite:
-                        ui.button(
-                            "Invite", icon="person_add", on_click=lambda: open_invites(services, tab, room_of_page)
-                        ).props("flat no-caps")
-                    if access.is_owner:
-                        ui.button(
-                            "Settings", icon="tune", on_click=lambda: open_room_settings(services, tab, room_of_page)
-                        ).props("flat no-caps")
+                    view.invite_button = ui.button(
+                        "Invite", icon="person_add", on_click=lambda: open_invites(services, tab, room_of_page)
+                    ).props("flat no-caps")
+                    view.settings_button = ui.button(
+                        "Settings", icon="tune", on_click=lambda: open_room_settings(services, tab, room_of_page)
+                    ).props("flat no-caps")
+                    view.show_role_controls()
                     ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps")
             view.show(payloads, has_older=history.has_older)
             _composer(services, view)

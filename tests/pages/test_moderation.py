@@ -74,9 +74,17 @@ async def test_a_removed_member_leaves_the_room_at_once_and_cannot_post(app):
 async def test_the_owner_makes_a_member_moderator_from_the_people_list(app):
     _, new_user = app
     alice, bob = await owner_and_member(new_user)
+    await bob.should_not_see("Invite")
     alice.find(PeopleList).trigger("setRole", {"id": participant_id(alice, "Bob"), "role": "moderator"})
     await bob.should_see("Bob (Moderator)", retries=30)
     assert element(bob, PeopleList).props["my-role"] == "moderator"
+    await bob.should_see("Invite")  # the open tab follows the new role
+    await bob.should_not_see("Settings")
+    alice.find(PeopleList).trigger("setRole", {"id": participant_id(alice, "Bob"), "role": "owner"})
+    await bob.should_see("Settings", retries=30)
+    bob.find(PeopleList).trigger("setRole", {"id": participant_id(bob, "Alice"), "role": "member"})
+    await alice.should_not_see("Settings", retries=30)
+    await alice.should_not_see("Invite")
 
 
 @pytest.mark.settings(message_burst=3, message_per_second=0.5)

@@ -61,7 +61,7 @@ ROUTES = {
     "GET /rooms/A": [SIGN_IN, 200, 404, 200, 200, 200],
     "GET /rooms/B": [SIGN_IN, 404, 200, 404, 404, 404],
     "GET /rooms/unknown": [SIGN_IN, 404, 404, 404, 404, 404],
-    "GET /join/<valid link>": [200, 200, 200, 200, 200, 200],
+    "GET /join/<valid link>": [200, 303, 200, 303, 303, 303],  # those already in go straight to the room
     "GET /join/<unknown link>": [404, 404, 404, 404, 404, 404],
     "GET /account": [SIGN_IN, SIGN_IN, 200, 200, 200, 200],
     "POST /auth/password": [SIGN_IN, SIGN_IN, 303, 303, 303, 303],
@@ -102,6 +102,21 @@ async def test_following_a_link_again_changes_nothing_for_those_already_in(world
     assert [(p.id, p.role) for p in after] == [(p.id, p.role) for p in before]
     (invite,) = await runtime.services.invites.list(owner, room_a.id)
     assert invite.uses == 3  # Moe, Mia and the guest Gwen: returning visitors are not counted again
+
+
+async def test_a_revoked_link_still_leads_those_already_in_back_to_the_room(world, app):
+    runtime, _ = app
+    users, room_a, _, token = world
+    owner = await actor_of(runtime, "olga")
+    (invite,) = await runtime.services.invites.list(owner, room_a.id)
+    await runtime.services.invites.revoke(owner, room_a.id, invite.id)
+    for role in ("guest_of_a", "member_of_a", "owner_of_a"):
+        response = await users[role].http_client.get(f"/join/{token}")
+        assert response.status_code == 303 and response.headers["location"] == f"/rooms/{room_a.id}", role
+    for role in ("anonymous", "member_of_b"):
+        response = await users[role].http_client.get(f"/join/{token}")
+        assert response.status_code == 404 and "This invite link is not valid" in response.text, role
+        assert "Room A" not in response.text
 
 
 async def test_a_member_of_another_room_who_follows_the_link_becomes_a_member(world, app):
