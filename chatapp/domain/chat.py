@@ -8,7 +8,7 @@ from datetime import datetime
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
 from chatapp.domain.limits import RateLimiter, actor_key
-from chatapp.domain.models import Actor, Message, MessageChanges, MessagePage, Room
+from chatapp.domain.models import Actor, CatchUp, Message, MessagePage, Room
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import is_valid_id, require_member, room_access
 from chatapp.domain.validation import clean_text
@@ -79,10 +79,12 @@ class Chat:
                 raise NotFound("That message does not exist (or was already deleted).")
             if message.participant_id != me.id and not me.can_moderate:
                 raise Forbidden("Only its author, or the room's owners and moderators, can delete a message.")
-            uow.messages.mark_deleted(message.id, by=me.id, now=self._clock())
+            uow.messages.mark_deleted(message.id, by=me.id, now=now)
 
+        now = self._clock()
         await self._tx.run(work, write=True)
-        await self._pubsub.publish(room_topic(room_id), MessageDeleted(room_id=room_id, message_id=message_id))
+        deleted = MessageDeleted(room_id=room_id, message_id=message_id, deleted_at=now)
+        await self._pubsub.publish(room_topic(room_id), deleted)
 
     async def history(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
         """A page of messages older than before_id (or the newest), oldest first; keyset pagination."""
@@ -97,34 +99,28 @@ class Chat:
 
         return await self._tx.run(work)
 
-    async def since(self, actor: Actor, room_id: int, after_id: int) -> list[Message] | None:
-        """The messages after after_id, oldest first: what a reconnecting view missed.
+    async def catch_up(
+        self, actor: Actor, room_id: int, after_id: int, changed_since: datetime | None = None
+    ) -> CatchUp | None:
+        """What a reconnecting view missed: the messages after after_id, oldest first, and with
+        changed_since the messages edited (replaced) or deleted at or after that moment.
 
-        None when more than a page was missed: the view should start again from the newest page.
+        None when more than a page was missed or changed: the view should start again from the
+        newest page.
         """
         if after_id != 0 and not is_valid_id(after_id):
             raise ValidationError({"after_id": "Invalid position in the history."})
         limit = self.page_size
 
-        def work(uow: UnitOfWork) -> list[Message] | None:
+        def work(uow: UnitOfWork) -> CatchUp | None:
             room_access(uow, actor, room_id)
-            rows = uow.messages.oldest_after(room_id, after_id, limit + 1)
-            return rows if len(rows) <= limit else None
-
-        return await self._tx.run(work)
-
-    async def changes_since(self, actor: Actor, room_id: int, since: datetime) -> MessageChanges | None:
-        """The room's messages edited or deleted at or after `since`: what a reconnecting view missed
-        besides new messages (see `since`). None when more than a page changed: the view should start
-        again from the newest page."""
-        limit = self.page_size
-
-        def work(uow: UnitOfWork) -> MessageChanges | None:
-            room_access(uow, actor, room_id)
-            edited = uow.messages.edited_since(room_id, since, limit + 1)
-            deleted = uow.messages.deleted_since(room_id, since, limit + 1)
-            if len(edited) > limit or len(deleted) > limit:
+            new = uow.messages.oldest_after(room_id, after_id, limit + 1)
+            edited, deleted = [], []
+            if changed_since is not None:
+                edited = uow.messages.edited_since(room_id, changed_since, limit + 1)
+                deleted = uow.messages.deleted_since(room_id, changed_since, limit + 1)
+            if max(len(new), len(edited), len(deleted)) > limit:
                 return None
-            return MessageChanges(edited=edited, deleted_ids=deleted)
+            return CatchUp(new=new, edited=edited, deleted_ids=deleted)
 
         return await self._tx.run(work)

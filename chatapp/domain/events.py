@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -86,6 +87,7 @@ class MessageDeleted(Event):
     kind: ClassVar[str] = "message_deleted"
     room_id: int
     message_id: int
+    deleted_at: datetime | None = None  # as stored: a tab notes it as the latest news it has
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from chatapp.domain.events import (
@@ -39,7 +40,7 @@ class RoomWatcher(Protocol):
     async def on_participants_changed(self) -> None: ...
     async def on_ai_event(self, event: Event) -> None: ...
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None: ...
-    async def on_message_deleted(self, message_id: int) -> None: ...
+    async def on_message_deleted(self, message_id: int, deleted_at: datetime | None) -> None: ...
 
 
 @dataclass
@@ -107,7 +108,7 @@ class LiveRooms:
         elif isinstance(event, ParticipantRemoved):
             await self._each(event.room_id, lambda w: w.on_participant_removed(event.participant_id, left=event.left))
         elif isinstance(event, MessageDeleted):
-            await self._each(event.room_id, lambda w: w.on_message_deleted(event.message_id))
+            await self._each(event.room_id, lambda w: w.on_message_deleted(event.message_id, event.deleted_at))
         elif isinstance(event, AI_EVENTS):
             await self._each(event.room_id, lambda w: w.on_ai_event(event))
 

@@ -195,9 +195,11 @@ class MessagePage:
 
 
 @dataclass(frozen=True, slots=True)
-class MessageChanges:
-    """Messages of a room changed since a moment: replaced in place (edited) or deleted (by id)."""
+class CatchUp:
+    """What a view of a room missed: new messages, messages replaced in place (edited) since a
+    moment, and the ids of those deleted since then; each oldest first."""
 
+    new: list[Message]
     edited: list[Message]
     deleted_ids: list[int]
 

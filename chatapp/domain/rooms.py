@@ -235,6 +235,37 @@ class Rooms:
         )
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
 
+    async def removed_participants(self, actor: Actor, room_id: int) -> list[Participant]:
+        """The people removed from the room, by name: for its owners and moderators, who may let them
+        back in."""
+
+        def work(uow: UnitOfWork) -> list[Participant]:
+            require_moderator(uow, actor, room_id)
+            return uow.participants.removed(room_id)
+
+        return await self._tx.run(work)
+
+    async def readmit(self, actor: Actor, room_id: int, participant_id: int) -> Participant:
+        """Let someone who was removed back into the room, at once, as a member (a guest as a guest):
+        their earlier role and the links revoked with the removal stay gone. Owners may let anyone
+        back; moderators those they could have removed (not former owners or moderators)."""
+
+        def work(uow: UnitOfWork) -> Participant:
+            uow.rooms.lock(room_id)
+            me = require_moderator(uow, actor, room_id).me
+            target = uow.participants.get(participant_id) if is_valid_id(participant_id) else None
+            if target is None or target.room_id != room_id or target.state is not ParticipantState.REMOVED:
+                raise NotFound("That person was not removed from this room.")
+            if target.can_moderate and me.role is not Role.OWNER:
+                raise Forbidden("Only an owner can let a former owner or moderator back in.")
+            if target.kind is ParticipantKind.USER and target.role is not Role.MEMBER:
+                uow.participants.set_role(target.id, Role.MEMBER)
+            return uow.participants.set_state(target.id, ParticipantState.ACTIVE, now=self._clock())
+
+        back = await self._tx.run(work, write=True)
+        await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+        return back
+
     async def leave(self, actor: Actor, room_id: int) -> None:
         """Leave the room (a public room can be joined again, as a member: whoever leaves gives up their
         role); the last owner must hand over first."""

@@ -2,6 +2,14 @@
 // New messages arrive through one room-wide socket.io event ("chatapp:messages", emitted once for all
 // viewers, a batch when the room is busy); whatever was missed while the socket was down is asked for on every (re)connect
 // ("catch-up"); older pages come through prepend(). Nothing re-renders the history.
+function newerEdit(a, b) {
+  // Whether copy a of a message was edited after copy b (ISO times; equal to the millisecond: by text).
+  if (!a.edited || a.edited === b.edited) return false;
+  if (!b.edited) return true;
+  const ta = Date.parse(a.edited), tb = Date.parse(b.edited);
+  return ta > tb || (ta === tb && a.edited > b.edited) || Number.isNaN(tb);
+}
+
 export default {
   template: `
     <div class="chat-log-wrap">
@@ -201,10 +209,17 @@ export default {
         this.ai = null;
       } else if (!this.ai || this.ai.reply !== running.reply_id) {
         this.ai = { reply: running.reply_id, text: running.text, replaces: running.replaces || null };
+      } else {
+        this.ai.text = running.text;  // the same reply: the text that came while the socket was down
       }
     },
     reset(messages, hasOlder, syncedAt) {
-      this.items = [...messages];
+      // The newest page, as read when the answer was made; what came live since then stays.
+      const newest = messages.length ? messages[messages.length - 1].id : Infinity;
+      const live = new Map(this.items.map((m) => [m.id, m]));
+      const page = messages.filter((m) => !this.deleted.has(m.id))
+        .map((m) => (live.has(m.id) && newerEdit(live.get(m.id), m) ? live.get(m.id) : m));
+      this.items = [...page, ...this.items.filter((m) => m.id > newest)];
       this.noteTime(syncedAt);
       this.older = hasOlder;
       this.loading = false;
@@ -220,12 +235,12 @@ export default {
       if (this.deleted.has(message.id)) return;
       const known = this.items.findIndex((m) => m.id === message.id);
       if (known >= 0) {  // a message seen before: replaced when it was edited since (a regenerated reply)
-        const before = this.items[known].edited;
-        if (message.edited && (!before || Date.parse(message.edited) > Date.parse(before))) {
-          this.items.splice(known, 1, message);
-        }
+        if (newerEdit(message, this.items[known])) this.items.splice(known, 1, message);
         return;
       }
+      // Older than the oldest loaded message while older ones are not loaded yet (an edit of an old
+      // reply): it comes with its page, not above a gap in the list.
+      if (this.older && this.items.length && message.id < this.items[0].id) return;
       const stick = this.atBottom;
       let i = this.items.length;
       while (i > 0 && this.items[i - 1].id > message.id) i--;

@@ -158,10 +158,12 @@ class MessageList(ui.element, component="message_list.js"):
     def catch_up(self, payloads: list[Payload], deleted_ids: list[int], *, synced_at: datetime) -> None:
         """Send what this tab missed while it was not connected: new and edited messages (an edited
         one replaces the tab's copy), the ids of deleted ones, and the server time it is now up to."""
-        for message_id in deleted_ids:
+        oldest = self._window[0]["id"] if self._window else 0
+        kept = [p for p in payloads if p["id"] >= oldest]  # this record holds the newest window only
+        if kept:
+            self._merge(kept)
+        for message_id in deleted_ids:  # after the merge: a message deleted meanwhile stays out
             self.forget(message_id)
-        if payloads:
-            self._merge(payloads)
         self.run_method("catchUp", payloads, deleted_ids, epoch_ms(synced_at))
 
     def reset(self, payloads: list[Payload], *, has_older: bool, synced_at: datetime) -> None:

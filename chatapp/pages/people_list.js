@@ -1,5 +1,6 @@
 // The room's participants as data: one element however many people; names are text, never HTML.
-// Owners see a role menu for people with accounts; owners and moderators a Remove button (two clicks).
+// Owners see a role menu for people with accounts; owners and moderators a Remove button (two clicks)
+// and, when they ask, the people removed from the room with a Let back in button.
 export default {
   template: `
     <section class="people" aria-labelledby="people-heading">
@@ -24,11 +25,38 @@ export default {
           </span>
         </li>
       </ul>
+      <div v-if="moderates" class="people-removed">
+        <button v-if="removed === null" type="button" class="people-show-removed" @click="$emit('show-removed')">
+          Show removed people
+        </button>
+        <template v-else>
+          <h3 class="people-heading">Removed ({{ removed.length }})</h3>
+          <p v-if="!removed.length" class="people-none">Nobody has been removed.</p>
+          <ul v-else class="people-list" aria-label="Removed people">
+            <li v-for="p in removed" :key="p.id" class="people-item">
+              <q-icon name="person_off" size="sm" class="people-icon" />
+              <span class="people-text">
+                <span class="people-name">{{ p.name }}</span>
+                <span class="people-actions">
+                  <button v-if="mayReadmit(p)" type="button" class="people-readmit" :aria-label="'Let ' + p.name + ' back in'"
+                          @click="$emit('readmit', p.id)">Let back in</button>
+                </span>
+              </span>
+            </li>
+          </ul>
+        </template>
+      </div>
     </section>`,
   props: {
     people: { type: Array, default: () => [] },
     me: { type: Number, default: 0 },
     myRole: { type: String, default: "" },
+    removed: { type: Array, default: null },  // the removed people, once an owner or moderator asked
+  },
+  computed: {
+    moderates() {
+      return ["owner", "moderator"].includes(this.myRole);
+    },
   },
   data() {
     return { confirming: null };
@@ -41,6 +69,9 @@ export default {
       if (p.kind === "ai" || p.id === this.me) return false;
       if (this.myRole === "owner") return true;
       return this.myRole === "moderator" && !["owner", "moderator"].includes(p.role_value);
+    },
+    mayReadmit(p) {
+      return this.myRole === "owner" || !["owner", "moderator"].includes(p.role_value);
     },
     askRemove(p) {
       if (this.confirming === p.id) {

@@ -20,7 +20,8 @@ def _entry(person: Participant) -> dict[str, object]:
 
 class PeopleList(ui.element, component="people_list.js"):
     """Who is in the room, with their role; the browser renders the list. Owners get a role menu and
-    owners and moderators a Remove button (the domain checks every change again)."""
+    owners and moderators a Remove button, and on request the removed people with a Let back in
+    button (the domain checks every change again)."""
 
     def __init__(
         self,
@@ -29,15 +30,27 @@ class PeopleList(ui.element, component="people_list.js"):
         me: Participant | None = None,
         on_remove: Callable[[int], Awaitable[None]] | None = None,
         on_set_role: Callable[[int, str], Awaitable[None]] | None = None,
+        on_show_removed: Callable[[], Awaitable[None]] | None = None,
+        on_readmit: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         super().__init__()
         self._props["me"] = me.id if me else 0
         self._props["my-role"] = me.role.value if me else ""
+        self._props["removed"] = None  # owners and moderators: loaded when they ask to see it
         if on_remove is not None:
             self.on("remove", lambda e: on_remove(e.args) if isinstance(e.args, int) else None)
         if on_set_role is not None:
             self.on("set-role", lambda e: _set_role(on_set_role, e.args))
+        if on_show_removed is not None:
+            self.on("show-removed", lambda _: on_show_removed())
+        if on_readmit is not None:
+            self.on("readmit", lambda e: on_readmit(e.args) if isinstance(e.args, int) else None)
         self.show(people)
+
+    def show_removed(self, people: list[Participant]) -> None:
+        """The people removed from the room, each with a Let back in button."""
+        self._props["removed"] = [_entry(p) for p in people]
+        self.update()
 
     def show(self, people: list[Participant]) -> None:
         """Replace the list (participants change rarely and the list is small data)."""
@@ -48,8 +61,11 @@ class PeopleList(ui.element, component="people_list.js"):
         self.update()
 
     def _displayed_contents(self, *, only_visible: bool) -> list:
-        people = self._props["people"]
-        return [f"People ({len(people)})", *(f"{p['name']} ({p['role']})" for p in people)]
+        people, removed = self._props["people"], self._props["removed"]
+        shown = [f"People ({len(people)})", *(f"{p['name']} ({p['role']})" for p in people)]
+        if removed is not None:
+            shown += [f"Removed ({len(removed)})", *(f"{p['name']} (removed)" for p in removed)]
+        return shown
 
 
 def _set_role(handler: Callable[[int, str], Awaitable[None]], args: object) -> Awaitable[None] | None:

@@ -59,6 +59,8 @@ class RoomView:
         self.on_left: list[Callable[[], None]] = []  # stops the tab's live feeds when it leaves the room
         self.opened_at = datetime.now(UTC)  # before its history is read: it has every change up to here
         self.caught_up_once = False
+        self._catch_up_lock = asyncio.Lock()
+        self._catch_up_waiting = False
         self.invite_button: ui.button | None = None  # shown to those who may invite
         self.settings_button: ui.button | None = None  # shown to owners
 
@@ -94,6 +96,27 @@ class RoomView:
         await self._act(
             lambda actor: self.services.rooms.remove_participant(actor, self.access.room.id, participant_id)
         )
+
+    async def show_removed(self) -> None:
+        """Show the owners and moderators who was removed from the room."""
+
+        async def load(actor) -> None:
+            removed = await self.services.rooms.removed_participants(actor, self.access.room.id)
+            if self.people_list is not None:
+                self.people_list.show_removed(removed)
+
+        await self._act(load)
+
+    async def readmit(self, participant_id: int) -> None:
+        """The Let back in button of a removed person."""
+
+        async def let_in(actor) -> None:
+            back = await self.services.rooms.readmit(actor, self.access.room.id, participant_id)
+            with self.client:
+                ui.notify(f"{back.display_name} is back in the room.", type="positive")
+            await self.show_removed()
+
+        await self._act(let_in)
 
     async def set_role(self, participant_id: int, role: str) -> None:
         """The role menu in the people list (owners)."""
@@ -138,18 +161,27 @@ class RoomView:
         """The tab's socket (re)connected: send what it may have missed. New messages after `after_id`;
         edits and deletions since `seen_until` (the server time of the latest news the browser is known
         to have had: a half-open connection can drop news long before the server notices); whether the
-        AI is still answering; who is in the room."""
+        AI is still answering; on a reconnect, who is in the room. Requests that come while one is
+        answered are answered once, after it."""
+        if self._catch_up_waiting:
+            return
+        self._catch_up_waiting = True
+        async with self._catch_up_lock:
+            self._catch_up_waiting = False
+            await self._answer_catch_up(after_id, seen_until)
+
+    async def _answer_catch_up(self, after_id: int, seen_until: datetime | None) -> None:
         assert self.messages is not None
         room_id = self.access.room.id
         started = datetime.now(UTC)
-        since = min(max(seen_until or self.opened_at, self.opened_at), started) - CHANGES_MARGIN
         try:
             actor = await self.tab.current()
-            missed = await self.services.chat.since(actor, room_id, after_id)
-            changes = await self.services.chat.changes_since(actor, room_id, since)
-            if missed is not None and changes is not None:
-                payloads = await payloads_of(missed + changes.edited)
-                self.messages.catch_up(payloads, changes.deleted_ids, synced_at=started)
+            since = changes_from(seen_until, opened_at=self.opened_at, now=started)
+            missed = await self.services.chat.catch_up(actor, room_id, after_id, since)
+            if missed is not None:
+                by_id = {m.id: m for m in [*missed.new, *missed.edited]}  # one copy of a new message edited since
+                payloads = await payloads_of(sorted(by_id.values(), key=lambda m: m.id))
+                self.messages.catch_up(payloads, missed.deleted_ids, synced_at=started)
             else:  # too much missed: start from the newest page
                 page = await self.services.chat.history(actor, room_id)
                 self.messages.reset(await payloads_of(page.messages), has_older=page.has_older, synced_at=started)
@@ -220,6 +252,13 @@ class RoomView:
         self.messages.prepend(payloads, has_older=page.has_older)
 
 
+def changes_from(seen_until: datetime | None, *, opened_at: datetime, now: datetime) -> datetime:
+    """From when a reconnecting tab needs the edits and deletions: the server time of the latest news
+    its browser had (it has every change before that), kept between the page's opening (everything
+    before is in the page) and now, less CHANGES_MARGIN."""
+    return min(max(seen_until or opened_at, opened_at), now) - CHANGES_MARGIN
+
+
 def _running_view(running: RunningReply | None) -> dict[str, object] | None:
     """A reply in progress as a page opened mid-reply starts from it."""
     if running is None:
@@ -271,7 +310,12 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
         drawer = ui.right_drawer(value=None, bordered=True).props("width=240 breakpoint=800").classes("p-3")
         with drawer:
             view.people_list = PeopleList(
-                people, me=access.me, on_remove=view.remove_participant, on_set_role=view.set_role
+                people,
+                me=access.me,
+                on_remove=view.remove_participant,
+                on_set_role=view.set_role,
+                on_show_removed=view.show_removed,
+                on_readmit=view.readmit,
             )
             if access.me is not None:
                 _leave_button(services, view)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 from nicegui import background_tasks, core
 
 from chatapp.domain.events import AiReplyDelta, AiReplyStarted, Event
 from chatapp.domain.models import Message, Participant
-from chatapp.pages.message_list import Payload, payloads_of
+from chatapp.pages.message_list import Payload, epoch_ms, payloads_of
 
 LIVE_EVENT = "chatapp:messages"
 AI_EVENT = "chatapp:ai"
@@ -154,7 +155,7 @@ class RoomFeed:
         if ready:
             await core.sio.emit(AI_EVENT, data, to=[tab.client_id for tab in ready])
 
-    async def on_message_deleted(self, message_id: int) -> None:
+    async def on_message_deleted(self, message_id: int, deleted_at: datetime | None = None) -> None:
         """A message was deleted: it goes from every tab's screen in one emit."""
         self._outbox = [p for p in self._outbox if p["id"] != message_id]
         for tab in self.tabs.values():
@@ -164,7 +165,7 @@ class RoomFeed:
         if ready:
             await core.sio.emit(
                 DELETED_EVENT,
-                {"room": self.room_id, "id": message_id, "at": round(time.time() * 1000)},  # server time, ms
+                {"room": self.room_id, "id": message_id, "at": epoch_ms(deleted_at) if deleted_at else 0},
                 to=[tab.client_id for tab in ready],
             )
 

@@ -70,6 +70,12 @@ CSS = """
   background: transparent; color: inherit; }
 .people-remove { font-size: .75rem; border: 1px solid rgba(185,28,28,.5); color: #b91c1c; background: transparent;
   border-radius: 999px; padding: 0 .5rem; cursor: pointer; }
+.people-readmit { font-size: .75rem; border: 1px solid rgba(127,127,127,.5); color: inherit; background: transparent;
+  border-radius: 999px; padding: 0 .5rem; cursor: pointer; }
+.people-removed { margin-top: 1rem; }
+.people-show-removed { font-size: .8rem; background: transparent; border: none; color: inherit; opacity: .8;
+  text-decoration: underline; cursor: pointer; padding: 0; }
+.people-none { font-size: .85rem; opacity: .7; margin: 0; }
 .body--dark .room-head .q-btn, .body--dark .q-btn.text-primary { color: #a5b4fc !important; }
 .body--dark .leave-room, .body--dark .q-btn.text-negative { color: #fca5a5 !important; }
 .room-settings .q-textarea textarea { max-height: 12rem; overflow-y: auto; }

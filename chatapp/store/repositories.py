@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-from sqlalchemy import Integer, Select, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy import DateTime, Integer, Select, and_, bindparam, exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, delete
@@ -414,6 +414,13 @@ class SqlParticipants:
         columns = ["room_id", "kind", "display_name", "role", "joined_at"]
         return self.s.execute(insert(ParticipantRow).from_select(columns, missing)).rowcount or 0
 
+    def removed(self, room_id: int) -> list[Participant]:
+        stmt = select(ParticipantRow).where(
+            ParticipantRow.room_id == room_id, ParticipantRow.state == ParticipantState.REMOVED.value
+        )
+        rows = self.s.exec(stmt).scalars().all()
+        return [_participant(row) for row in sorted(rows, key=lambda row: (row.display_name.lower(), row.id))]
+
     def list(self, room_id: int) -> list[Participant]:
         rank = {Role.OWNER.value: 0, Role.MODERATOR.value: 1, Role.MEMBER.value: 3, Role.GUEST.value: 4}
         rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.room_id == room_id, _ACTIVE)).scalars().all()
@@ -455,17 +462,13 @@ _OLDEST_AFTER = (
     .limit(_LIMIT)
 )
 
-_SINCE = bindparam("since")
-_EDITED_SINCE = (
-    _MESSAGE_COLUMNS.where(MessageRow.room_id == _ROOM_ID, MessageRow.edited_at >= _SINCE)
-    .order_by(MessageRow.id)
-    .limit(_LIMIT)
-)
+# No ORDER BY: the partial indexes find the few changed rows, and a caller that gets more than it
+# asked for starts over anyway; ordering by id would let PostgreSQL's generic plans walk the room's
+# (room_id, id) index instead. Sorted in Python.
+_SINCE = bindparam("since", type_=DateTime(timezone=True))
+_EDITED_SINCE = _MESSAGE_COLUMNS.where(MessageRow.room_id == _ROOM_ID, MessageRow.edited_at >= _SINCE).limit(_LIMIT)
 _DELETED_SINCE = (
-    select(MessageRow.id)
-    .where(MessageRow.room_id == _ROOM_ID, MessageRow.deleted_at >= _SINCE)
-    .order_by(MessageRow.id)
-    .limit(_LIMIT)
+    select(MessageRow.id).where(MessageRow.room_id == _ROOM_ID, MessageRow.deleted_at >= _SINCE).limit(_LIMIT)
 )
 
 
@@ -575,10 +578,12 @@ class SqlMessages:
         return self._rows(_OLDEST_AFTER, room_id=room_id, after_id=after_id, limit=limit)
 
     def edited_since(self, room_id: int, since: datetime, limit: int) -> list[Message]:
-        return self._rows(_EDITED_SINCE, room_id=room_id, since=since, limit=limit)
+        found = self._rows(_EDITED_SINCE, room_id=room_id, since=since.astimezone(UTC), limit=limit)
+        return sorted(found, key=lambda message: message.id)
 
     def deleted_since(self, room_id: int, since: datetime, limit: int) -> list[int]:
-        return list(self.s.execute(_DELETED_SINCE, {"room_id": room_id, "since": since, "limit": limit}).scalars())
+        params = {"room_id": room_id, "since": since.astimezone(UTC), "limit": limit}
+        return sorted(self.s.execute(_DELETED_SINCE, params).scalars())
 
 
 class SqlGuests:

@@ -4,7 +4,7 @@ litellm calls to the fake provider, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import AiNotice, AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
 from chatapp.domain.limits import Rate, RateLimited, RateLimiter
-from chatapp.domain.models import AiMode, MessageChanges, ParticipantKind
+from chatapp.domain.models import AiMode, CatchUp, ParticipantKind
 from chatapp.llm import LitellmClient, RouterConfigError, read_router_config
 from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
@@ -186,27 +186,31 @@ async def test_a_reconnecting_view_gets_the_edits_and_deletions_made_while_it_wa
     await wired.settled(room.id)
     doomed = await wired.chat.post_message(bob, room.id, "oops, wrong room")
     reply = (await wired.chat.history(alice, room.id)).messages[-2]
-    away, nothing = datetime.now(UTC), MessageChanges(edited=[], deleted_ids=[])
-    assert await wired.chat.changes_since(alice, room.id, away) == nothing
+    last_seen, away = doomed.id, datetime.now(UTC)
+    assert await wired.chat.catch_up(alice, room.id, last_seen, away) == CatchUp(new=[], edited=[], deleted_ids=[])
 
     await asyncio.wait_for(asyncio.shield((await wired.ai.regenerate(bob, room.id)).task), timeout=10)
     await wired.chat.delete_message(bob, room.id, doomed.id)
-    changes = await wired.chat.changes_since(alice, room.id, away)
-    assert [(m.id, m.body) for m in changes.edited] == [(reply.id, "Better answer.")]
-    assert changes.edited[0].edited_at >= away
-    assert changes.deleted_ids == [doomed.id]
-    assert await wired.chat.changes_since(alice, room.id, datetime.now(UTC)) == MessageChanges(
-        edited=[], deleted_ids=[]
-    )
+    later = await wired.chat.post_message(alice, room.id, "while you were away")
+    missed = await wired.chat.catch_up(alice, room.id, last_seen, away)
+    assert [m.id for m in missed.new] == [later.id]
+    assert [(m.id, m.body) for m in missed.edited] == [(reply.id, "Better answer.")]
+    assert missed.edited[0].edited_at >= away
+    assert missed.deleted_ids == [doomed.id]
+    in_another_zone = away.astimezone(timezone(timedelta(hours=2)))  # the same moment
+    assert await wired.chat.catch_up(alice, room.id, last_seen, in_another_zone) == missed
+    assert (await wired.chat.catch_up(alice, room.id, later.id, datetime.now(UTC))).edited == []
+    assert (await wired.chat.catch_up(alice, room.id, later.id)).deleted_ids == []  # no time: new messages only
 
     mallory, _ = await sign_up(runtime, "mallory", "Mallory")
     secret = await runtime.services.rooms.create_room(alice, name="Secret", private=True)
     with pytest.raises(NotFound):
-        await wired.chat.changes_since(mallory, secret.id, away)
+        await wired.chat.catch_up(mallory, secret.id, 0, away)
 
     one_per_page = Chat(tx=SqlTransactor(runtime.engine), pubsub=wired.pubsub, max_message_chars=4000, page_size=1)
-    await wired.chat.delete_message(alice, room.id, (await wired.chat.history(alice, room.id)).messages[0].id)
-    assert await one_per_page.changes_since(alice, room.id, away) is None  # more than a page: start again
+    assert await one_per_page.catch_up(alice, room.id, later.id, away) is not None
+    await wired.chat.delete_message(alice, room.id, later.id)
+    assert await one_per_page.catch_up(alice, room.id, later.id, away) is None  # more than a page: start again
 
 
 async def test_a_stopped_reply_records_counted_usage(runtime, wired, fake_llm):

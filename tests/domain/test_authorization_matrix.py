@@ -30,7 +30,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -256,7 +255,7 @@ class Recorder:
     async def on_participant_removed(self, participant_id: int) -> None:
         pass
 
-    async def on_message_deleted(self, message_id: int) -> None:
+    async def on_message_deleted(self, message_id: int, deleted_at=None) -> None:
         pass
 
 
@@ -298,15 +297,9 @@ async def history_a(w: World, me: Actor, role: str) -> None:
 
 async def since_a(w: World, me: Actor, role: str) -> None:
     everything = {w.msg[GUEST], w.msg[MEMBER], w.msg[MODERATOR], w.msg[OWNER], w.victim_msg, w.ai_reply}
-    missed = await w.s.chat.since(me, w.a.id, 0)
-    assert missed is not None and set(ids(missed)) == everything
-    assert await w.s.chat.since(me, w.a.id, max(everything)) == []
-
-
-async def changes_since_a(w: World, me: Actor, role: str) -> None:
-    changes = await w.s.chat.changes_since(me, w.a.id, datetime.now(UTC) - timedelta(hours=1))
-    assert changes is not None
-    assert set(ids(changes.edited)) <= {w.ai_reply} and w.msg[OWNER] not in changes.deleted_ids
+    missed = await w.s.chat.catch_up(me, w.a.id, 0)
+    assert missed is not None and set(ids(missed.new)) == everything
+    assert (await w.s.chat.catch_up(me, w.a.id, max(everything))).new == []
 
 
 async def participants_a(w: World, me: Actor, role: str) -> None:
@@ -386,6 +379,20 @@ async def remove_participant(w: World, me: Actor, role: str) -> None:
     assert w.victim_pid not in ids(await w.s.rooms.participants(w.users.owner, w.a.id))
     with pytest.raises(NotFound):  # a removed guest cannot see the room any more, let alone post
         await w.s.chat.post_message(w.victim, w.a.id, "still here?")
+
+
+async def remove_the_victim(w: World) -> None:
+    await w.s.rooms.remove_participant(w.users.owner, w.a.id, w.victim_pid)
+
+
+async def list_removed(w: World, me: Actor, role: str) -> None:
+    assert ids(await w.s.rooms.removed_participants(me, w.a.id)) == [w.victim_pid]
+
+
+async def readmit(w: World, me: Actor, role: str) -> None:
+    await w.s.rooms.readmit(me, w.a.id, w.victim_pid)
+    assert w.victim_pid in ids(await w.s.rooms.participants(w.users.owner, w.a.id))
+    await w.s.chat.post_message(w.victim, w.a.id, "back again")
 
 
 async def set_options(w: World, me: Actor, role: str) -> None:
@@ -502,8 +509,7 @@ OPERATIONS: dict[str, Operation] = {
     # name: Operation(run, (guest of A, member of B, member of A, moderator of A, owner of A))
     "rooms.access(A)": Operation(access_a, (OK, NF, OK, OK, OK), reads_only=True),
     "chat.history(A)": Operation(history_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "chat.since(A)": Operation(since_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "chat.changes_since(A)": Operation(changes_since_a, (OK, NF, OK, OK, OK), reads_only=True),
+    "chat.catch_up(A)": Operation(since_a, (OK, NF, OK, OK, OK), reads_only=True),
     "rooms.participants(A)": Operation(participants_a, (OK, NF, OK, OK, OK), reads_only=True),
     "live.watch(A)": Operation(watch_a, (OK, NF, OK, OK, OK)),
     "chat.post_message(A)": Operation(post_a, (OK, NF, OK, OK, OK)),
@@ -520,6 +526,8 @@ OPERATIONS: dict[str, Operation] = {
     "invites.accept_as_user(A's link)": Operation(follow_link, (OK, OK, OK, OK, OK)),  # a valid link lets anyone in
     "rooms.set_role(A)": Operation(set_role, (F, NF, F, F, OK)),
     "rooms.remove_participant(A)": Operation(remove_participant, (F, NF, F, OK, OK)),
+    "rooms.removed_participants(A)": Operation(list_removed, (F, NF, F, OK, OK), prepare=remove_the_victim),
+    "rooms.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=remove_the_victim),
     "rooms.set_options(A)": Operation(set_options, (F, NF, F, F, OK)),
     "ai_settings.view(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),
     "ai_settings.update(A)": Operation(ai_settings_update, (F, NF, F, F, OK)),

@@ -371,6 +371,44 @@ async def test_removed_people_cannot_post_nor_come_back_by_joining_or_by_a_link(
     assert {p.id for p in people}.isdisjoint({bob_p.id, guest_pid})
 
 
+async def test_someone_removed_is_let_back_in_as_a_member_by_those_who_could_have_removed_them(runtime):
+    owner, room = await room_with_owner(runtime, private=True)
+    services = runtime.services
+    link = await services.invites.create(owner, room.id)
+    bob, max_, mia = [(await sign_up(runtime, name))[0] for name in ("bob", "max", "mia")]
+    for actor in (bob, max_, mia):
+        await services.invites.accept_as_user(actor, link.token)
+    guest = (await services.invites.accept_as_guest(link.token, "Gwen")).actor
+    people = await services.rooms.participants(owner, room.id)
+    bob_pid, max_pid, mia_pid, guest_pid = [participant_id(people, a) for a in (bob, max_, mia, guest)]
+    for pid in (bob_pid, max_pid):
+        await services.rooms.set_role(owner, room.id, pid, "moderator")
+    await services.chat.post_message(mia, room.id, "before")
+    for pid in (bob_pid, mia_pid, guest_pid):
+        await services.rooms.remove_participant(owner, room.id, pid)
+
+    removed = await services.rooms.removed_participants(max_, room.id)
+    assert [p.display_name for p in removed] == ["Bob", "Gwen", "Mia"]
+    with pytest.raises(Forbidden):  # Max may remove members and guests, so he may let them back; not Bob
+        await services.rooms.readmit(max_, room.id, bob_pid)
+    back = await services.rooms.readmit(max_, room.id, mia_pid)
+    assert back.state is ParticipantState.ACTIVE and back.role is Role.MEMBER
+    guest_back = await services.rooms.readmit(max_, room.id, guest_pid)
+    assert guest_back.role is Role.GUEST
+    bob_back = await services.rooms.readmit(owner, room.id, bob_pid)
+    assert bob_back.role is Role.MEMBER  # the earlier role stays gone
+    await services.chat.post_message(mia, room.id, "after")
+    await services.chat.post_message(guest, room.id, "me too")
+    assert [m.body for m in (await services.chat.history(bob, room.id)).messages] == ["before", "after", "me too"]
+    assert await services.rooms.removed_participants(owner, room.id) == []
+    with pytest.raises(NotFound):  # only someone removed can be let back in
+        await services.rooms.readmit(owner, room.id, mia_pid)
+    with pytest.raises(NotFound):
+        await services.rooms.readmit(owner, room.id, 999_999)
+    with pytest.raises(Forbidden):  # members may not see who was removed
+        await services.rooms.removed_participants(mia, room.id)
+
+
 async def test_moderators_remove_members_and_guests_but_not_owners_moderators_themselves_or_the_ai(runtime):
     owner, room = await room_with_owner(runtime, private=False)
     services = runtime.services
@@ -511,7 +549,7 @@ class Screen:
     async def on_participant_removed(self, participant_id: int) -> None:
         pass
 
-    async def on_message_deleted(self, message_id: int) -> None:
+    async def on_message_deleted(self, message_id: int, deleted_at=None) -> None:
         self.seen.append(("deleted", message_id))
 
 
@@ -534,8 +572,8 @@ async def test_a_deleted_message_vanishes_from_every_read_and_the_row_keeps_who_
     stop()
     assert tab.deleted == [secret.id, own.id]
     assert [m.id for m in (await services.chat.history(bob, room.id)).messages] == [kept.id]
-    assert [m.id for m in await services.chat.since(bob, room.id, 0)] == [kept.id]
-    assert [m.id for m in await services.chat.since(bob, room.id, kept.id)] == []
+    assert [m.id for m in (await services.chat.catch_up(bob, room.id, 0)).new] == [kept.id]
+    assert (await services.chat.catch_up(bob, room.id, kept.id)).new == []
     (summary,) = (await services.rooms.lobby(owner)).my_rooms
     assert summary.last_message.id == kept.id  # the lobby preview does not show a deleted message
     bob_pid = own.participant_id

@@ -65,7 +65,7 @@ async def test_private_room_is_invisible_to_outsiders(runtime):
         rooms.join(mallory, secret.id),
         rooms.participants(mallory, secret.id),
         chat.history(mallory, secret.id),
-        chat.since(mallory, secret.id, 0),
+        chat.catch_up(mallory, secret.id, 0),
         chat.post_message(mallory, secret.id, "hi"),
         runtime.services.live.watch(mallory, secret.id, object()),
     ):
@@ -106,7 +106,7 @@ async def test_message_is_trimmed_and_limited(runtime):
 
 
 @pytest.mark.settings(message_burst=0)  # many messages at once: no rate limit
-async def test_since_returns_what_a_reconnecting_view_missed(runtime):
+async def test_catch_up_returns_the_new_messages_a_reconnecting_view_missed(runtime):
     chat = runtime.services.chat
     alice, _ = await sign_up(runtime, "alice")
     room = await runtime.services.rooms.create_room(alice, name="R")
@@ -115,14 +115,14 @@ async def test_since_returns_what_a_reconnecting_view_missed(runtime):
     await chat.post_message(alice, other.id, "elsewhere")
     await chat.post_message(alice, room.id, "missed 1")
     await chat.post_message(alice, room.id, "missed 2")
-    assert [m.body for m in await chat.since(alice, room.id, first.id)] == ["missed 1", "missed 2"]
-    assert [m.body for m in await chat.since(alice, room.id, 0)] == ["seen", "missed 1", "missed 2"]
+    assert [m.body for m in (await chat.catch_up(alice, room.id, first.id)).new] == ["missed 1", "missed 2"]
+    assert [m.body for m in (await chat.catch_up(alice, room.id, 0)).new] == ["seen", "missed 1", "missed 2"]
     for i in range(chat.page_size):
         await chat.post_message(alice, room.id, f"flood {i}")
-    assert await chat.since(alice, room.id, first.id) is None  # too much missed: reload the newest page
+    assert await chat.catch_up(alice, room.id, first.id) is None  # too much missed: reload the newest page
     for bad in (-1, 2**40, True):
         with pytest.raises(ValidationError):
-            await chat.since(alice, room.id, bad)
+            await chat.catch_up(alice, room.id, bad)
 
 
 @pytest.mark.settings(message_burst=0)  # many messages at once: no rate limit

@@ -4,6 +4,7 @@ roles change from the people list, and rate limits answer with when to try again
 from __future__ import annotations
 
 import pytest
+from nicegui import ui
 
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.people_list import PeopleList
@@ -69,6 +70,38 @@ async def test_a_removed_member_leaves_the_room_at_once_and_cannot_post(app):
     alice.find(PeopleList).trigger("remove", participant_id(alice, "Bob"))
     await alice.should_see("People (2)", retries=30)
     await bob.should_see("You were removed from that room.", retries=30)
+
+
+async def test_the_owner_lets_someone_removed_back_in_from_the_people_list(app):
+    _, new_user = app
+    alice, bob = await owner_and_member(new_user)
+    bob_pid = participant_id(alice, "Bob")
+    alice.find(PeopleList).trigger("remove", bob_pid)
+    await bob.should_see("You were removed from that room.", retries=30)
+    await alice.should_see("People (2)", retries=30)
+    alice.find(PeopleList).trigger("showRemoved")
+    await alice.should_see("Removed (1)", retries=30)
+    await alice.should_see("Bob (removed)")
+    alice.find(PeopleList).trigger("readmit", bob_pid)
+    await alice.should_see("Bob is back in the room.", retries=30)
+    await alice.should_see("People (3)", retries=30)
+    await alice.should_see("Removed (0)")
+    await bob.open("/")
+    await bob.should_see("Launch")  # among his rooms again
+    with bob:
+        (room_link,) = [link for link in bob.find(ui.link).elements if link.props["href"].startswith("/rooms/")]
+    await bob.open(room_link.props["href"])
+    await bob.should_see("People (3)", retries=30)
+    await send(bob, "thanks for letting me back")
+    await alice.should_see("thanks for letting me back", retries=30)
+
+
+async def test_a_member_sees_no_removed_people(app):
+    _, new_user = app
+    _, bob = await owner_and_member(new_user)
+    bob.find(PeopleList).trigger("showRemoved")  # the browser offers it only to owners and moderators
+    await bob.should_see("Only the room's owners and moderators can do that.", retries=30)
+    await bob.should_not_see("Removed (")
 
 
 async def test_the_owner_makes_a_member_moderator_from_the_people_list(app):
