@@ -48,7 +48,8 @@ class MessageUpdated(_MessageEvent):
 
 @dataclass(frozen=True, slots=True)
 class RoomSettingsChanged(Event):
-    """The room's owner changed its settings (the AI's mode, instruction or model)."""
+    """The room's owner changed its settings (the AI's mode, instruction or model; who may invite;
+    whether guests may ask the AI)."""
 
     kind: ClassVar[str] = "room_settings_changed"
     room_id: int

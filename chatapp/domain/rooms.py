@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
-from chatapp.domain.events import ParticipantRemoved, ParticipantsChanged, room_topic
+from chatapp.domain.events import ParticipantRemoved, ParticipantsChanged, RoomSettingsChanged, room_topic
 from chatapp.domain.models import (
     Actor,
     Lobby,
@@ -296,6 +296,7 @@ class Rooms:
             )
 
         await self._tx.run(work, write=True)
+        await self._pubsub.publish(room_topic(room_id), RoomSettingsChanged(room_id=room_id))
 
     def _validate(self, name: str, topic: str) -> tuple[str, str]:
         name, topic = one_line(name), clean_text(topic)

@@ -13,7 +13,7 @@ from nicegui import Client, background_tasks, ui
 
 from chatapp.domain.ai import RunningReply
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
-from chatapp.domain.models import Participant, RoomAccess
+from chatapp.domain.models import Participant, Room, RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.composer import Composer
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
@@ -214,6 +214,18 @@ class RoomView:
             return await self.services.rooms.participants(await self.tab.current(), self.access.room.id)
         except DomainError:
             return None
+
+    async def load_room(self) -> Room | None:
+        """The room as this tab's person may see it now (None if they no longer may)."""
+        try:
+            return (await self.services.rooms.access(await self.tab.current(), self.access.room.id)).room
+        except DomainError:
+            return None
+
+    def show_room(self, room: Room) -> None:
+        """The room's settings changed (e.g. whether members may invite): follow them."""
+        self.access = RoomAccess(room=room, me=self.access.me)
+        self.show_role_controls()
 
     def show_people(self, people: list[Participant]) -> None:
         """Show a new list of participants (and follow a change of this tab's own role)."""

@@ -19,7 +19,7 @@ from typing import Protocol
 from nicegui import background_tasks, core
 
 from chatapp.domain.events import AiReplyDelta, AiReplyStarted, Event
-from chatapp.domain.models import Message, Participant
+from chatapp.domain.models import Message, Participant, Room
 from chatapp.pages.message_list import Payload, epoch_ms, payloads_of
 
 LIVE_EVENT = "chatapp:messages"
@@ -51,6 +51,8 @@ class FeedTab(Protocol):
     def participant_id(self) -> int | None: ...
     def left_room(self, *, removed: bool) -> None: ...
     async def load_people(self) -> list[Participant] | None: ...
+    async def load_room(self) -> Room | None: ...
+    def show_room(self, room: Room) -> None: ...
     def show_people(self, people: list[Participant]) -> None: ...
 
 
@@ -173,6 +175,19 @@ class RoomFeed:
         """Someone was removed (or left): their tabs of this room stop receiving it and leave at once."""
         for tab in [t for t in self.tabs.values() if t.participant_id() == participant_id]:
             tab.left_room(removed=not left)
+
+    async def on_room_changed(self) -> None:
+        """The room's settings changed: read the room once (as the first tab that still may) and let
+        every tab show what its person may now do."""
+        tabs = list(self.tabs.values())
+        for tab in tabs:
+            room = await tab.load_room()
+            if room is not None:
+                break
+        else:
+            return
+        for tab in tabs:
+            tab.show_room(room)
 
     async def on_participants_changed(self) -> None:
         """Read the participants once (as the first tab that still may) and show them in every tab."""

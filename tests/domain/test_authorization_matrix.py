@@ -249,6 +249,9 @@ class Recorder:
     async def on_participants_changed(self) -> None:
         pass
 
+    async def on_room_changed(self) -> None:
+        pass
+
     async def on_ai_event(self, event) -> None:
         self.ai_events.append(event)
 

@@ -543,6 +543,9 @@ class Screen:
     async def on_participants_changed(self) -> None:
         pass
 
+    async def on_room_changed(self) -> None:
+        pass
+
     async def on_ai_event(self, event) -> None:
         pass
 

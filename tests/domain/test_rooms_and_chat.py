@@ -180,12 +180,16 @@ class Recorder:
     def __init__(self):
         self.messages = []
         self.participant_changes = 0
+        self.room_changes = 0
 
     async def on_message(self, message):
         self.messages.append(message.body)
 
     async def on_participants_changed(self):
         self.participant_changes += 1
+
+    async def on_room_changed(self):
+        self.room_changes += 1
 
 
 async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
@@ -202,6 +206,8 @@ async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
     await services.chat.post_message(alice, room_a.id, "for A")
     assert in_a.messages == also_in_a.messages == ["for A"] and in_b.messages == []
     assert in_a.participant_changes == 1 and in_b.participant_changes == 0
+    await services.rooms.set_options(alice, room_a.id, members_can_invite=True, guests_can_use_ai=True)
+    assert in_a.room_changes == also_in_a.room_changes == 1 and in_b.room_changes == 0
     stop_a()
     await services.chat.post_message(alice, room_a.id, "second")
     assert in_a.messages == ["for A"] and also_in_a.messages == ["for A", "second"]

@@ -96,6 +96,18 @@ async def test_the_owner_lets_someone_removed_back_in_from_the_people_list(app):
     await alice.should_see("thanks for letting me back", retries=30)
 
 
+async def test_a_members_tab_offers_invite_links_as_soon_as_the_owner_allows_it(app):
+    runtime, new_user = app
+    alice, bob = await owner_and_member(new_user)
+    await bob.should_not_see("Invite")
+    owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
+    room_id = element(bob, MessageList).props["room"]
+    await runtime.services.rooms.set_options(owner, room_id, members_can_invite=True, guests_can_use_ai=True)
+    await bob.should_see("Invite", retries=30)
+    await runtime.services.rooms.set_options(owner, room_id, members_can_invite=False, guests_can_use_ai=True)
+    await bob.should_not_see("Invite", retries=30)
+
+
 async def test_a_member_sees_no_removed_people(app):
     _, new_user = app
     _, bob = await owner_and_member(new_user)
