@@ -61,8 +61,9 @@ class RoomView:
         self.caught_up_once = False
         self._catch_up_lock = asyncio.Lock()
         self._catch_up_waiting = False
-        self.invite_button: ui.button | None = None  # shown to those who may invite
-        self.settings_button: ui.button | None = None  # shown to owners
+        self.head_actions: ui.row | None = None  # the header's buttons
+        self.invite_button: ui.button | None = None  # made for those who may invite, while they may
+        self.settings_button: ui.button | None = None  # made for owners, while they are
 
     def delivered(self, payloads: list[Payload]) -> None:
         """The room's broadcast sent these to this tab."""
@@ -240,12 +241,36 @@ class RoomView:
             self.show_role_controls()
 
     def show_role_controls(self) -> None:
-        """Show the header's Invite and Settings buttons to those whose role allows them (the domain
-        checks again on every use)."""
-        if self.invite_button is not None:
-            self.invite_button.set_visibility(self.access.can_invite)
-        if self.settings_button is not None:
-            self.settings_button.set_visibility(self.access.is_owner)
+        """Give the header Invite and Settings buttons while this person's role allows them (the domain
+        checks again on every use). Made only when allowed: most viewers never get them, and every
+        element costs memory in every open tab."""
+        room_id = self.access.room.id
+        self.invite_button = self._control(
+            self.invite_button,
+            self.access.can_invite,
+            0,
+            "Invite",
+            "person_add",
+            lambda: open_invites(self.services, self.tab, room_id),
+        )
+        self.settings_button = self._control(
+            self.settings_button,
+            self.access.is_owner,
+            1 if self.invite_button is not None else 0,
+            "Settings",
+            "tune",
+            lambda: open_room_settings(self.services, self.tab, room_id),
+        )
+
+    def _control(self, button, allowed: bool, index: int, text: str, icon: str, on_click) -> ui.button | None:
+        if button is not None and not allowed:
+            button.delete()
+            return None
+        if button is None and allowed and self.head_actions is not None:
+            with self.head_actions:
+                button = ui.button(text, icon=icon, on_click=on_click).props("flat no-caps")
+            button.move(target_index=index)
+        return button
 
     async def load_older(self, before_id: int) -> None:
         assert self.messages is not None
@@ -341,16 +366,9 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
                         title.props('role="heading" aria-level="1"')
                     if access.room.topic:
                         ui.label(access.room.topic).classes("room-topic")
-                with ui.row().classes("ml-auto items-center gap-1 no-wrap"):
-                    room_of_page = access.room.id
-                    view.invite_button = ui.button(
-                        "Invite", icon="person_add", on_click=lambda: open_invites(services, tab, room_of_page)
-                    ).props("flat no-caps")
-                    view.settings_button = ui.button(
-                        "Settings", icon="tune", on_click=lambda: open_room_settings(services, tab, room_of_page)
-                    ).props("flat no-caps")
-                    view.show_role_controls()
+                with ui.row().classes("ml-auto items-center gap-1 no-wrap") as view.head_actions:
                     ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps")
+                view.show_role_controls()
             view.show(payloads, has_older=history.has_older)
             _composer(services, view)
 
