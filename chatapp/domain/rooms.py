@@ -117,6 +117,11 @@ class Rooms:
         self._limits = limits
         self._clock = clock
 
+    @property
+    def limits(self) -> RoomLimits:
+        """How long names and topics may be (forms show it)."""
+        return self._limits
+
     async def create_room(self, actor: Actor, *, name: str, topic: str = "", private: bool = False) -> Room:
         """Create a room with the actor as its owner and the AI participant in it (not for guests)."""
         if actor.is_guest:
@@ -283,6 +288,22 @@ class Rooms:
         gone = ParticipantRemoved(room_id=room_id, participant_id=left.id, left=True)
         await self._pubsub.publish(room_topic(room_id), gone)
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+
+    async def rename(self, actor: Actor, room_id: int, *, name: str, topic: str) -> Room:
+        """The owner changes the room's name and topic (the same rules as at creation); every open
+        tab of the room shows them at once."""
+        name, topic = self._validate(name, topic)
+
+        def work(uow: UnitOfWork) -> tuple[Room, bool]:
+            room = require_owner(uow, actor, room_id).room
+            if (room.name, room.topic) == (name, topic):
+                return room, False
+            return uow.rooms.set_details(room_id, name=name, topic=topic), True
+
+        room, changed = await self._tx.run(work, write=True)
+        if changed:
+            await self._pubsub.publish(room_topic(room_id), RoomSettingsChanged(room_id=room_id))
+        return room
 
     async def set_options(
         self, actor: Actor, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool

@@ -62,6 +62,9 @@ class RoomView:
         self._catch_up_lock = asyncio.Lock()
         self._catch_up_waiting = False
         self.head_actions: ui.row | None = None  # the header's buttons
+        self.head_title: ui.column | None = None  # the room's name and topic
+        self.title: ui.label | None = None
+        self.topic: ui.label | None = None  # made when the room has a topic
         self.invite_button: ui.button | None = None  # made for those who may invite, while they may
         self.settings_button: ui.button | None = None  # made for owners, while they are
 
@@ -224,9 +227,25 @@ class RoomView:
             return None
 
     def show_room(self, room: Room) -> None:
-        """The room's settings changed (e.g. whether members may invite): follow them."""
+        """The room's settings changed (its name or topic, whether members may invite): follow them."""
         self.access = RoomAccess(room=room, me=self.access.me)
         self.show_role_controls()
+        if self.title is not None and self.title.text != room.name:
+            self.title.set_text(room.name)
+            with self.client:
+                ui.page_title(f"{room.name} · {APP_NAME}")
+        self.show_topic(room.topic)
+
+    def show_topic(self, topic: str) -> None:
+        """The topic line under the room's name (none for a room without a topic)."""
+        if self.topic is not None and not topic:
+            self.topic.delete()
+            self.topic = None
+        elif self.topic is not None:
+            self.topic.set_text(topic)
+        elif topic and self.head_title is not None:
+            with self.head_title:
+                self.topic = ui.label(topic).classes("room-topic")
 
     def show_people(self, people: list[Participant]) -> None:
         """Show a new list of participants (and follow a change of this tab's own role)."""
@@ -359,13 +378,12 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
 
         with ui.element("div").classes("room-page"):
             with ui.row().classes("room-head items-center no-wrap w-full"):
-                with ui.column().classes("gap-0 min-w-0"):
+                with ui.column().classes("gap-0 min-w-0") as view.head_title:
                     with ui.row().classes("items-center gap-1 no-wrap"):
                         ui.icon("lock" if access.room.is_private else "tag").classes("opacity-70")
-                        title = ui.label(access.room.name).classes("text-lg font-semibold")
-                        title.props('role="heading" aria-level="1"')
-                    if access.room.topic:
-                        ui.label(access.room.topic).classes("room-topic")
+                        view.title = ui.label(access.room.name).classes("text-lg font-semibold")
+                        view.title.props('role="heading" aria-level="1"')
+                    view.show_topic(access.room.topic)
                 with ui.row().classes("ml-auto items-center gap-1 no-wrap") as view.head_actions:
                     ui.button("People", icon="group", on_click=drawer.toggle).props("flat no-caps")
                 view.show_role_controls()

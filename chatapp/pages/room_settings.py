@@ -1,4 +1,5 @@
-"""The room's settings dialog (owners): when and how the AI answers, its model, and what it has used."""
+"""The room's settings dialog (owners): its name and topic, when and how the AI answers, its model,
+who may invite, and what the AI has used."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ async def open_room_settings(services: Services, tab: TabSession, room_id: int) 
         return
     with ui.dialog() as dialog, ui.card().classes("room-settings"):
         ui.label("Room settings").classes("text-lg font-semibold").props('role="heading" aria-level="2"')
-        _ai_form(services, tab, room, view, dialog)
+        _room_form(services, tab, room, view, dialog)
         if view.can_edit:
             _usage_table(usage)
     dialog.on("hide", dialog.delete)
@@ -37,9 +38,13 @@ def _model_options(view: RoomAiView) -> dict[str, str]:
     return {SERVER_DEFAULT: f"Server default ({default})", **{model: model for model in view.models}}
 
 
-def _ai_form(services: Services, tab: TabSession, room: Room, view: RoomAiView, dialog: ui.dialog) -> None:
+def _room_form(services: Services, tab: TabSession, room: Room, view: RoomAiView, dialog: ui.dialog) -> None:
     room_id = room.id
     settings = view.settings
+    limits = services.rooms.limits
+    name = ui.input("Room name", value=room.name).classes("w-full").props(f"counter maxlength={limits.max_name_chars}")
+    topic = ui.textarea("Topic", value=room.topic).classes("w-full")
+    topic.props(f"counter maxlength={limits.max_topic_chars} autogrow")
     mode = ui.select(MODE_LABELS, value=settings.mode.value, label="When the AI answers").classes("w-full")
     instruction = ui.textarea(
         "Instructions for the AI (persona, tone, what to focus on)",
@@ -51,7 +56,7 @@ def _ai_form(services: Services, tab: TabSession, room: Room, view: RoomAiView, 
         ui.label("This server has no AI model configured (CHATAPP_AI_MODEL).").classes("text-sm opacity-70")
     guests_ai = ui.switch("Guests may ask the AI", value=room.guests_can_use_ai)
     members_invite = ui.switch("Members may create invite links", value=room.members_can_invite)
-    fields = {"mode": mode, "instruction": instruction, "model": model}
+    fields = {"name": name, "topic": topic, "mode": mode, "instruction": instruction, "model": model}
     for element in [*fields.values(), guests_ai, members_invite]:
         element.set_enabled(view.can_edit)
 
@@ -61,6 +66,7 @@ def _ai_form(services: Services, tab: TabSession, room: Room, view: RoomAiView, 
             element.update()
         try:
             actor = await tab.current()
+            await services.rooms.rename(actor, room_id, name=name.value or "", topic=topic.value or "")
             await services.ai_settings.update(
                 actor, room_id, mode=mode.value, instruction=instruction.value or "", model=model.value or None
             )
@@ -68,10 +74,10 @@ def _ai_form(services: Services, tab: TabSession, room: Room, view: RoomAiView, 
                 actor, room_id, members_can_invite=members_invite.value, guests_can_use_ai=guests_ai.value
             )
         except ValidationError as exc:
-            for name, message in exc.fields.items():
-                if name in fields:
-                    fields[name].props.update({"error": True, "error-message": message})
-                    fields[name].update()
+            for field_name, message in exc.fields.items():
+                if field_name in fields:
+                    fields[field_name].props.update({"error": True, "error-message": message})
+                    fields[field_name].update()
             ui.notify(exc.message, type="warning")
             return
         except DomainError as exc:

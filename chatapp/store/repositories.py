@@ -242,6 +242,13 @@ class SqlRooms:
         anyway), so checks such as "is another owner left?" cannot race."""
         self.s.execute(select(RoomRow.id).where(RoomRow.id == room_id).with_for_update())
 
+    def set_details(self, room_id: int, *, name: str, topic: str) -> Room:
+        row = self.s.get(RoomRow, room_id)
+        row.name, row.topic = name, topic
+        self.s.add(row)
+        self.s.flush()
+        return self.get(room_id)
+
     def set_options(self, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool) -> None:
         row = self.s.get(RoomRow, room_id)
         row.members_can_invite = members_can_invite

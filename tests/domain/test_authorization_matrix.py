@@ -398,6 +398,11 @@ async def readmit(w: World, me: Actor, role: str) -> None:
     await w.s.chat.post_message(w.victim, w.a.id, "back again")
 
 
+async def rename_a(w: World, me: Actor, role: str) -> None:
+    await w.s.rooms.rename(me, w.a.id, name="Room A, renamed", topic="new topic")
+    assert (await w.s.rooms.access(w.users.owner, w.a.id)).room.name == "Room A, renamed"
+
+
 async def set_options(w: World, me: Actor, role: str) -> None:
     await w.s.rooms.set_options(me, w.a.id, members_can_invite=True, guests_can_use_ai=False)
     room = (await w.s.rooms.access(w.users.owner, w.a.id)).room
@@ -531,6 +536,7 @@ OPERATIONS: dict[str, Operation] = {
     "rooms.remove_participant(A)": Operation(remove_participant, (F, NF, F, OK, OK)),
     "rooms.removed_participants(A)": Operation(list_removed, (F, NF, F, OK, OK), prepare=remove_the_victim),
     "rooms.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=remove_the_victim),
+    "rooms.rename(A)": Operation(rename_a, (F, NF, F, F, OK)),
     "rooms.set_options(A)": Operation(set_options, (F, NF, F, F, OK)),
     "ai_settings.view(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),
     "ai_settings.update(A)": Operation(ai_settings_update, (F, NF, F, F, OK)),

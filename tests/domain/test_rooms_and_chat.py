@@ -213,6 +213,28 @@ async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
     assert in_a.messages == ["for A"] and also_in_a.messages == ["for A", "second"]
 
 
+async def test_the_owner_renames_a_room_with_the_rules_of_creation(runtime):
+    services = runtime.services
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room = await services.rooms.create_room(alice, name="Plans", topic="old")
+    await services.rooms.join(bob, room.id)
+    watcher = Recorder()
+    await services.live.watch(bob, room.id, watcher)
+    renamed = await services.rooms.rename(alice, room.id, name="  Launch\nplans ", topic="Friday")
+    assert (renamed.name, renamed.topic) == ("Launch plans", "Friday")
+    assert watcher.room_changes == 1
+    await services.rooms.rename(alice, room.id, name="Launch plans", topic="Friday")
+    assert watcher.room_changes == 1  # nothing changed, nobody told
+    with pytest.raises(ValidationError) as refused:
+        await services.rooms.rename(alice, room.id, name=" ", topic="x" * 10_000)
+    assert set(refused.value.fields) == {"name", "topic"}
+    with pytest.raises(Forbidden):
+        await services.rooms.rename(bob, room.id, name="Mine now", topic="")
+    (summary,) = (await services.rooms.lobby(alice)).my_rooms
+    assert (summary.room.name, summary.room.topic) == ("Launch plans", "Friday")
+
+
 async def test_out_of_range_ids_are_not_found_on_every_backend(runtime):
     alice, _ = await sign_up(runtime, "alice")
     room = await runtime.services.rooms.create_room(alice, name="R")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from nicegui import ui
 
 from chatapp.domain.models import AiMode
 from tests.conftest import make_settings
@@ -77,7 +76,7 @@ async def test_a_too_long_instruction_is_refused_on_its_field_and_nothing_is_sav
     alice.find("Settings").click()
     await alice.should_see("When the AI answers")
     with alice:
-        (field,) = alice.find(ui.textarea).elements
+        (field,) = alice.find("Instructions for the AI (persona, tone, what to focus on)").elements
     field.value = "x" * 2001  # what a browser ignoring maxlength could send
     alice.find("Save settings").click()
     await alice.should_see("the limit is 2000")
@@ -85,3 +84,28 @@ async def test_a_too_long_instruction_is_refused_on_its_field_and_nothing_is_sav
     assert field.props.get("error") is True
     saved = (await owners_view(runtime, "alice")).settings
     assert saved.instruction == "" and saved.mode is AiMode.MENTION
+
+
+async def test_the_owner_renames_the_room_and_every_open_tab_shows_it(ai_app):
+    runtime, new_user = ai_app
+    alice, bob = await owner_and_member(new_user)
+    alice.find("Settings").click()
+    await alice.should_see("When the AI answers")
+    alice.find("Room name").clear().type("Launch day")
+    alice.find("Topic").type("Everything for Friday")
+    alice.find("Save settings").click()
+    await alice.should_see("Settings saved.")
+    for user in (alice, bob):
+        await user.should_see("Launch day", retries=30)
+        await user.should_see("Everything for Friday", retries=30)
+    await bob.open("/")
+    await bob.should_see("Launch day")
+
+    alice.find("Settings").click()
+    await alice.should_see("When the AI answers")
+    alice.find("Room name").clear()
+    alice.find("Save settings").click()
+    await alice.should_see("Room name is required.")
+    owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
+    (summary,) = (await runtime.services.rooms.lobby(owner)).my_rooms
+    assert (summary.room.name, summary.room.topic) == ("Launch day", "Everything for Friday")  # nothing lost
