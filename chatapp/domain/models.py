@@ -166,6 +166,7 @@ class Participant:
     guest_id: int | None = None
     state: ParticipantState = ParticipantState.ACTIVE
     invite_id: int | None = None  # the link they came in by, if any
+    removed_by: int | None = None  # the participant who removed them (state removed)
 
     @property
     def can_moderate(self) -> bool:

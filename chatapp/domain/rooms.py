@@ -253,7 +253,8 @@ class Rooms:
     async def readmit(self, actor: Actor, room_id: int, participant_id: int) -> Participant:
         """Let someone who was removed back into the room, at once, as a member (a guest as a guest):
         their earlier role and the links revoked with the removal stay gone. Owners may let anyone
-        back; moderators those they could have removed (not former owners or moderators)."""
+        back; moderators those they could have removed (not former owners or moderators) and whom no
+        owner removed."""
 
         def work(uow: UnitOfWork) -> Participant:
             uow.rooms.lock(room_id)
@@ -261,8 +262,12 @@ class Rooms:
             target = uow.participants.get(participant_id) if is_valid_id(participant_id) else None
             if target is None or target.room_id != room_id or target.state is not ParticipantState.REMOVED:
                 raise NotFound("That person was not removed from this room.")
-            if target.can_moderate and me.role is not Role.OWNER:
-                raise Forbidden("Only an owner can let a former owner or moderator back in.")
+            if me.role is not Role.OWNER:
+                remover = uow.participants.get(target.removed_by) if target.removed_by else None
+                if target.can_moderate or (remover is not None and remover.role is Role.OWNER):
+                    raise Forbidden(
+                        "Only an owner can let back in a former owner or moderator, or someone an owner removed."
+                    )
             if target.kind is ParticipantKind.USER and target.role is not Role.MEMBER:
                 uow.participants.set_role(target.id, Role.MEMBER)
             return uow.participants.set_state(target.id, ParticipantState.ACTIVE, now=self._clock())

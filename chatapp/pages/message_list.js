@@ -84,6 +84,7 @@ export default {
   },
   created() {
     this.deleted = new Set();  // ids deleted while this page is open: never shown again
+    this.liveSinceConnect = new Set();  // ids that came live since the socket last connected
   },
   mounted() {
     this.toBottom(false);
@@ -92,12 +93,15 @@ export default {
     this.resizes = new ResizeObserver(() => { if (this.atBottom) this.toBottom(false); });
     this.resizes.observe(this.$refs.content);
     this.onLive = (data) => {
-      if (data && data.room === this.room) this.appendMany(data.messages);
+      if (!data || data.room !== this.room) return;
+      for (const m of data.messages) this.liveSinceConnect.add(m.id);
+      this.appendMany(data.messages);
     };
     // Live news and the answer to a catch-up take different paths and may cross: the answer is a
     // snapshot, so it never undoes what arrived live (a deletion, a newer edit, the AI's latest state).
     this.onConnect = () => {
       this.aiEventsAtConnect = this.aiEvents;
+      this.liveSinceConnect = new Set();
       this.$emit("catch-up", { after: this.catchUpFrom(), since: this.seenUntil });
     };
     this.onAi = (data) => {
@@ -219,7 +223,8 @@ export default {
       const live = new Map(this.items.map((m) => [m.id, m]));
       const page = messages.filter((m) => !this.deleted.has(m.id))
         .map((m) => (live.has(m.id) && newerEdit(live.get(m.id), m) ? live.get(m.id) : m));
-      this.items = [...page, ...this.items.filter((m) => m.id > newest)];
+      const after = this.items.filter((m) => m.id > newest && this.liveSinceConnect.has(m.id));
+      this.items = [...page, ...after];
       this.noteTime(syncedAt);
       this.older = hasOlder;
       this.loading = false;

@@ -39,7 +39,7 @@ export default {
                 <span class="people-name">{{ p.name }}</span>
                 <span class="people-actions">
                   <button v-if="mayReadmit(p)" type="button" class="people-readmit" :aria-label="'Let ' + p.name + ' back in'"
-                          @click="$emit('readmit', p.id)">Let back in</button>
+                          :disabled="readmitting.includes(p.id)" @click="readmit(p)">Let back in</button>
                 </span>
               </span>
             </li>
@@ -53,13 +53,18 @@ export default {
     myRole: { type: String, default: "" },
     removed: { type: Array, default: null },  // the removed people, once an owner or moderator asked
   },
+  watch: {
+    removed() {
+      this.readmitting = [];
+    },
+  },
   computed: {
     moderates() {
       return ["owner", "moderator"].includes(this.myRole);
     },
   },
   data() {
-    return { confirming: null };
+    return { confirming: null, readmitting: [] };
   },
   methods: {
     mayChangeRole(p) {
@@ -69,6 +74,11 @@ export default {
       if (p.kind === "ai" || p.id === this.me) return false;
       if (this.myRole === "owner") return true;
       return this.myRole === "moderator" && !["owner", "moderator"].includes(p.role_value);
+    },
+    readmit(p) {
+      // One click is enough (nothing is lost by it); the button waits for the new list.
+      this.readmitting.push(p.id);
+      this.$emit("readmit", p.id);
     },
     mayReadmit(p) {
       return this.myRole === "owner" || !["owner", "moderator"].includes(p.role_value);

@@ -52,6 +52,16 @@ class PeopleList(ui.element, component="people_list.js"):
         self._props["removed"] = [_entry(p) for p in people]
         self.update()
 
+    @property
+    def showing_removed(self) -> bool:
+        """Whether the removed people are on screen (they are loaded only on request)."""
+        return self._props["removed"] is not None
+
+    def hide_removed(self) -> None:
+        """No longer a moderator: the removed people go from the screen."""
+        self._props["removed"] = None
+        self.update()
+
     def show(self, people: list[Participant]) -> None:
         """Replace the list (participants change rarely and the list is small data)."""
         self._props["people"] = [_entry(p) for p in people]

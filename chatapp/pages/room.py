@@ -118,9 +118,9 @@ class RoomView:
             back = await self.services.rooms.readmit(actor, self.access.room.id, participant_id)
             with self.client:
                 ui.notify(f"{back.display_name} is back in the room.", type="positive")
-            await self.show_removed()
 
         await self._act(let_in)
+        await self.show_removed()  # the list as it is now, whether that worked or not
 
     async def set_role(self, participant_id: int, role: str) -> None:
         """The role menu in the people list (owners)."""
@@ -228,6 +228,8 @@ class RoomView:
 
     def show_room(self, room: Room) -> None:
         """The room's settings changed (its name or topic, whether members may invite): follow them."""
+        if self.client.is_deleted:
+            return
         self.access = RoomAccess(room=room, me=self.access.me)
         self.show_role_controls()
         if self.title is not None and self.title.text != room.name:
@@ -249,6 +251,8 @@ class RoomView:
 
     def show_people(self, people: list[Participant]) -> None:
         """Show a new list of participants (and follow a change of this tab's own role)."""
+        if self.client.is_deleted:
+            return
         if self.people_list is not None:
             self.people_list.show(people)
         me = self.access.me
@@ -258,6 +262,11 @@ class RoomView:
             if self.messages is not None:
                 self.messages.run_method("setCanModerate", mine.can_moderate)
             self.show_role_controls()
+        if self.people_list is not None and self.people_list.showing_removed:
+            if self.access.can_moderate:  # the removed people may have changed too
+                background_tasks.create(self.show_removed(), name="refresh removed people")
+            else:
+                self.people_list.hide_removed()
 
     def show_role_controls(self) -> None:
         """Give the header Invite and Settings buttons while this person's role allows them (the domain

@@ -11,16 +11,19 @@ moment asks for what it missed when its socket connects again (MessageList's cat
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from nicegui import background_tasks, core
 
 from chatapp.domain.events import AiReplyDelta, AiReplyStarted, Event
 from chatapp.domain.models import Message, Participant, Room
 from chatapp.pages.message_list import Payload, epoch_ms, payloads_of
+
+log = logging.getLogger(__name__)
 
 LIVE_EVENT = "chatapp:messages"
 AI_EVENT = "chatapp:ai"
@@ -186,8 +189,8 @@ class RoomFeed:
                 break
         else:
             return
-        for tab in tabs:
-            tab.show_room(room)
+        for tab in self._still_open(tabs):
+            _each_tab(tab.show_room, room)
 
     async def on_participants_changed(self) -> None:
         """Read the participants once (as the first tab that still may) and show them in every tab."""
@@ -198,8 +201,20 @@ class RoomFeed:
                 break
         else:
             return
-        for tab in tabs:
-            tab.show_people(people)
+        for tab in self._still_open(tabs):
+            _each_tab(tab.show_people, people)
+
+    def _still_open(self, tabs: list[FeedTab]) -> list[FeedTab]:
+        """Those of `tabs` still in the feed (a tab can close while the feed awaited the database)."""
+        return [tab for tab in tabs if self.tabs.get(tab.client_id) is tab]
+
+
+def _each_tab(show: Callable[[Any], None], value: Any) -> None:
+    """Show something in one tab; a tab that fails (its page being torn down) does not stop the others."""
+    try:
+        show(value)
+    except Exception:
+        log.exception("updating a tab failed")
 
 
 class RoomFeeds:

@@ -78,6 +78,7 @@ def _participant(row: ParticipantRow) -> Participant:
         guest_id=row.guest_id,
         state=ParticipantState(row.state),
         invite_id=row.invite_id,
+        removed_by=row.removed_by,
     )
 
 

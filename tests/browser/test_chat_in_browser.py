@@ -235,6 +235,45 @@ def seed_messages(data_dir, username: str, room_id: int, count: int, text: str =
     runtime.engine.dispose()
 
 
+def delete_newest(data_dir, username: str, room_id: int, count: int) -> None:
+    """A moderator in another process deletes the room's newest messages (no live news reaches tabs)."""
+    from chatapp.app import build_runtime
+    from chatapp.config import Settings
+
+    runtime = build_runtime(Settings(_env_file=None, data_dir=data_dir))
+
+    async def delete_all() -> None:
+        session = await runtime.services.accounts.sign_in(username=username, password=PASSWORD)
+        actor = await runtime.services.accounts.authenticate(session.token)
+        for _ in range(count):
+            newest = (await runtime.services.chat.history(actor, room_id)).messages[-1]
+            await runtime.services.chat.delete_message(actor, room_id, newest.id)
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, delete_all()).result()
+    runtime.engine.dispose()
+
+
+def test_a_tab_back_after_a_big_cleanup_shows_none_of_the_deleted_messages(browser, live_app, artifacts):
+    base = live_app.base_url
+    alice_ctx = browser.new_context()
+    alice = sign_up(alice_ctx, base, "alice", "Alice")
+    room_url = create_room(alice, "Spam attack")
+    room_id = int(room_url.rsplit("/", 1)[1])
+    seed_messages(live_app.data_dir, "alice", room_id, 60, text="spam")
+    alice.reload()
+    log(alice).get_by_text("spam 59").wait_for(timeout=10000)
+    alice_ctx.set_offline(True)
+    delete_newest(live_app.data_dir, "alice", room_id, 55)  # more than a catch-up carries: the list starts over
+    time.sleep(1)
+    alice_ctx.set_offline(False)
+    log(alice).get_by_text("spam 59").wait_for(state="detached", timeout=15000)
+    texts = log(alice).locator("article .chat-body").all_inner_texts()
+    assert texts == [f"spam {i}" for i in range(5)]
+    alice.screenshot(path=str(artifacts / "after-cleanup.png"))
+    alice_ctx.close()
+
+
 def test_messages_sent_while_offline_arrive_after_reconnect(browser, live_app, artifacts):
     base = live_app.base_url
     alice_ctx, bob_ctx = browser.new_context(), browser.new_context()

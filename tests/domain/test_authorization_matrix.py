@@ -284,7 +284,7 @@ Op = Callable[[World, Actor, str], Awaitable[None]]
 class Operation:
     run: Op
     expected: tuple  # per role, in ROLES order: OK or the exception class
-    prepare: Callable[[World], Awaitable[None]] | None = field(default=None)  # done by the owner, before
+    prepare: Callable[[World], Awaitable[None]] | None = field(default=None)  # done before, by the owner or a moderator
     reads_only: bool = False  # its cells share one world, and must leave it exactly as it was
 
 
@@ -384,7 +384,11 @@ async def remove_participant(w: World, me: Actor, role: str) -> None:
         await w.s.chat.post_message(w.victim, w.a.id, "still here?")
 
 
-async def remove_the_victim(w: World) -> None:
+async def moderator_removes_the_victim(w: World) -> None:
+    await w.s.rooms.remove_participant(w.users.moderator, w.a.id, w.victim_pid)
+
+
+async def owner_removes_the_victim(w: World) -> None:
     await w.s.rooms.remove_participant(w.users.owner, w.a.id, w.victim_pid)
 
 
@@ -534,8 +538,9 @@ OPERATIONS: dict[str, Operation] = {
     "invites.accept_as_user(A's link)": Operation(follow_link, (OK, OK, OK, OK, OK)),  # a valid link lets anyone in
     "rooms.set_role(A)": Operation(set_role, (F, NF, F, F, OK)),
     "rooms.remove_participant(A)": Operation(remove_participant, (F, NF, F, OK, OK)),
-    "rooms.removed_participants(A)": Operation(list_removed, (F, NF, F, OK, OK), prepare=remove_the_victim),
-    "rooms.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=remove_the_victim),
+    "rooms.removed_participants(A)": Operation(list_removed, (F, NF, F, OK, OK), prepare=owner_removes_the_victim),
+    "rooms.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=moderator_removes_the_victim),
+    "rooms.readmit(A, removed by an owner)": Operation(readmit, (F, NF, F, F, OK), prepare=owner_removes_the_victim),
     "rooms.rename(A)": Operation(rename_a, (F, NF, F, F, OK)),
     "rooms.set_options(A)": Operation(set_options, (F, NF, F, F, OK)),
     "ai_settings.view(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),

@@ -384,8 +384,9 @@ async def test_someone_removed_is_let_back_in_as_a_member_by_those_who_could_hav
     for pid in (bob_pid, max_pid):
         await services.rooms.set_role(owner, room.id, pid, "moderator")
     await services.chat.post_message(mia, room.id, "before")
-    for pid in (bob_pid, mia_pid, guest_pid):
-        await services.rooms.remove_participant(owner, room.id, pid)
+    await services.rooms.remove_participant(owner, room.id, bob_pid)
+    for pid in (mia_pid, guest_pid):
+        await services.rooms.remove_participant(max_, room.id, pid)
 
     removed = await services.rooms.removed_participants(max_, room.id)
     assert [p.display_name for p in removed] == ["Bob", "Gwen", "Mia"]
@@ -407,6 +408,13 @@ async def test_someone_removed_is_let_back_in_as_a_member_by_those_who_could_hav
         await services.rooms.readmit(owner, room.id, 999_999)
     with pytest.raises(Forbidden):  # members may not see who was removed
         await services.rooms.removed_participants(mia, room.id)
+
+    await services.rooms.remove_participant(owner, room.id, mia_pid)  # an owner's removal...
+    with pytest.raises(Forbidden) as refused:  # ...is not a moderator's to undo
+        await services.rooms.readmit(max_, room.id, mia_pid)
+    assert "someone an owner removed" in refused.value.message
+    await services.rooms.remove_participant(max_, room.id, guest_pid)
+    await services.rooms.readmit(max_, room.id, guest_pid)  # but their own may be
 
 
 async def test_moderators_remove_members_and_guests_but_not_owners_moderators_themselves_or_the_ai(runtime):
