@@ -268,9 +268,15 @@ class Rooms:
                     raise Forbidden(
                         "Only an owner can let back in a former owner or moderator, or someone an owner removed."
                     )
+            now = self._clock()
+            if target.guest_id is not None and not uow.guests.has_live_session(target.guest_id, now):
+                raise Conflict(
+                    f"{target.display_name}'s guest pass has ended, so they could not come back this way: "
+                    "send them a new invite link instead."
+                )
             if target.kind is ParticipantKind.USER and target.role is not Role.MEMBER:
                 uow.participants.set_role(target.id, Role.MEMBER)
-            return uow.participants.set_state(target.id, ParticipantState.ACTIVE, now=self._clock())
+            return uow.participants.set_state(target.id, ParticipantState.ACTIVE, now=now)
 
         back = await self._tx.run(work, write=True)
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))

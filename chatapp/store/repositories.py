@@ -632,6 +632,10 @@ class SqlGuests:
     def delete_sessions(self, guest_id: int) -> int:
         return self.s.exec(delete(GuestSessionRow).where(GuestSessionRow.guest_id == guest_id)).rowcount or 0
 
+    def has_live_session(self, guest_id: int, now: datetime) -> bool:
+        stmt = select(GuestSessionRow.id).where(GuestSessionRow.guest_id == guest_id, GuestSessionRow.expires_at > now)
+        return self.s.execute(stmt.limit(1)).first() is not None
+
 
 def _invite(row: InviteRow, creator: str) -> Invite:
     return Invite(

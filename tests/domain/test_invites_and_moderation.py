@@ -416,6 +416,16 @@ async def test_someone_removed_is_let_back_in_as_a_member_by_those_who_could_hav
     await services.rooms.remove_participant(max_, room.id, guest_pid)
     await services.rooms.readmit(max_, room.id, guest_pid)  # but their own may be
 
+    link = await services.invites.create(owner, room.id)  # the first link was revoked with a removal
+    gus = await services.invites.accept_as_guest(link.token, "Gus")
+    gus_pid = participant_id(await services.rooms.participants(owner, room.id), gus.actor)
+    await services.rooms.remove_participant(owner, room.id, gus_pid)
+    await services.accounts.sign_out_guest(gus.token)  # his pass ends: nobody could come back as him
+    with pytest.raises(Conflict) as refused:
+        await services.rooms.readmit(owner, room.id, gus_pid)
+    assert "Gus's guest pass has ended" in refused.value.message
+    assert [p.display_name for p in await services.rooms.removed_participants(owner, room.id)] == ["Gus", "Mia"]
+
 
 async def test_moderators_remove_members_and_guests_but_not_owners_moderators_themselves_or_the_ai(runtime):
     owner, room = await room_with_owner(runtime, private=False)
