@@ -388,9 +388,9 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
         with ui.element("div").classes("room-page"):
             with ui.row().classes("room-head items-center no-wrap w-full"):
                 with ui.column().classes("gap-0 min-w-0") as view.head_title:
-                    with ui.row().classes("items-center gap-1 no-wrap"):
+                    with ui.row().classes("items-center gap-1 no-wrap min-w-0"):
                         ui.icon("lock" if access.room.is_private else "tag").classes("opacity-70")
-                        view.title = ui.label(access.room.name).classes("text-lg font-semibold")
+                        view.title = ui.label(access.room.name).classes("text-lg font-semibold room-title")
                         view.title.props('role="heading" aria-level="1"')
                     view.show_topic(access.room.topic)
                 with ui.row().classes("ml-auto items-center gap-1 no-wrap") as view.head_actions:

@@ -16,7 +16,7 @@ CSS = """
 .auth-card { width: 100%; max-width: 420px; margin: 2rem auto; }
 .room-page { height: calc(100dvh - 52px); width: 100%; display: flex; flex-direction: column; }
 .room-head { padding: .5rem 1rem; border-bottom: 1px solid rgba(127,127,127,.25); }
-.room-topic { opacity: .75; font-size: .875rem; }
+.room-topic { opacity: .75; font-size: .875rem; overflow-wrap: anywhere; }
 .chat-log-wrap { flex: 1 1 auto; min-height: 0; position: relative; display: flex; flex-direction: column; }
 .chat-log { flex: 1 1 auto; overflow-y: auto; padding: .5rem 1rem; outline: none; }
 .chat-older { text-align: center; padding: .5rem 0; font-size: .8rem; opacity: .8; }
@@ -76,8 +76,17 @@ CSS = """
 .people-show-removed { font-size: .8rem; background: transparent; border: none; color: inherit; opacity: .8;
   text-decoration: underline; cursor: pointer; padding: 0; }
 .people-none { font-size: .85rem; opacity: .7; margin: 0; }
-.body--dark .room-head .q-btn, .body--dark .q-btn.text-primary { color: #a5b4fc !important; }
-.body--dark .leave-room, .body--dark .q-btn.text-negative { color: #fca5a5 !important; }
+/* NiceGUI puts Quasar's !important colour classes in a cascade layer (quasar_importants); an
+   !important declaration wins only from an earlier layer, so these overrides go in "overrides". */
+@layer overrides {
+  .body--dark .room-head .q-btn, .body--dark .q-btn.text-primary { color: #a5b4fc !important; }
+  .body--dark .leave-room, .body--dark .q-btn.text-negative { color: #fca5a5 !important; }
+}
+.body--dark .people-remove { color: #fca5a5; border-color: rgba(252,165,165,.55); }
+.room-title { overflow-wrap: anywhere; min-width: 0; display: -webkit-box; -webkit-box-orient: vertical;
+  -webkit-line-clamp: 2; overflow: hidden; }
+.user-menu-button .q-btn__content { max-width: 40vw; flex-wrap: nowrap; }
+.user-menu-button .block { overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .room-settings .q-textarea textarea { max-height: 12rem; overflow-y: auto; }
 .people-heading { font-size: 1rem; font-weight: 600; margin: 0 0 .5rem 0; }
 .people-list { list-style: none; margin: 0; padding: 0; }
@@ -104,6 +113,7 @@ def header(actor: Actor | None) -> None:
             return
         name = f"{actor.display_name} (guest)" if actor.is_guest else actor.display_name
         menu_button = ui.button(name, icon="account_circle").props("flat no-caps color=white")
+        menu_button.classes("user-menu-button")
         with menu_button, ui.menu().props("auto-close"):
             if actor.is_guest:
                 ui.label("You joined as a guest").classes("px-4 pt-2 text-sm opacity-70")

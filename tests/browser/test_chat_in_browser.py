@@ -366,3 +366,23 @@ def test_password_change_shows_its_notice_and_signs_out_other_browsers(browser, 
     page.screenshot(path=str(artifacts / "password-changed.png"))
     mine.close()
     elsewhere.close()
+
+
+def test_a_phone_with_a_long_name_and_room_name_in_dark_mode_keeps_everything_on_screen_and_readable(
+    browser, live_app, artifacts
+):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, color_scheme="dark")
+    page = sign_up(context, live_app.base_url, "alexandra", "Alexandra Konstantinopoulou-Whitfield X")
+    create_room(page, "Q" * 80)
+    header = page.locator(".q-header").bounding_box()
+    assert header["height"] <= 60  # the name is shortened, not wrapped onto a second line
+    composer = page.get_by_label("Message", exact=True).bounding_box()
+    assert composer["y"] + composer["height"] <= 844
+    title = page.get_by_role("heading", name="Q" * 80).bounding_box()
+    people = page.get_by_role("button", name="People").bounding_box()
+    assert title["x"] + title["width"] <= people["x"]  # the long name stays clear of the buttons
+    page.get_by_role("button", name="People").click()
+    leave = page.get_by_role("button", name="Leave room")
+    assert leave.evaluate("e => getComputedStyle(e).color") == "rgb(252, 165, 165)"  # light red on dark
+    page.screenshot(path=str(artifacts / "phone-dark-long-names.png"))
+    context.close()
