@@ -105,6 +105,15 @@ def enter_room(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """What removing someone did: their name, and how many others came in by the invite link they
+    came in by when it was kept for them (0: it was revoked, or they came in another way)."""
+
+    name: str
+    link_kept_for: int
+
+
 class Rooms:
     """The rooms context."""
 
@@ -211,12 +220,14 @@ class Rooms:
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
         return changed
 
-    async def remove_participant(self, actor: Actor, room_id: int, participant_id: int) -> None:
+    async def remove_participant(self, actor: Actor, room_id: int, participant_id: int) -> Removal:
         """Owners and moderators remove someone from the room (also someone who just left); they cannot
-        come back by themselves: the invite link they came in by and their own links are revoked.
-        Moderators cannot remove owners or other moderators; nobody removes the AI (switch it off)."""
+        come back by themselves: their own links are revoked, and so is the link they came in by
+        unless others came in by it too (a team's shared link stays: the Removal says so, and the
+        remover may revoke it). Moderators cannot remove owners or other moderators; nobody removes
+        the AI (switch it off)."""
 
-        def work(uow: UnitOfWork) -> None:
+        def work(uow: UnitOfWork) -> Removal:
             uow.rooms.lock(room_id)
             me = require_moderator(uow, actor, room_id).me
             target = _target(uow, room_id, participant_id, left_too=True)  # leaving does not dodge removal
@@ -231,14 +242,19 @@ class Rooms:
             uow.participants.set_state(target.id, ParticipantState.REMOVED, removed_by=me.id)
             now = self._clock()
             uow.invites.revoke_by(target.id, now)  # their links stop working too...
-            if target.invite_id is not None:  # ...and so does the one they came in by (else: a new guest)
-                uow.invites.revoke(target.invite_id, now)
+            shared_by = 0
+            if target.invite_id is not None:  # ...and the one they came in by (else: back as a new guest)
+                shared_by = uow.participants.count_by_invite(target.invite_id, excluding=target.id)
+                if not shared_by:
+                    uow.invites.revoke(target.invite_id, now)
+            return Removal(name=target.display_name, link_kept_for=shared_by)
 
-        await self._tx.run(work, write=True)
+        removal = await self._tx.run(work, write=True)
         await self._pubsub.publish(
             room_topic(room_id), ParticipantRemoved(room_id=room_id, participant_id=participant_id)
         )
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+        return removal
 
     async def removed_participants(self, actor: Actor, room_id: int) -> list[Participant]:
         """The people removed from the room, by name: for its owners and moderators, who may let them

@@ -97,9 +97,20 @@ class RoomView:
 
     async def remove_participant(self, participant_id: int) -> None:
         """The Remove button in the people list (owners and moderators)."""
-        await self._act(
-            lambda actor: self.services.rooms.remove_participant(actor, self.access.room.id, participant_id)
-        )
+
+        async def remove(actor) -> None:
+            removal = await self.services.rooms.remove_participant(actor, self.access.room.id, participant_id)
+            note = f"{removal.name} was removed."
+            if removal.link_kept_for:
+                others = "1 other person" if removal.link_kept_for == 1 else f"{removal.link_kept_for} others"
+                note += (
+                    f" The invite link they came in by still works ({others} joined by it): revoke it"
+                    " under Invite if they should not come back as a new guest."
+                )
+            with self.client:
+                ui.notify(note, type="positive", multi_line=True, timeout=10000 if removal.link_kept_for else 5000)
+
+        await self._act(remove)
 
     async def show_removed(self) -> None:
         """Show the owners and moderators who was removed from the room."""

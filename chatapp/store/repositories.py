@@ -422,6 +422,14 @@ class SqlParticipants:
         columns = ["room_id", "kind", "display_name", "role", "joined_at"]
         return self.s.execute(insert(ParticipantRow).from_select(columns, missing)).rowcount or 0
 
+    def count_by_invite(self, invite_id: int, *, excluding: int) -> int:
+        stmt = select(func.count()).where(
+            ParticipantRow.invite_id == invite_id,
+            ParticipantRow.id != excluding,
+            ParticipantRow.state != ParticipantState.REMOVED.value,
+        )
+        return int(self.s.execute(stmt).scalar_one())
+
     def removed(self, room_id: int) -> list[Participant]:
         stmt = select(ParticipantRow).where(
             ParticipantRow.room_id == room_id, ParticipantRow.state == ParticipantState.REMOVED.value

@@ -98,7 +98,7 @@ class ParticipantRow(SQLModel, table=True):
     joined_at: datetime = Field(sa_column=_ts())
     state: str = Field(default="active", max_length=16, nullable=False, sa_column_kwargs={"server_default": "active"})
     removed_by: int | None = Field(default=None)  # the participant who removed them
-    invite_id: int | None = Field(default=None)  # the link they came in by (revoked if they are removed)
+    invite_id: int | None = Field(default=None, index=True)  # the link they came in by
 
 
 class MessageRow(SQLModel, table=True):

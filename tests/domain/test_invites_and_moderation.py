@@ -776,6 +776,25 @@ async def test_a_removed_guest_cannot_come_back_as_a_new_guest_by_the_same_link(
         await runtime.services.invites.accept_as_guest(link.token, "Bob again")
 
 
+async def test_removing_one_person_keeps_a_link_others_came_in_by_and_says_so(runtime):
+    owner, room = await room_with_owner(runtime)
+    services = runtime.services
+    team_link = await services.invites.create(owner, room.id)
+    carol, _ = await sign_up(runtime, "carol", "Carol")
+    await services.invites.accept_as_user(carol, team_link.token)
+    gus = (await services.invites.accept_as_guest(team_link.token, "Gus")).actor
+    people = await services.rooms.participants(owner, room.id)
+    removal = await services.rooms.remove_participant(owner, room.id, participant_id(people, gus))
+    assert (removal.name, removal.link_kept_for) == ("Gus", 1)  # Carol came in by it too
+    newcomer = (await services.invites.accept_as_guest(team_link.token, "Nina")).actor  # the link still works
+    people = await services.rooms.participants(owner, room.id)
+    await services.rooms.remove_participant(owner, room.id, participant_id(people, newcomer))  # Carol: kept
+    removal = await services.rooms.remove_participant(owner, room.id, participant_id(people, carol))
+    assert removal.link_kept_for == 0  # nobody else left who came by it: revoked with the last one
+    with pytest.raises(InviteInvalid):
+        await services.invites.accept_as_guest(team_link.token, "Gus again")
+
+
 async def test_someone_who_left_can_still_be_removed(runtime):
     owner, room = await room_with_owner(runtime, private=False)
     troll, _ = await sign_up(runtime, "troll", "Troll")

@@ -69,6 +69,7 @@ async def test_a_removed_member_leaves_the_room_at_once_and_cannot_post(app):
     alice, bob = await owner_and_member(new_user)
     alice.find(PeopleList).trigger("remove", participant_id(alice, "Bob"))
     await alice.should_see("People (2)", retries=30)
+    await alice.should_see("Bob was removed.")
     await bob.should_see("You were removed from that room.", retries=30)
 
 

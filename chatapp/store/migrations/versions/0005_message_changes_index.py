@@ -1,4 +1,5 @@
-"""edited and deleted messages by room and time: what a reconnecting tab missed
+"""edited and deleted messages by room and time: what a reconnecting tab missed; participants by
+the invite link they came in by
 
 Revision ID: 0005
 Revises: 0004
@@ -25,8 +26,11 @@ def upgrade() -> None:
     for name, column in _INDEXES.items():
         where = sa.text(f"{column} IS NOT NULL")
         op.create_index(name, "messages", ["room_id", column], sqlite_where=where, postgresql_where=where)
+    # Who else came in by a link (a removal keeps a link others use).
+    op.create_index("ix_participants_invite_id", "participants", ["invite_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_participants_invite_id", table_name="participants")
     for name in _INDEXES:
         op.drop_index(name, table_name="messages")
