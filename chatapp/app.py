@@ -112,6 +112,7 @@ def build_runtime(settings: Settings) -> Runtime:
             pubsub=pubsub,
             limits=RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars),
             ai_name=settings.ai_name,
+            on_deleted=ai.drop_room,
         ),
         chat=Chat(
             tx=tx,

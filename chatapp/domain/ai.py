@@ -126,6 +126,12 @@ class AiReplies:
         notice = AiNotice(room_id=message.room_id, text=text, participant_id=message.participant_id)
         await self._pubsub.publish(room_topic(message.room_id), notice)
 
+    def drop_room(self, room_id: int) -> None:
+        """The room was deleted: a reply still being written there ends without being saved."""
+        reply = self._running.get(room_id)
+        if reply is not None and reply.task is not None:
+            reply.task.cancel()
+
     def running(self, room_id: int) -> RunningReply | None:
         """The room's reply in progress, if any."""
         return self._running.get(room_id)

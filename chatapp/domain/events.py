@@ -82,6 +82,14 @@ class ParticipantRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomDeleted(Event):
+    """The owner deleted the room: every tab of it goes back to the lobby."""
+
+    kind: ClassVar[str] = "room_deleted"
+    room_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class MessageDeleted(Event):
     """A message was deleted: it disappears from every screen."""
 

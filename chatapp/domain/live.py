@@ -19,6 +19,7 @@ from chatapp.domain.events import (
     MessageUpdated,
     ParticipantRemoved,
     ParticipantsChanged,
+    RoomDeleted,
     RoomSettingsChanged,
     SessionsRevoked,
     guest_topic,
@@ -40,6 +41,7 @@ class RoomWatcher(Protocol):
     async def on_message(self, message: Message) -> None: ...
     async def on_participants_changed(self) -> None: ...
     async def on_room_changed(self) -> None: ...
+    async def on_room_deleted(self) -> None: ...
     async def on_ai_event(self, event: Event) -> None: ...
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None: ...
     async def on_message_deleted(self, message_id: int, deleted_at: datetime | None) -> None: ...
@@ -109,6 +111,8 @@ class LiveRooms:
             await self._each(event.room_id, lambda w: w.on_participants_changed())
         elif isinstance(event, RoomSettingsChanged):
             await self._each(event.room_id, lambda w: w.on_room_changed())
+        elif isinstance(event, RoomDeleted):
+            await self._each(event.room_id, lambda w: w.on_room_deleted())
         elif isinstance(event, ParticipantRemoved):
             await self._each(event.room_id, lambda w: w.on_participant_removed(event.participant_id, left=event.left))
         elif isinstance(event, MessageDeleted):

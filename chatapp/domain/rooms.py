@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
-from chatapp.domain.events import ParticipantRemoved, ParticipantsChanged, RoomSettingsChanged, room_topic
+from chatapp.domain.events import (
+    ParticipantRemoved,
+    ParticipantsChanged,
+    RoomDeleted,
+    RoomSettingsChanged,
+    room_topic,
+)
 from chatapp.domain.models import (
     Actor,
     Lobby,
@@ -118,8 +125,16 @@ class Rooms:
     """The rooms context."""
 
     def __init__(
-        self, *, tx: Transactor, pubsub: PubSub, limits: RoomLimits, ai_name: str = "Assistant", clock: Clock = utc_now
+        self,
+        *,
+        tx: Transactor,
+        pubsub: PubSub,
+        limits: RoomLimits,
+        ai_name: str = "Assistant",
+        clock: Clock = utc_now,
+        on_deleted: Callable[[int], None] | None = None,
     ) -> None:
+        self._on_deleted = on_deleted  # e.g. the AI dropping a reply it was writing there
         self._tx = tx
         self._ai_name = ai_name
         self._pubsub = pubsub
@@ -306,7 +321,10 @@ class Rooms:
             uow.rooms.lock(room_id)
             me = require_member(uow, actor, room_id).me
             if me.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
-                raise Conflict("You are the room's only owner: make someone else an owner before you leave.")
+                raise Conflict(
+                    "You are the room's only owner: make someone else an owner before you leave, "
+                    "or delete the room in its Settings."
+                )
             if me.role in (Role.OWNER, Role.MODERATOR):
                 uow.participants.set_role(me.id, Role.MEMBER)
             return uow.participants.set_state(me.id, ParticipantState.LEFT)
@@ -331,6 +349,22 @@ class Rooms:
         if changed:
             await self._pubsub.publish(room_topic(room_id), RoomSettingsChanged(room_id=room_id))
         return room
+
+    async def delete_room(self, actor: Actor, room_id: int, *, confirm_name: str) -> None:
+        """The owner deletes the room for good, with its messages, people and links; `confirm_name`
+        must be the room's name (typed, so that a slip cannot do it). Every open tab of it leaves."""
+
+        def work(uow: UnitOfWork) -> None:
+            uow.rooms.lock(room_id)
+            room = require_owner(uow, actor, room_id).room
+            if one_line(confirm_name) != room.name:
+                raise ValidationError({"confirm_name": "Type the room's name exactly to delete it."})
+            uow.rooms.delete(room_id)
+
+        await self._tx.run(work, write=True)
+        if self._on_deleted is not None:
+            self._on_deleted(room_id)
+        await self._pubsub.publish(room_topic(room_id), RoomDeleted(room_id=room_id))
 
     async def set_options(
         self, actor: Actor, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool

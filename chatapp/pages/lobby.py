@@ -45,7 +45,11 @@ def ago(moment: datetime, now: datetime | None = None) -> str:
     return f"{moment:%b} {moment.day}, {moment.year}"
 
 
-LEFT_NOTICES = {"you": "You left the room.", "removed": "You were removed from that room."}
+LEFT_NOTICES = {
+    "you": "You left the room.",
+    "removed": "You were removed from that room.",
+    "deleted": "That room was deleted by its owner.",
+}
 
 
 def _room_row(summary: RoomSummary) -> None:

@@ -82,14 +82,15 @@ class RoomView:
         """The tab's participant in the room (None when only viewing a public room)."""
         return self.access.me.id if self.access.me else None
 
-    def left_room(self, *, removed: bool) -> None:
-        """This tab's person is no longer in the room (removed, or left in another tab): stop receiving
-        the room and go to the lobby. Whatever the browser does, the server sends it nothing more."""
+    def left_room(self, *, reason: str) -> None:
+        """This tab's person is no longer in the room ("you": left in another tab, "removed", or the
+        room was "deleted"): stop receiving the room and go to the lobby, which says why. Whatever the
+        browser does, the server sends it nothing more."""
         for stop in self.on_left:
             stop()
         self.on_left.clear()
         with self.client:
-            ui.navigate.to("/?left=removed" if removed else "/?left=you")
+            ui.navigate.to(f"/?left={reason}")
 
     async def delete_message(self, message_id: int) -> None:
         """The Delete button of a message (the domain decides whether this person may)."""

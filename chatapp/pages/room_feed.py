@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any, Protocol
 
 from nicegui import background_tasks, core
@@ -52,7 +53,7 @@ class FeedTab(Protocol):
     def delivered(self, payloads: list[Payload]) -> None: ...
     def forget(self, message_id: int) -> None: ...
     def participant_id(self) -> int | None: ...
-    def left_room(self, *, removed: bool) -> None: ...
+    def left_room(self, *, reason: str) -> None: ...
     async def load_people(self) -> list[Participant] | None: ...
     async def load_room(self) -> Room | None: ...
     def show_room(self, room: Room) -> None: ...
@@ -177,7 +178,12 @@ class RoomFeed:
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None:
         """Someone was removed (or left): their tabs of this room stop receiving it and leave at once."""
         for tab in [t for t in self.tabs.values() if t.participant_id() == participant_id]:
-            tab.left_room(removed=not left)
+            tab.left_room(reason="you" if left else "removed")
+
+    async def on_room_deleted(self) -> None:
+        """The room is gone: every tab of it leaves for the lobby."""
+        for tab in list(self.tabs.values()):
+            _each_tab(partial(tab.left_room, reason="deleted"))
 
     async def on_room_changed(self) -> None:
         """The room's settings changed: read the room once (as the first tab that still may) and let
@@ -209,10 +215,10 @@ class RoomFeed:
         return [tab for tab in tabs if self.tabs.get(tab.client_id) is tab]
 
 
-def _each_tab(show: Callable[[Any], None], value: Any) -> None:
+def _each_tab(show: Callable[..., None], *args: Any) -> None:
     """Show something in one tab; a tab that fails (its page being torn down) does not stop the others."""
     try:
-        show(value)
+        show(*args)
     except Exception:
         log.exception("updating a tab failed")
 

@@ -29,6 +29,7 @@ async def open_room_settings(services: Services, tab: TabSession, room_id: int) 
         _room_form(services, tab, room, view, dialog)
         if view.can_edit:
             _usage_table(usage)
+            _delete_form(services, tab, room)
     dialog.on("hide", dialog.delete)
     dialog.open()
 
@@ -118,3 +119,28 @@ def _usage_table(usage: list[ModelUsage]) -> None:
     ui.label("Cost uses litellm's price list; it is unknown for models without a listed price.").classes(
         "text-xs opacity-70"
     )
+
+
+def _delete_form(services: Services, tab: TabSession, room: Room) -> None:
+    """Delete the room for good: the owner types its name first."""
+    with ui.column().classes("w-full gap-1 mt-4 room-delete"):
+        ui.label("Delete this room").classes("text-base font-semibold").props('role="heading" aria-level="3"')
+        ui.label("Its messages, people and invite links are deleted for good; everyone in it is sent out.").classes(
+            "text-sm opacity-80"
+        )
+        confirm = ui.input("Type the room's name to delete it").classes("w-full")
+
+        async def delete() -> None:
+            confirm.props["error"] = False
+            try:
+                await services.rooms.delete_room(await tab.current(), room.id, confirm_name=confirm.value or "")
+            except ValidationError as exc:
+                confirm.props.update({"error": True, "error-message": exc.fields.get("confirm_name", exc.message)})
+                confirm.update()
+                return
+            except DomainError as exc:
+                ui.notify(exc.message, type="warning")
+                return
+            ui.navigate.to("/?left=deleted")
+
+        ui.button("Delete room forever", icon="delete_forever", on_click=delete).props("outline no-caps color=negative")

@@ -243,6 +243,10 @@ class SqlRooms:
         anyway), so checks such as "is another owner left?" cannot race."""
         self.s.execute(select(RoomRow.id).where(RoomRow.id == room_id).with_for_update())
 
+    def delete(self, room_id: int) -> None:
+        """Delete the room; its participants, messages, links and usage go with it (ON DELETE CASCADE)."""
+        self.s.execute(delete(RoomRow).where(RoomRow.id == room_id))
+
     def set_details(self, room_id: int, *, name: str, topic: str) -> Room:
         row = self.s.get(RoomRow, room_id)
         row.name, row.topic = name, topic

@@ -4,6 +4,7 @@ litellm calls to the fake provider, on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import AiNotice, AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
 from chatapp.domain.limits import Rate, RateLimited, RateLimiter
 from chatapp.domain.models import AiMode, CatchUp, ParticipantKind
+from chatapp.domain.rooms import RoomLimits, Rooms
 from chatapp.llm import LitellmClient, RouterConfigError, read_router_config
 from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
@@ -211,6 +213,25 @@ async def test_a_reconnecting_view_gets_the_edits_and_deletions_made_while_it_wa
     assert await one_per_page.catch_up(alice, room.id, later.id, away) is not None
     await wired.chat.delete_message(alice, room.id, later.id)
     assert await one_per_page.catch_up(alice, room.id, later.id, away) is None  # more than a page: start again
+
+
+async def test_deleting_a_room_ends_the_reply_being_written_there_without_saving_it(runtime, wired, fake_llm, caplog):
+    alice, _, room = await owner_and_member(runtime)
+    rooms = Rooms(
+        tx=SqlTransactor(runtime.engine), pubsub=wired.pubsub, limits=RoomLimits(), on_deleted=wired.ai.drop_room
+    )
+    fake_llm.push(Script(tokens=500, tokens_per_second=50))
+    reply = await wired.ai.start(alice, room.id)
+    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 3, timeout=5)
+    with caplog.at_level(logging.ERROR):
+        await rooms.delete_room(alice, room.id, confirm_name="Launch")
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(reply.task), timeout=5)
+    request = fake_llm.last_request
+    await fake_llm.wait_until_async(lambda: request.done, timeout=5)
+    assert request.disconnected_early  # the provider stops writing too
+    assert wired.ai.running(room.id) is None
+    assert "AI reply" not in caplog.text  # nothing tried to save into the deleted room
 
 
 async def test_a_stopped_reply_records_counted_usage(runtime, wired, fake_llm):

@@ -252,6 +252,9 @@ class Recorder:
     async def on_room_changed(self) -> None:
         pass
 
+    async def on_room_deleted(self) -> None:
+        pass
+
     async def on_ai_event(self, event) -> None:
         self.ai_events.append(event)
 
@@ -407,6 +410,12 @@ async def rename_a(w: World, me: Actor, role: str) -> None:
     assert (await w.s.rooms.access(w.users.owner, w.a.id)).room.name == "Room A, renamed"
 
 
+async def delete_room_a(w: World, me: Actor, role: str) -> None:
+    await w.s.rooms.delete_room(me, w.a.id, confirm_name=w.a.name)
+    with pytest.raises(NotFound):
+        await w.s.rooms.access(w.users.owner, w.a.id)
+
+
 async def set_options(w: World, me: Actor, role: str) -> None:
     await w.s.rooms.set_options(me, w.a.id, members_can_invite=True, guests_can_use_ai=False)
     room = (await w.s.rooms.access(w.users.owner, w.a.id)).room
@@ -542,6 +551,7 @@ OPERATIONS: dict[str, Operation] = {
     "rooms.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=moderator_removes_the_victim),
     "rooms.readmit(A, removed by an owner)": Operation(readmit, (F, NF, F, F, OK), prepare=owner_removes_the_victim),
     "rooms.rename(A)": Operation(rename_a, (F, NF, F, F, OK)),
+    "rooms.delete_room(A)": Operation(delete_room_a, (F, NF, F, F, OK)),
     "rooms.set_options(A)": Operation(set_options, (F, NF, F, F, OK)),
     "ai_settings.view(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),
     "ai_settings.update(A)": Operation(ai_settings_update, (F, NF, F, F, OK)),

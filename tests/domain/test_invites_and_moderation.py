@@ -564,6 +564,9 @@ class Screen:
     async def on_room_changed(self) -> None:
         pass
 
+    async def on_room_deleted(self) -> None:
+        pass
+
     async def on_ai_event(self, event) -> None:
         pass
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import text
 
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessagePosted, room_topic
@@ -181,6 +182,7 @@ class Recorder:
         self.messages = []
         self.participant_changes = 0
         self.room_changes = 0
+        self.deleted = False
 
     async def on_message(self, message):
         self.messages.append(message.body)
@@ -190,6 +192,9 @@ class Recorder:
 
     async def on_room_changed(self):
         self.room_changes += 1
+
+    async def on_room_deleted(self):
+        self.deleted = True
 
 
 async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
@@ -233,6 +238,36 @@ async def test_the_owner_renames_a_room_with_the_rules_of_creation(runtime):
         await services.rooms.rename(bob, room.id, name="Mine now", topic="")
     (summary,) = (await services.rooms.lobby(alice)).my_rooms
     assert (summary.room.name, summary.room.topic) == ("Launch plans", "Friday")
+
+
+async def test_the_owner_deletes_a_room_for_good_after_typing_its_name(runtime):
+    services = runtime.services
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room = await services.rooms.create_room(alice, name="Old project")
+    kept = await services.rooms.create_room(alice, name="Kept")
+    await services.rooms.join(bob, room.id)
+    await services.chat.post_message(bob, room.id, "bye")
+    await services.invites.create(alice, room.id)
+    watcher = Recorder()
+    await services.live.watch(bob, room.id, watcher)
+    with pytest.raises(ValidationError):
+        await services.rooms.delete_room(alice, room.id, confirm_name="Old")
+    with pytest.raises(Forbidden):
+        await services.rooms.delete_room(bob, room.id, confirm_name="Old project")
+    assert not watcher.deleted and (await services.chat.history(alice, room.id)).messages
+
+    await services.rooms.delete_room(alice, room.id, confirm_name=" Old project ")
+    assert watcher.deleted
+    for actor in (alice, bob):
+        with pytest.raises(NotFound):
+            await services.rooms.access(actor, room.id)
+    with runtime.engine.connect() as conn:
+        for table in ("messages", "participants", "invites"):
+            left = conn.execute(text(f"SELECT count(*) FROM {table} WHERE room_id = :r"), {"r": room.id}).scalar()
+            assert left == 0, table
+    assert [s.room.name for s in (await services.rooms.lobby(alice)).my_rooms] == ["Kept"]
+    assert (await services.rooms.access(alice, kept.id)).room.name == "Kept"
 
 
 async def test_out_of_range_ids_are_not_found_on_every_backend(runtime):

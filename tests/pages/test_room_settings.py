@@ -109,3 +109,29 @@ async def test_the_owner_renames_the_room_and_every_open_tab_shows_it(ai_app):
     owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
     (summary,) = (await runtime.services.rooms.lobby(owner)).my_rooms
     assert (summary.room.name, summary.room.topic) == ("Launch day", "Everything for Friday")  # nothing lost
+
+
+async def test_the_owner_deletes_the_room_and_everyone_in_it_is_sent_to_the_lobby(ai_app):
+    runtime, new_user = ai_app
+    alice, bob = await owner_and_member(new_user)
+    alice.find("Settings").click()
+    await alice.should_see("Delete this room")
+    alice.find("Type the room's name to delete it").type("Lunch")
+    alice.find("Delete room forever").click()
+    await alice.should_see("Type the room's name exactly to delete it.")
+    alice.find("Type the room's name to delete it").clear().type("Launch")
+    alice.find("Delete room forever").click()
+    await bob.should_see("That room was deleted by its owner.", retries=30)
+    await alice.should_see("That room was deleted by its owner.", retries=30)
+    owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
+    assert (await runtime.services.rooms.lobby(owner)).my_rooms == []
+
+
+async def test_the_only_owner_alone_in_a_room_is_told_how_to_be_rid_of_it(ai_app):
+    _, new_user = ai_app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await open_new_room(alice, "Lonely")
+    alice.find("Leave room").click()
+    await alice.should_see("Leave? Click again")
+    alice.find("Leave? Click again").click()
+    await alice.should_see("or delete the room in its Settings", retries=30)
