@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol
@@ -186,29 +186,27 @@ class RoomFeed:
             _each_tab(partial(tab.left_room, reason="deleted"))
 
     async def on_room_changed(self) -> None:
-        """The room's settings changed: read the room once (as the first tab that still may) and let
-        every tab show what its person may now do."""
-        tabs = list(self.tabs.values())
-        for tab in tabs:
-            room = await tab.load_room()
-            if room is not None:
-                break
-        else:
-            return
-        for tab in self._still_open(tabs):
-            _each_tab(tab.show_room, room)
+        """The room's settings changed: read the room once and let every tab show what its person may
+        now do."""
+        await self._read_once_then_show(lambda tab: tab.load_room(), lambda tab, room: tab.show_room(room))
 
     async def on_participants_changed(self) -> None:
-        """Read the participants once (as the first tab that still may) and show them in every tab."""
+        """Read the participants once and show them in every tab."""
+        await self._read_once_then_show(lambda tab: tab.load_people(), lambda tab, people: tab.show_people(people))
+
+    async def _read_once_then_show(
+        self, load: Callable[[FeedTab], Awaitable[Any]], show: Callable[[FeedTab, Any], None]
+    ) -> None:
+        """Read as the first tab that still may (None: it may not), then show it in every tab still open."""
         tabs = list(self.tabs.values())
         for tab in tabs:
-            people = await tab.load_people()
-            if people is not None:
+            value = await load(tab)
+            if value is not None:
                 break
         else:
             return
         for tab in self._still_open(tabs):
-            _each_tab(tab.show_people, people)
+            _each_tab(show, tab, value)
 
     def _still_open(self, tabs: list[FeedTab]) -> list[FeedTab]:
         """Those of `tabs` still in the feed (a tab can close while the feed awaited the database)."""

@@ -31,17 +31,22 @@ def ai_app(tmp_path):
             stop_app(app)
 
 
+def alice_and_bob_in_a_room(browser, base_url: str, room_name: str):
+    """Two people, each in a browser of their own, in a new public room of Alice's."""
+    alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
+    alice = sign_up(alice_ctx, base_url, "alice", "Alice")
+    bob = sign_up(bob_ctx, base_url, "bob", "Bob")
+    join_room(bob, create_room(alice, room_name))
+    return alice_ctx, bob_ctx, alice, bob
+
+
 def streaming(page):
     return log(page).locator(".chat-streaming .chat-stream")
 
 
 def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai_app, artifacts):
     app, fake = ai_app
-    alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
-    alice = sign_up(alice_ctx, app.base_url, "alice", "Alice")
-    bob = sign_up(bob_ctx, app.base_url, "bob", "Bob")
-    room_url = create_room(alice, "Launch")
-    join_room(bob, room_url)
+    alice_ctx, bob_ctx, alice, bob = alice_and_bob_in_a_room(browser, app.base_url, "Launch")
 
     fake.push(Script(reply=" ".join(f"word{i}" for i in range(40)), tokens_per_second=20, delay_first=0.3))
     say(alice, "@ai what is left before the launch?")
@@ -92,11 +97,7 @@ def test_a_tab_that_was_offline_catches_up_on_a_regenerated_reply_a_deletion_and
     browser, ai_app, artifacts
 ):
     app, fake = ai_app
-    alice_ctx, bob_ctx = browser.new_context(), browser.new_context()
-    alice = sign_up(alice_ctx, app.base_url, "alice", "Alice")
-    bob = sign_up(bob_ctx, app.base_url, "bob", "Bob")
-    room_url = create_room(alice, "Spotty network")
-    join_room(bob, room_url)
+    alice_ctx, bob_ctx, alice, bob = alice_and_bob_in_a_room(browser, app.base_url, "Spotty network")
     fake.push(Script(reply="The old answer."))
     say(alice, "@ai first question")
     log(alice).locator("article.chat-kind-ai .chat-body").get_by_text("The old answer.").wait_for(timeout=10000)
