@@ -12,7 +12,7 @@ from chatapp.pages.join import register_join
 from chatapp.pages.lobby import register_lobby
 from chatapp.pages.room import register_room
 from chatapp.pages.session import Flash
-from chatapp.pages.theme import error_page, install_theme
+from chatapp.pages.theme import error_page, install_not_found_page, install_theme
 
 
 def register(services: Services, settings: Settings) -> None:
@@ -20,6 +20,7 @@ def register(services: Services, settings: Settings) -> None:
     flash = Flash(settings.resolved_secret_key())
     install_theme()
     app.on_page_exception(error_page)
+    install_not_found_page()
     register_auth_routes(services, settings, flash)
     register_auth_pages(services, settings, flash)
     register_join(services, flash)

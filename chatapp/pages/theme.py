@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from nicegui import ui
+from fastapi import Request, Response
+from fastapi.exception_handlers import http_exception_handler
+from nicegui import Client, app, ui
+from starlette.exceptions import HTTPException
 
 from chatapp.domain.models import Actor
 from chatapp.pages.markdown import code_css
@@ -136,3 +139,21 @@ def error_page() -> None:
         ui.label("Something went wrong").classes("text-2xl font-semibold")
         ui.label("The page could not be shown. Please try again in a moment.").classes("opacity-80")
         ui.link("Back to your rooms", "/")
+
+
+def install_not_found_page() -> None:
+    """Unknown addresses get the app's own "Page not found" (NiceGUI's default shows the exception's
+    name); a plain endpoint's 404 (e.g. an API route) stays plain JSON, as FastAPI gives it."""
+
+    @app.exception_handler(404)
+    async def not_found(request: Request, exception: Exception) -> Response:
+        endpoint = request.scope.get("endpoint")
+        if endpoint is not None and not request.scope.get("nicegui_page_path") and isinstance(exception, HTTPException):
+            return await http_exception_handler(request, exception)
+        with Client(ui.page(""), request=request) as client:
+            header(None)
+            with ui.column().classes("page-narrow"):
+                ui.label("Page not found").classes("text-2xl font-semibold").props('role="heading" aria-level="1"')
+                ui.label("There is nothing at this address.").classes("opacity-80")
+                ui.link("Back to your rooms", "/")
+        return client.build_response(request, 404)

@@ -150,3 +150,12 @@ async def test_a_guest_who_signs_up_keeps_their_participant_and_messages(world, 
     assert access.me.id == gwen.id and access.me.role.value == "member" and access.me.kind.value == "user"
     history = await runtime.services.chat.history(account, room_a.id)
     assert [(m.body, m.participant_id) for m in history.messages] == [("hello from a guest", gwen.id)]
+
+
+async def test_an_unknown_address_gets_the_apps_own_not_found_page(world):
+    users, *_ = world
+    for role in ("anonymous", "member_of_a"):
+        response = await users[role].http_client.get("/no/such/page")
+        assert response.status_code == 404, role
+        assert "Page not found" in response.text and "Back to your rooms" in response.text
+        assert "HTTPException" not in response.text
