@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from chatapp.domain.errors import Forbidden, InvalidCredentials, NotAuthenticated, ValidationError
-from chatapp.domain.events import SessionsRevoked, guest_topic, user_topic
+from chatapp.domain.events import ParticipantsChanged, SessionsRevoked, guest_topic, room_topic, user_topic
 from chatapp.domain.limits import Limits
 from chatapp.domain.models import Actor, NewSession, User, UserCredentials
 from chatapp.domain.passwords import Passwords
@@ -185,6 +185,23 @@ class Accounts:
         guest_id = await self._tx.run(lambda uow: uow.guests.delete_session(hash_token(token)), write=True)
         if guest_id is not None:
             await self._pubsub.publish(guest_topic(guest_id), SessionsRevoked(user_id=None, guest_id=guest_id))
+
+    async def change_display_name(self, actor: Actor, display_name: str) -> str:
+        """The user's new display name, here and in every room they are in (their messages show it);
+        open tabs of those rooms update their people lists. Guests keep the name they joined with."""
+        if actor.is_guest:
+            raise Forbidden("Guests keep the name they joined with; create an account to choose another.")
+        name = one_line(display_name)
+        if error := display_name_error(name):
+            raise ValidationError({"display_name": error})
+
+        def work(uow: UnitOfWork) -> list[int]:
+            uow.users.set_display_name(actor.user_id, name, self._clock())
+            return uow.participants.rename_user(actor.user_id, name)
+
+        for room_id in await self._tx.run(work, write=True):
+            await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+        return name
 
     async def change_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
         """Replace the password, revoke every session of the user and issue a new one."""

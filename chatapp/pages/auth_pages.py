@@ -155,6 +155,17 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
             ui.label(f"Signed in as {actor.display_name} (@{actor.username})").classes("opacity-80")
             if data.get("notice"):
                 ui.label(data["notice"]).classes("text-positive").props('role="status"')
+            ui.label("Display name").classes("text-lg font-medium mt-2")
+            with _form("/auth/display-name"):
+                _input(
+                    "Display name",
+                    "display_name",
+                    value=data.get("display_name", actor.display_name),
+                    autocomplete="name",
+                    error=errors.get("display_name"),
+                    hint="How others see you in every room",
+                )
+                ui.button("Change display name").props('type="submit" unelevated').classes("w-full")
             ui.label("Change password").classes("text-lg font-medium mt-2")
             with _form("/auth/password"):
                 _input(

@@ -195,6 +195,19 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
         response = _back("/account", flash, {"notice": "Password changed. Your other sessions were signed out."})
         return _with_session(response, session, request, settings)
 
+    @app.post("/auth/display-name", include_in_schema=False, dependencies=SAME_SITE_ONLY)
+    async def change_display_name(request: Request) -> Response:
+        fields = await form(request)
+        try:
+            actor = await accounts.require_actor(session_token(request))
+            name = await accounts.change_display_name(actor, fields.get("display_name", ""))
+        except NotAuthenticated:
+            return RedirectResponse(sign_in_url("/account"), status_code=SEE_OTHER)
+        except DomainError as exc:
+            errors = exc.fields if isinstance(exc, ValidationError) else {"display_name": exc.message}
+            return _back("/account", flash, {"errors": errors, "display_name": fields.get("display_name", "")})
+        return _back("/account", flash, {"notice": f"Your display name is now {name}."})
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         if await services.database_ok():

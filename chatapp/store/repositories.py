@@ -124,6 +124,14 @@ class SqlUsers:
         row = self.s.get(UserRow, user_id, with_for_update=lock, populate_existing=lock)
         return UserCredentials(user=_user(row), password_hash=row.password_hash) if row else None
 
+    def set_display_name(self, user_id: int, display_name: str, now: datetime) -> None:
+        row = self.s.get(UserRow, user_id)
+        if row is not None:
+            row.display_name = display_name
+            row.updated_at = now
+            self.s.add(row)
+            self.s.flush()
+
     def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None:
         row = self.s.get(UserRow, user_id)
         if row is not None:
@@ -425,6 +433,14 @@ class SqlParticipants:
         ).where(~has_ai)
         columns = ["room_id", "kind", "display_name", "role", "joined_at"]
         return self.s.execute(insert(ParticipantRow).from_select(columns, missing)).rowcount or 0
+
+    def rename_user(self, user_id: int, display_name: str) -> list[int]:
+        """The user's participants take the new name; returns the rooms they are active in."""
+        self.s.execute(
+            update(ParticipantRow).where(ParticipantRow.user_id == user_id).values(display_name=display_name)
+        )
+        stmt = select(ParticipantRow.room_id).where(ParticipantRow.user_id == user_id, _ACTIVE)
+        return list(self.s.execute(stmt).scalars())
 
     def count_by_invite(self, invite_id: int, *, excluding: int) -> int:
         stmt = select(func.count()).where(

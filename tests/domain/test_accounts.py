@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from chatapp.domain.accounts import Accounts, SignUpForm, hash_token
-from chatapp.domain.errors import InvalidCredentials, ValidationError
+from chatapp.domain.errors import Forbidden, InvalidCredentials, ValidationError
 from chatapp.domain.events import SessionsRevoked, user_topic
 from chatapp.domain.passwords import PasswordPolicy, Passwords
 from chatapp.store.db import SqlTransactor
@@ -213,3 +213,49 @@ async def test_signing_in_over_another_users_cookie_tells_their_tabs(runtime):
     await runtime.services.accounts.sign_in(username="pete", password=PASSWORD, previous_token=alice_token)
     assert await runtime.services.accounts.authenticate(alice_token) is None
     assert told == ["revoked"]
+
+
+async def test_a_new_display_name_shows_in_every_room_and_on_old_messages(runtime):
+    services = runtime.services
+    alice, _ = await sign_up(runtime, "alice", "Alice")
+    bob, _ = await sign_up(runtime, "bob", "Bob")
+    rooms = [await services.rooms.create_room(alice, name=name) for name in ("One", "Two")]
+    await services.rooms.join(bob, rooms[0].id)
+    await services.chat.post_message(alice, rooms[0].id, "hello")
+    heard = []
+    for room in rooms:
+        await services.live.watch(alice, room.id, PeopleWatcher(heard, room.id))
+
+    assert await services.accounts.change_display_name(alice, "  Alice   Liddell ") == "Alice Liddell"
+    for room in rooms:
+        names = [p.display_name for p in await services.rooms.participants(bob if room is rooms[0] else alice, room.id)]
+        assert "Alice Liddell" in names and "Alice" not in names
+    (message,) = (await services.chat.history(bob, rooms[0].id)).messages
+    assert message.author_name == "Alice Liddell"
+    assert sorted(heard) == sorted(room.id for room in rooms)  # open tabs of both rooms re-read their people
+    session = await services.accounts.sign_in(username="alice", password=PASSWORD)
+    assert (await services.accounts.authenticate(session.token)).display_name == "Alice Liddell"
+    assert [
+        p.display_name for p in await services.rooms.participants(bob, rooms[0].id) if p.user_id == bob.user_id
+    ] == ["Bob"]
+
+    for bad in ("", "   ", "x" * 65):
+        with pytest.raises(ValidationError):
+            await services.accounts.change_display_name(alice, bad)
+    link = await services.invites.create(alice, rooms[1].id)
+    guest = (await services.invites.accept_as_guest(link.token, "Gwen")).actor
+    with pytest.raises(Forbidden):
+        await services.accounts.change_display_name(guest, "Not Gwen")
+
+
+class PeopleWatcher:
+    """A room's open tab, as far as people changes go."""
+
+    def __init__(self, heard: list[int], room_id: int) -> None:
+        self.heard, self.room_id = heard, room_id
+
+    async def on_participants_changed(self) -> None:
+        self.heard.append(self.room_id)
+
+    async def on_message(self, message) -> None:
+        pass

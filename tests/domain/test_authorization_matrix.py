@@ -519,6 +519,11 @@ async def sign_up_guest(w: World, me: Actor, role: str) -> None:
     assert access.me.role is Role.MEMBER and access.me.kind is ParticipantKind.USER  # ...now a member
 
 
+async def change_display_name(w: World, me: Actor, role: str) -> None:
+    await w.s.accounts.change_display_name(me, "Someone Else")
+    await w.s.accounts.change_display_name(me, me.display_name)  # the accounts are shared
+
+
 async def change_password(w: World, me: Actor, role: str) -> None:
     await w.s.accounts.change_password(me, current=PASSWORD, new=OTHER_PASSWORD)
     await w.s.accounts.change_password(me, current=OTHER_PASSWORD, new=PASSWORD)  # the accounts are shared
@@ -570,6 +575,7 @@ OPERATIONS: dict[str, Operation] = {
     "rooms.lobby": Operation(lobby, (OK, OK, OK, OK, OK)),  # its own world: B among the 100 newest public rooms
     "accounts.sign_up_guest": Operation(sign_up_guest, (OK, F, F, F, F)),
     "accounts.change_password": Operation(change_password, (F, OK, OK, OK, OK)),
+    "accounts.change_display_name": Operation(change_display_name, (F, OK, OK, OK, OK)),
 }
 
 CELLS = [pytest.param(name, role, id=f"{name}-as-{role}") for name in OPERATIONS for role in ROLES]

@@ -159,3 +159,20 @@ async def test_an_unknown_address_gets_the_apps_own_not_found_page(world):
         assert response.status_code == 404, role
         assert "Page not found" in response.text and "Back to your rooms" in response.text
         assert "HTTPException" not in response.text
+
+
+async def test_a_user_changes_their_display_name_on_the_account_page(world):
+    users, room_a, *_ = world
+    mia = users["member_of_a"].http_client
+    response = await mia.post("/auth/display-name", data={"display_name": "Mia Wallace"})
+    assert response.status_code == 303 and response.headers["location"].startswith("/account")
+    page = await mia.get(response.headers["location"])
+    assert "Your display name is now Mia Wallace." in page.text
+    room = await mia.get(f"/rooms/{room_a.id}")
+    assert "Mia Wallace" in room.text
+    response = await mia.post("/auth/display-name", data={"display_name": "x" * 65})
+    page = await mia.get(response.headers["location"])
+    assert "Display name must be at most 64 characters." in page.text and "x" * 65 in page.text  # kept to fix
+    guest = users["guest_of_a"].http_client
+    response = await guest.post("/auth/display-name", data={"display_name": "Someone"})
+    assert "/sign-in" in response.headers["location"]  # guests have no account page
