@@ -78,13 +78,22 @@ def require_owner(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
     return access
 
 
-def _target(uow: UnitOfWork, room_id: int, participant_id: int, *, left_too: bool = False) -> Participant:
-    """A participant of this room who is still in it (or, with left_too, who left it), as the target of
-    a moderation action."""
+_IN_ROOM = (ParticipantState.ACTIVE,)
+
+
+def _target(
+    uow: UnitOfWork,
+    room_id: int,
+    participant_id: int,
+    *,
+    states: tuple[ParticipantState, ...] = _IN_ROOM,
+    missing: str = "That person is not in this room.",
+) -> Participant:
+    """A participant of this room in one of `states` (by default: still in it), as the target of a
+    moderation action; NotFound with `missing` otherwise."""
     target = uow.participants.get(participant_id) if is_valid_id(participant_id) else None
-    allowed = (ParticipantState.ACTIVE, ParticipantState.LEFT) if left_too else (ParticipantState.ACTIVE,)
-    if target is None or target.room_id != room_id or target.state not in allowed:
-        raise NotFound("That person is not in this room.")
+    if target is None or target.room_id != room_id or target.state not in states:
+        raise NotFound(missing)
     return target
 
 
@@ -245,7 +254,8 @@ class Rooms:
         def work(uow: UnitOfWork) -> Removal:
             uow.rooms.lock(room_id)
             me = require_moderator(uow, actor, room_id).me
-            target = _target(uow, room_id, participant_id, left_too=True)  # leaving does not dodge removal
+            # leaving does not dodge removal
+            target = _target(uow, room_id, participant_id, states=(ParticipantState.ACTIVE, ParticipantState.LEFT))
             if target.id == me.id:
                 raise Forbidden("To leave the room, use Leave room.")
             if target.kind is ParticipantKind.AI:
@@ -290,9 +300,13 @@ class Rooms:
         def work(uow: UnitOfWork) -> Participant:
             uow.rooms.lock(room_id)
             me = require_moderator(uow, actor, room_id).me
-            target = uow.participants.get(participant_id) if is_valid_id(participant_id) else None
-            if target is None or target.room_id != room_id or target.state is not ParticipantState.REMOVED:
-                raise NotFound("That person was not removed from this room.")
+            target = _target(
+                uow,
+                room_id,
+                participant_id,
+                states=(ParticipantState.REMOVED,),
+                missing="That person was not removed from this room.",
+            )
             if me.role is not Role.OWNER:
                 remover = uow.participants.get(target.removed_by) if target.removed_by else None
                 if target.can_moderate or (remover is not None and remover.role is Role.OWNER):

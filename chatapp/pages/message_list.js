@@ -109,8 +109,7 @@ export default {
     };
     this.onDeleted = (data) => {
       if (!data || data.room !== this.room) return;
-      this.deleted.add(data.id);
-      this.items = this.items.filter((m) => m.id !== data.id);
+      this.forget([data.id]);
       this.noteTime(data.at);
     };
     this.attach();
@@ -189,16 +188,17 @@ export default {
       clearTimeout(this.confirmTimer);
       this.confirmTimer = setTimeout(() => { this.confirming = null; }, 4000);
     },
-    remove(id) {
-      this.items = this.items.filter((m) => m.id !== id);
+    forget(ids) {
+      // Deleted messages leave the list and are never shown again (a late copy is ignored).
+      for (const id of ids) this.deleted.add(id);
+      if (ids.length) this.items = this.items.filter((m) => !this.deleted.has(m.id));
     },
     appendMany(messages) {
       for (const m of messages) this.append(m);
     },
     catchUp(messages, deletedIds, syncedAt) {
       // What was missed while the socket was down: deletions, then new and edited messages.
-      for (const id of deletedIds) this.deleted.add(id);
-      if (deletedIds.length) this.items = this.items.filter((m) => !deletedIds.includes(m.id));
+      this.forget(deletedIds);
       this.appendMany(messages);
       this.noteTime(syncedAt);
     },

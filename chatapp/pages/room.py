@@ -287,28 +287,32 @@ class RoomView:
         room_id = self.access.room.id
         self.invite_button = self._control(
             self.invite_button,
-            self.access.can_invite,
-            0,
-            "Invite",
-            "person_add",
-            lambda: open_invites(self.services, self.tab, room_id),
+            allowed=self.access.can_invite,
+            index=0,
+            make=lambda: ui.button(
+                "Invite", icon="person_add", on_click=lambda: open_invites(self.services, self.tab, room_id)
+            ),
         )
         self.settings_button = self._control(
             self.settings_button,
-            self.access.is_owner,
-            1 if self.invite_button is not None else 0,
-            "Settings",
-            "tune",
-            lambda: open_room_settings(self.services, self.tab, room_id),
+            allowed=self.access.is_owner,
+            index=0 if self.invite_button is None else 1,
+            make=lambda: ui.button(
+                "Settings", icon="tune", on_click=lambda: open_room_settings(self.services, self.tab, room_id)
+            ),
         )
 
-    def _control(self, button, allowed: bool, index: int, text: str, icon: str, on_click) -> ui.button | None:
+    def _control(
+        self, button: ui.button | None, *, allowed: bool, index: int, make: Callable[[], ui.button]
+    ) -> ui.button | None:
+        """The header button as the role allows: deleted when no longer allowed, made (at `index`,
+        before People) when newly allowed."""
         if button is not None and not allowed:
             button.delete()
             return None
         if button is None and allowed and self.head_actions is not None:
             with self.head_actions:
-                button = ui.button(text, icon=icon, on_click=on_click).props("flat no-caps")
+                button = make().props("flat no-caps")
             button.move(target_index=index)
         return button
 

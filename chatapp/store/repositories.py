@@ -125,19 +125,13 @@ class SqlUsers:
         return UserCredentials(user=_user(row), password_hash=row.password_hash) if row else None
 
     def set_display_name(self, user_id: int, display_name: str, now: datetime) -> None:
-        row = self.s.get(UserRow, user_id)
-        if row is not None:
-            row.display_name = display_name
-            row.updated_at = now
-            self.s.add(row)
-            self.s.flush()
+        self._update(user_id, now, display_name=display_name)
 
     def set_password_hash(self, user_id: int, password_hash: str, now: datetime) -> None:
-        row = self.s.get(UserRow, user_id)
-        if row is not None:
-            row.password_hash = password_hash
-            row.updated_at = now
-            self.s.add(row)
+        self._update(user_id, now, password_hash=password_hash)
+
+    def _update(self, user_id: int, now: datetime, **values: str) -> None:
+        self.s.execute(update(UserRow).where(UserRow.id == user_id).values(**values, updated_at=now))
 
 
 class SqlSessions:
