@@ -140,6 +140,7 @@ def build_limits(settings: Settings) -> Limits:
         joins=RateLimiter(Rate.per_window(settings.join_limit, settings.join_window_minutes * 60)),
         sign_in_user=RateLimiter(sign_in),
         sign_in_ip=RateLimiter(sign_in),
+        sign_ups=RateLimiter(Rate.per_window(settings.sign_up_limit, settings.sign_up_window_minutes * 60)),
     )
 
 

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     join_window_minutes: float = Field(60, gt=0)  # ...per this many minutes
     sign_in_limit: int = Field(10, ge=0)  # sign-in attempts per username and per IP (0: no limit)...
     sign_in_window_minutes: float = Field(15, gt=0)  # ...per this many minutes
+    sign_up_limit: int = Field(20, ge=0)  # sign-up attempts per IP (0: no limit)...
+    sign_up_window_minutes: float = Field(60, gt=0)  # ...per this many minutes
     invite_days: float = Field(7, gt=0, le=365)  # default expiry of a new invite link
 
     reconnect_timeout: float = Field(30.0, ge=1)

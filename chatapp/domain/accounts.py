@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from chatapp.domain.errors import Forbidden, InvalidCredentials, NotAuthenticated, ValidationError
 from chatapp.domain.events import ParticipantsChanged, SessionsRevoked, guest_topic, room_topic, user_topic
-from chatapp.domain.limits import Limits
+from chatapp.domain.limits import Limits, reserve
 from chatapp.domain.models import Actor, NewSession, User, UserCredentials
 from chatapp.domain.passwords import Passwords
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
@@ -29,6 +29,11 @@ def _require_unchanged(uow: UnitOfWork, checked: UserCredentials) -> None:
     current = uow.users.credentials(checked.user.id, lock=True)
     if current is None or current.password_hash != checked.password_hash:
         raise InvalidCredentials()
+
+
+def _require_free(uow: UnitOfWork, username: str) -> None:
+    if uow.users.credentials_by_username(username) is not None:
+        raise ValidationError({"username": "That username is taken."})
 
 
 def new_token() -> str:
@@ -68,47 +73,54 @@ class Accounts:
         self._lifetime = session_lifetime
         self._clock = clock
 
-    async def sign_up(self, form: SignUpForm) -> NewSession:
-        """Create an account and sign it in. Raises ValidationError (per field) or on a taken name."""
-        user = await self.create_user(form)
+    async def sign_up(self, form: SignUpForm, *, ip: str | None = None) -> NewSession:
+        """Create an account and sign it in. Raises ValidationError (per field) or on a taken name;
+        attempts are limited per IP (RateLimited)."""
+        user = await self.create_user(form, ip=ip)
         return await self._tx.run(lambda uow: self._issue_session(uow, user), write=True)
 
-    async def create_user(self, form: SignUpForm) -> User:
-        """Create an account without a session (the CLI's create-user)."""
-        username, display_name = self._validate_new_account(form)
-        password_hash = await self._passwords.hash(form.password)
+    async def create_user(self, form: SignUpForm, *, ip: str | None = None) -> User:
+        """Create an account without a session (the CLI's create-user, with no IP and no limit)."""
+        username, display_name, password_hash = await self._checked_new_account(form, ip)
 
         def work(uow: UnitOfWork) -> User:
-            if uow.users.credentials_by_username(username) is not None:
-                raise ValidationError({"username": "That username is taken."})
+            _require_free(uow, username)
             return uow.users.add(
                 username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
             )
 
         return await self._tx.run(work, write=True)
 
+    async def _checked_new_account(self, form: SignUpForm, ip: str | None) -> tuple[str, str, str]:
+        """Validate a sign-up, reserve its attempt (per IP), refuse a taken name, and only then hash
+        the password: argon2 never runs for a name that is taken (a flood of those queued hashing in
+        front of real sign-ins). The name is checked again when the account is written."""
+        username, display_name = self._validate_new_account(form)
+        reserve((self._limits.sign_ups, f"ip:{ip}" if ip else None), message="Too many sign-ups from your network.")
+        await self._tx.run(lambda uow: _require_free(uow, username))
+        return username, display_name, await self._passwords.hash(form.password)
+
     async def sign_in(
         self, *, username: str, password: str, previous_token: str | None = None, ip: str | None = None
     ) -> NewSession:
         """Check credentials and issue a fresh session, revoking the browser's previous one.
 
-        Failed attempts are limited per username and per IP (RateLimited says when to try again);
-        successful ones are not counted, and one clears the username's count. While a username is
+        Attempts are limited per username and per IP (RateLimited says when to try again): each is
+        reserved before its password is checked, and a successful one gives its place back and clears
+        the username's count. While a username is
         over its limit even the right password is refused: that is what stops guessing, at the price
         that someone guessing can hold an account's sign-in off for the window (docs/ARCHITECTURE.md)."""
         name = one_line(username).lower()
-        too_many = "Too many failed sign-in attempts."
-        if ip:
-            self._limits.sign_in_ip.check(f"ip:{ip}", too_many)
-        self._limits.sign_in_user.check(f"user:{name}", too_many)
+        ip_key, user_key = (f"ip:{ip}" if ip else None), f"user:{name}"
+        attempt = ((self._limits.sign_in_ip, ip_key), (self._limits.sign_in_user, user_key))
+        reserve(*attempt, message="Too many failed sign-in attempts.")  # before argon2: bursts stop here
         creds = await self._tx.run(lambda uow: uow.users.credentials_by_username(name))
         ok = await self._passwords.verify(creds.password_hash if creds else None, password)
         if creds is None or not ok:
-            if ip:
-                self._limits.sign_in_ip.take(f"ip:{ip}")
-            self._limits.sign_in_user.take(f"user:{name}")
-            raise InvalidCredentials()
-        self._limits.sign_in_user.reset(f"user:{name}")
+            raise InvalidCredentials()  # the attempt stays counted
+        self._limits.sign_in_user.reset(user_key)
+        if ip_key is not None:  # a successful sign-in does not count against a shared address
+            self._limits.sign_in_ip.refund(ip_key)
         new_hash = None
         if self._passwords.needs_rehash(creds.password_hash):
             new_hash = await self._passwords.hash(password)
@@ -140,27 +152,28 @@ class Accounts:
         token_hash = hash_token(token)
         return await self._tx.run(lambda uow: uow.guests.actor_for(token_hash, self._clock()))
 
-    async def sign_up_guest(self, guest: Actor, form: SignUpForm) -> NewSession:
-        """A guest creates an account: their participants and messages become the new user's (members
-        where they were guests), their guest sessions end, and the new account is signed in."""
+    async def sign_up_guest(self, guest: Actor, form: SignUpForm, *, ip: str | None = None) -> NewSession:
+        """A guest creates an account: their messages become the new user's, they stay guests in their
+        rooms until an owner or moderator changes their role (unless a room welcomes members by
+        sign-up), their guest sessions end, and the new account is signed in."""
         if not guest.is_guest:
             raise Forbidden("You already have an account.")
-        username, display_name = self._validate_new_account(form)
-        password_hash = await self._passwords.hash(form.password)
+        username, display_name, password_hash = await self._checked_new_account(form, ip)
 
-        def work(uow: UnitOfWork) -> NewSession:
-            if uow.users.credentials_by_username(username) is not None:
-                raise ValidationError({"username": "That username is taken."})
+        def work(uow: UnitOfWork) -> tuple[NewSession, list[int]]:
+            _require_free(uow, username)
             if uow.guests.delete_sessions(guest.guest_id) == 0:  # signed up (or out) meanwhile
                 raise NotAuthenticated()
             user = uow.users.add(
                 username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
             )
-            uow.participants.convert_guest(guest.guest_id, user.id)
-            return self._issue_session(uow, user)
+            room_ids = uow.participants.convert_guest(guest.guest_id, user.id)
+            return self._issue_session(uow, user), room_ids
 
-        session = await self._tx.run(work, write=True)
+        session, room_ids = await self._tx.run(work, write=True)
         await self._pubsub.publish(guest_topic(guest.guest_id), SessionsRevoked(user_id=None, guest_id=guest.guest_id))
+        for room_id in room_ids:
+            await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
         return session
 
     async def require_actor(self, token: str | None) -> Actor:

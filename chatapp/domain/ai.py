@@ -113,12 +113,11 @@ class AiReplies:
             return
         if not (mode is AiMode.EVERY or mentioned):
             return
-        if actor.is_guest and not room.guests_can_use_ai and not mentioned:
-            return  # mode "every": a guest's message simply gets no answer
         try:
             await self.start(actor, message.room_id)
         except Forbidden as refused:
-            await self._tell(message, refused.message)
+            if mentioned:  # mode "every": a guest's message that may not ask simply gets no answer
+                await self._tell(message, refused.message)
         except Conflict:
             await self._tell(message, f"{self._ai_name} is still answering; ask again when it is done.")
 
@@ -343,7 +342,7 @@ def _require_participant(uow: UnitOfWork, actor: Actor, room_id: int) -> None:
     access = room_access(uow, actor, room_id)
     if access.me is None:
         raise Forbidden("Join the room to ask the AI.")
-    if actor.is_guest and not access.room.guests_can_use_ai:
+    if not access.may_ask_ai:
         raise Forbidden("The room's owner has not allowed guests to ask the AI here.")
 
 

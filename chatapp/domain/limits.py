@@ -2,15 +2,18 @@
 
 A bucket holds up to `burst` tokens and gains `per_second` tokens a second; each attempt takes one.
 An attempt on an empty bucket raises RateLimited with the seconds until a token is back, so the
-message can say when to try again. Keys are whatever is limited ("sign-in user:alice",
-"post participant:42"); the least recently used keys are dropped beyond `max_keys`, so memory stays
-bounded under a flood of distinct keys. Several server processes each keep their own buckets (the
-limits are then per process; see docs/ARCHITECTURE.md).
+message can say when to try again. An attempt is taken (reserved) before the work it limits starts,
+never counted after it: checking first and counting later let a burst of simultaneous sign-ins all
+pass the check (40 wrong passwords at once were all verified against a limit of 10).
+
+Keys are whatever is limited ("sign-in user:alice", "post participant:42"); the least recently used
+keys are dropped beyond `max_keys`, so memory stays bounded under a flood of distinct keys. Several
+server processes each keep their own buckets (the limits are then per process; see
+docs/ARCHITECTURE.md).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 from collections import OrderedDict
@@ -85,15 +88,12 @@ class RateLimiter:
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
 
-    def check(self, key: str, message: str) -> None:
-        """Raise RateLimited when an attempt under `key` would be refused now, without taking one."""
-        if self.rate.burst > 0 and (wait := self.wait_needed(key)) > 0:
-            raise RateLimited(f"{message} Try again {when_to_retry(wait)}.", wait)
-
-    def take(self, key: str) -> None:
-        """Count an attempt under `key` (e.g. a failed one) without refusing anything now."""
-        with contextlib.suppress(RateLimited):  # already at the limit: the next check refuses
-            self.hit(key, "")
+    def refund(self, key: str) -> None:
+        """Give back an attempt taken under `key` (e.g. once it turned out to be a successful sign-in)."""
+        if self.rate.burst <= 0 or key not in self._buckets:
+            return
+        now = self._clock()
+        self._buckets[key] = (min(float(self.rate.burst), self._tokens(key, now) + 1), now)
 
     def reset(self, key: str) -> None:
         """Forget the attempts under `key` (e.g. after a successful sign-in)."""
@@ -114,9 +114,28 @@ class Limits:
     joins: RateLimiter  # invite links followed, per IP
     sign_in_user: RateLimiter  # failed sign-in attempts per username
     sign_in_ip: RateLimiter  # failed sign-in attempts per IP
+    sign_ups: RateLimiter  # sign-up attempts per IP
 
     @classmethod
     def off(cls) -> Limits:
         """No limits (burst 0): for tools and tests that are not about limits."""
         none = Rate(0, 1.0)
-        return cls(RateLimiter(none), RateLimiter(none), RateLimiter(none), RateLimiter(none))
+        return cls(*(RateLimiter(none) for _ in range(5)))
+
+
+def reserve(*attempts: tuple[RateLimiter, str | None], message: str) -> None:
+    """Take one attempt from each (limiter, key) pair, all or none (a None key is not limited).
+
+    Call it before any await: on one event loop nothing else runs between the check and the take,
+    so a burst of simultaneous requests cannot all pass a check made before any of them counted.
+    """
+    taken: list[tuple[RateLimiter, str]] = []
+    try:
+        for limiter, key in attempts:
+            if key is not None:
+                limiter.hit(key, message)
+                taken.append((limiter, key))
+    except RateLimited:
+        for limiter, key in taken:
+            limiter.refund(key)
+        raise

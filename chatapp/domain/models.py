@@ -148,10 +148,24 @@ class Room:
     ai_mode: AiMode = AiMode.MENTION
     members_can_invite: bool = False
     guests_can_use_ai: bool = True
+    signed_up_guests_become_members: bool = False  # else they stay guests until an owner or moderator says
+
+    @property
+    def options(self) -> RoomOptions:
+        return RoomOptions(self.members_can_invite, self.guests_can_use_ai, self.signed_up_guests_become_members)
 
     @property
     def is_private(self) -> bool:
         return self.visibility is Visibility.PRIVATE
+
+
+@dataclass(frozen=True, slots=True)
+class RoomOptions:
+    """What the owner allows in a room."""
+
+    members_can_invite: bool = False
+    guests_can_use_ai: bool = True
+    signed_up_guests_become_members: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +256,14 @@ class RoomAccess:
     @property
     def can_moderate(self) -> bool:
         return self.me is not None and self.me.can_moderate
+
+    @property
+    def may_ask_ai(self) -> bool:
+        """Everyone in the room, except guests (by role: also those who have since signed up) where the
+        owner has not allowed guests to ask the AI."""
+        if self.me is None:
+            return False
+        return self.me.role is not Role.GUEST or self.room.guests_can_use_ai
 
     @property
     def can_invite(self) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import (
@@ -223,7 +223,8 @@ class Rooms:
         return await self._tx.run(work)
 
     async def set_role(self, actor: Actor, room_id: int, participant_id: int, role: str) -> Participant:
-        """The owner makes someone an owner, moderator or member (guests stay guests; the AI has no role
+        """The owner makes someone an owner, moderator or member; a moderator may make a member of a
+        guest who has since created an account (guests without one stay guests; the AI has no role
         to change). An owner may step down only while another owner remains."""
         try:
             wanted = Role(role)
@@ -232,8 +233,10 @@ class Rooms:
 
         def work(uow: UnitOfWork) -> Participant:
             uow.rooms.lock(room_id)  # two owners stepping down at once must not leave the room without one
-            require_owner(uow, actor, room_id)
+            me = require_moderator(uow, actor, room_id).me
             target = _target(uow, room_id, participant_id)
+            if me.role is not Role.OWNER and not (target.role is Role.GUEST and wanted is Role.MEMBER):
+                raise Forbidden("Only the room's owner can do that.")
             if target.kind is not ParticipantKind.USER or wanted is Role.GUEST:
                 raise Forbidden("Only people with an account can be given a role.")
             if target.role is Role.OWNER and wanted is not Role.OWNER and uow.participants.count_owners(room_id) <= 1:
@@ -319,7 +322,7 @@ class Rooms:
                     f"{target.display_name}'s guest pass has ended, so they could not come back this way: "
                     "send them a new invite link instead."
                 )
-            if target.kind is ParticipantKind.USER and target.role is not Role.MEMBER:
+            if target.can_moderate:  # back as a member; a guest (with an account or not) as a guest
                 uow.participants.set_role(target.id, Role.MEMBER)
             return uow.participants.set_state(target.id, ParticipantState.ACTIVE, now=now)
 
@@ -381,15 +384,27 @@ class Rooms:
         await self._pubsub.publish(room_topic(room_id), RoomDeleted(room_id=room_id))
 
     async def set_options(
-        self, actor: Actor, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool
+        self,
+        actor: Actor,
+        room_id: int,
+        *,
+        members_can_invite: bool | None = None,
+        guests_can_use_ai: bool | None = None,
+        signed_up_guests_become_members: bool | None = None,
     ) -> None:
-        """The owner decides whether members may create invite links and whether guests may ask the AI."""
+        """The owner decides whether members may create invite links, whether guests may ask the AI and
+        whether a guest who creates an account becomes a member at once; an option left out (None)
+        stays as it is."""
+        given = {
+            "members_can_invite": members_can_invite,
+            "guests_can_use_ai": guests_can_use_ai,
+            "signed_up_guests_become_members": signed_up_guests_become_members,
+        }
 
         def work(uow: UnitOfWork) -> None:
-            require_owner(uow, actor, room_id)
-            uow.rooms.set_options(
-                room_id, members_can_invite=bool(members_can_invite), guests_can_use_ai=bool(guests_can_use_ai)
-            )
+            room = require_owner(uow, actor, room_id).room
+            changes = {name: bool(value) for name, value in given.items() if value is not None}
+            uow.rooms.set_options(room_id, replace(room.options, **changes))
 
         await self._tx.run(work, write=True)
         await self._pubsub.publish(room_topic(room_id), RoomSettingsChanged(room_id=room_id))

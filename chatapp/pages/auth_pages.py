@@ -106,7 +106,9 @@ def register_auth_pages(services: Services, settings: Settings, flash: Flash) ->
                     f"You are in as the guest {guest.display_name}: your rooms and messages come with your new account."
                 ).classes("text-sm opacity-80")
                 data.setdefault("display_name", guest.display_name)
-            if errors:
+            if data.get("error"):  # e.g. too many sign-ups from one address
+                ui.label(str(data["error"])).classes("text-negative").props('role="alert"')
+            elif errors:
                 ui.label("Please fix the fields marked below.").classes("text-negative").props('role="alert"')
             with _form("/auth/sign-up"):
                 _hidden("next", safe_next(data.get("next") or target))

@@ -129,14 +129,18 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
             if await accounts.authenticate(session_token(request))
             else await accounts.authenticate_guest(guest_token(request))
         )
+        ip = client_ip(request)
         try:  # a guest who signs up keeps their participants and messages
-            session = await (accounts.sign_up_guest(guest, sign_up_form) if guest else accounts.sign_up(sign_up_form))
-        except ValidationError as exc:
+            session = await (
+                accounts.sign_up_guest(guest, sign_up_form, ip=ip) if guest else accounts.sign_up(sign_up_form, ip=ip)
+            )
+        except (ValidationError, RateLimited) as exc:
+            fields_or_limit = {"errors": exc.fields} if isinstance(exc, ValidationError) else {"error": exc.message}
             return _back(
                 "/sign-up",
                 flash,
                 {
-                    "errors": exc.fields,
+                    **fields_or_limit,
                     "username": sign_up_form.username,
                     "display_name": sign_up_form.display_name,
                     "next": target,

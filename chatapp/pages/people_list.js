@@ -11,13 +11,17 @@ export default {
           <span class="people-text">
             <span class="people-name">{{ p.name }}<span v-if="p.id === me" class="people-you"> (you)</span></span>
             <span class="people-role">{{ p.role }}</span>
-            <span v-if="mayChangeRole(p) || mayRemove(p)" class="people-actions">
+            <span v-if="mayChangeRole(p) || mayMakeMember(p) || mayRemove(p)" class="people-actions">
               <select v-if="mayChangeRole(p)" class="people-role-select" :aria-label="'Role of ' + p.name"
                       :value="p.role_value" @change="$emit('set-role', { id: p.id, role: $event.target.value })">
                 <option value="owner">Owner</option>
                 <option value="moderator">Moderator</option>
                 <option value="member">Member</option>
+                <option v-if="p.role_value === 'guest'" value="guest" disabled>Guest</option>
               </select>
+              <button v-if="mayMakeMember(p)" type="button" class="people-make-member"
+                      :aria-label="'Make ' + p.name + ' a member'"
+                      @click="$emit('set-role', { id: p.id, role: 'member' })">Make member</button>
               <button v-if="mayRemove(p)" type="button" class="people-remove"
                       :aria-label="(confirming === p.id ? 'Confirm: remove ' : 'Remove ') + p.name"
                       @click="askRemove(p)">{{ confirming === p.id ? "Confirm" : "Remove" }}</button>
@@ -69,6 +73,10 @@ export default {
   methods: {
     mayChangeRole(p) {
       return this.myRole === "owner" && p.kind === "user" && p.id !== this.me;
+    },
+    mayMakeMember(p) {
+      // A guest who has since created an account: a moderator may let them in as a member.
+      return this.myRole === "moderator" && p.kind === "user" && p.role_value === "guest";
     },
     mayRemove(p) {
       if (p.kind === "ai" || p.id === this.me) return false;

@@ -57,8 +57,11 @@ def _room_form(services: Services, tab: TabSession, room: Room, view: RoomAiView
         ui.label("This server has no AI model configured (CHATAPP_AI_MODEL).").classes("text-sm opacity-70")
     guests_ai = ui.switch("Guests may ask the AI", value=room.guests_can_use_ai)
     members_invite = ui.switch("Members may create invite links", value=room.members_can_invite)
+    guests_to_members = ui.switch(
+        "Guests who create an account become members", value=room.signed_up_guests_become_members
+    )
     fields = {"name": name, "topic": topic, "mode": mode, "instruction": instruction, "model": model}
-    for element in [*fields.values(), guests_ai, members_invite]:
+    for element in [*fields.values(), guests_ai, members_invite, guests_to_members]:
         element.set_enabled(view.can_edit)
 
     async def save() -> None:
@@ -72,7 +75,11 @@ def _room_form(services: Services, tab: TabSession, room: Room, view: RoomAiView
                 actor, room_id, mode=mode.value, instruction=instruction.value or "", model=model.value or None
             )
             await services.rooms.set_options(
-                actor, room_id, members_can_invite=members_invite.value, guests_can_use_ai=guests_ai.value
+                actor,
+                room_id,
+                members_can_invite=members_invite.value,
+                guests_can_use_ai=guests_ai.value,
+                signed_up_guests_become_members=guests_to_members.value,
             )
         except ValidationError as exc:
             for field_name, message in exc.fields.items():

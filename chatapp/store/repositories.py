@@ -25,6 +25,7 @@ from chatapp.domain.models import (
     Role,
     Room,
     RoomAiSettings,
+    RoomOptions,
     RoomSummary,
     UsageRecord,
     User,
@@ -63,6 +64,7 @@ def _room(row: RoomRow) -> Room:
         ai_mode=AiMode(row.ai_mode) if row.ai_mode else AiMode.MENTION,
         members_can_invite=bool(row.members_can_invite),
         guests_can_use_ai=bool(row.guests_can_use_ai),
+        signed_up_guests_become_members=bool(row.signed_up_guests_become_members),
     )
 
 
@@ -256,10 +258,11 @@ class SqlRooms:
         self.s.flush()
         return self.get(room_id)
 
-    def set_options(self, room_id: int, *, members_can_invite: bool, guests_can_use_ai: bool) -> None:
+    def set_options(self, room_id: int, options: RoomOptions) -> None:
         row = self.s.get(RoomRow, room_id)
-        row.members_can_invite = members_can_invite
-        row.guests_can_use_ai = guests_can_use_ai
+        row.members_can_invite = options.members_can_invite
+        row.guests_can_use_ai = options.guests_can_use_ai
+        row.signed_up_guests_become_members = options.signed_up_guests_become_members
         self.s.add(row)
         self.s.flush()
 
@@ -388,16 +391,20 @@ class SqlParticipants:
         )
         return int(self.s.execute(stmt).scalar_one())
 
-    def convert_guest(self, guest_id: int, user_id: int) -> int:
-        """A guest signed up: their participants become the new user's (members where they were guests)."""
-        rows = self.s.exec(select(ParticipantRow).where(ParticipantRow.guest_id == guest_id)).scalars().all()
-        for row in rows:
+    def convert_guest(self, guest_id: int, user_id: int) -> list[int]:
+        """A guest signed up: their participants become the new user's, keeping the guest role except
+        in rooms that make guests who sign up members; returns the ids of their rooms."""
+        stmt = select(ParticipantRow, RoomRow.signed_up_guests_become_members).join(
+            RoomRow, RoomRow.id == ParticipantRow.room_id
+        )
+        rows = self.s.exec(stmt.where(ParticipantRow.guest_id == guest_id)).all()
+        for row, become_members in rows:
             row.kind, row.user_id, row.guest_id = ParticipantKind.USER.value, user_id, None
-            if row.role == Role.GUEST.value:
+            if row.role == Role.GUEST.value and become_members:
                 row.role = Role.MEMBER.value
             self.s.add(row)
         self.s.flush()
-        return len(rows)
+        return [row.room_id for row, _ in rows]
 
     def ai_of(self, room_id: int) -> Participant | None:
         stmt = select(ParticipantRow).where(

@@ -70,6 +70,9 @@ class RoomRow(SQLModel, table=True):
     ai_model: str | None = Field(default=None, max_length=200)
     members_can_invite: bool = Field(default=False, nullable=False, sa_column_kwargs={"server_default": sa_false()})
     guests_can_use_ai: bool = Field(default=True, nullable=False, sa_column_kwargs={"server_default": sa_true()})
+    signed_up_guests_become_members: bool = Field(
+        default=False, nullable=False, sa_column_kwargs={"server_default": sa_false()}
+    )
 
 
 class ParticipantRow(SQLModel, table=True):

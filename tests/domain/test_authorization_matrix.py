@@ -516,7 +516,7 @@ async def sign_up_guest(w: World, me: Actor, role: str) -> None:
     user = await w.s.accounts.authenticate(session.token)
     access = await w.s.rooms.access(user, w.a.id)
     assert access.me is not None and access.me.id == w.pid[GUEST]  # the same participant...
-    assert access.me.role is Role.MEMBER and access.me.kind is ParticipantKind.USER  # ...now a member
+    assert access.me.role is Role.GUEST and access.me.kind is ParticipantKind.USER  # ...still a guest
 
 
 async def change_display_name(w: World, me: Actor, role: str) -> None:

@@ -282,7 +282,7 @@ async def test_a_guest_sees_only_the_rooms_they_were_invited_to(runtime):
     assert {s.room.id for s in (await services.rooms.lobby(guest)).my_rooms} == {room.id, second.id}
 
 
-async def test_a_guest_who_signs_up_keeps_participant_and_messages_as_a_member(runtime):
+async def test_a_guest_who_signs_up_keeps_participant_and_messages_and_stays_a_guest(runtime):
     owner, room = await room_with_owner(runtime)
     services = runtime.services
     other = await services.rooms.create_room(owner, name="Other", private=True)
@@ -296,13 +296,13 @@ async def test_a_guest_who_signs_up_keeps_participant_and_messages_as_a_member(r
     user = await services.accounts.authenticate(session.token)
     assert user is not None and user.username == "gwen" and not user.is_guest
     me = (await services.rooms.access(user, room.id)).me
-    assert me.id == guest_pid and me.role is Role.MEMBER and me.kind is ParticipantKind.USER
+    assert me.id == guest_pid and me.role is Role.GUEST and me.kind is ParticipantKind.USER
     assert me.user_id == user.user_id and me.guest_id is None
     (message,) = (await services.chat.history(user, room.id)).messages
     assert message.id == said.id and message.participant_id == guest_pid and message.author_kind is ParticipantKind.USER
     assert {s.room.id: s.role for s in (await services.rooms.lobby(user)).my_rooms} == {
-        room.id: Role.MEMBER,
-        other.id: Role.MEMBER,
+        room.id: Role.GUEST,
+        other.id: Role.GUEST,
     }
     assert (await services.chat.post_message(user, room.id, "now with an account")).participant_id == guest_pid
 
@@ -313,6 +313,61 @@ async def test_a_guest_who_signs_up_keeps_participant_and_messages_as_a_member(r
         await services.chat.post_message(guest, room.id, "still a guest?")
     with pytest.raises(Forbidden):
         await services.accounts.sign_up_guest(user, SignUpForm("gwen2", "Gwen", PASSWORD))
+
+
+async def test_a_guest_who_signs_up_may_ask_the_ai_only_once_made_a_member(runtime):
+    """Signing up must not get past "guests may not ask the AI": the owner or a moderator decides."""
+    owner, room = await room_with_owner(runtime)
+    services = runtime.services
+    link = await services.invites.create(owner, room.id)
+    mod = (await sign_up(runtime, "mona"))[0]
+    await services.invites.accept_as_user(mod, link.token)
+    mod_pid = (await services.rooms.access(mod, room.id)).me.id
+    await services.rooms.set_role(owner, room.id, mod_pid, "moderator")
+    await services.rooms.set_options(owner, room.id, guests_can_use_ai=False)
+    granted = await services.invites.accept_as_guest(link.token, "Gwen")
+    session = await services.accounts.sign_up_guest(granted.actor, SignUpForm("gwen", "Gwen", PASSWORD))
+    user = await services.accounts.authenticate(session.token)
+    me = (await services.rooms.access(user, room.id)).me
+    with pytest.raises(Forbidden, match="not allowed guests to ask the AI"):
+        await services.ai.start(user, room.id)
+    with pytest.raises(Forbidden):  # a guest with an account still cannot invite
+        await services.invites.create(user, room.id)
+    with pytest.raises(Forbidden):  # a moderator may make them a member, nothing more
+        await services.rooms.set_role(mod, room.id, me.id, "moderator")
+
+    assert (await services.rooms.set_role(mod, room.id, me.id, "member")).role is Role.MEMBER
+    assert (await services.rooms.access(user, room.id)).may_ask_ai
+    with pytest.raises(Forbidden):  # a moderator still changes no other roles
+        await services.rooms.set_role(mod, room.id, me.id, "moderator")
+
+
+async def test_a_room_may_make_guests_who_sign_up_members_at_once(runtime):
+    owner, room = await room_with_owner(runtime)
+    services = runtime.services
+    strict = await services.rooms.create_room(owner, name="Strict", private=True)
+    await services.rooms.set_options(owner, room.id, signed_up_guests_become_members=True)
+    assert (await services.rooms.access(owner, room.id)).room.signed_up_guests_become_members
+    granted = await services.invites.accept_as_guest((await services.invites.create(owner, room.id)).token, "Gwen")
+    guest = granted.actor
+    await services.invites.accept_as_guest((await services.invites.create(owner, strict.id)).token, "", guest=guest)
+    session = await services.accounts.sign_up_guest(guest, SignUpForm("gwen", "Gwen", PASSWORD))
+    user = await services.accounts.authenticate(session.token)
+    assert {s.room.id: s.role for s in (await services.rooms.lobby(user)).my_rooms} == {
+        room.id: Role.MEMBER,
+        strict.id: Role.GUEST,
+    }
+
+
+async def test_a_removed_guest_with_an_account_comes_back_as_a_guest(runtime):
+    owner, room = await room_with_owner(runtime)
+    services = runtime.services
+    granted = await services.invites.accept_as_guest((await services.invites.create(owner, room.id)).token, "Gwen")
+    session = await services.accounts.sign_up_guest(granted.actor, SignUpForm("gwen", "Gwen", PASSWORD))
+    user = await services.accounts.authenticate(session.token)
+    pid = (await services.rooms.access(user, room.id)).me.id
+    await services.rooms.remove_participant(owner, room.id, pid)
+    assert (await services.rooms.readmit(owner, room.id, pid)).role is Role.GUEST
 
 
 async def test_a_guest_sign_up_with_a_taken_username_changes_nothing(runtime):
