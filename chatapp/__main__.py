@@ -7,7 +7,6 @@ import asyncio
 import getpass
 import logging
 import os
-import re
 import sys
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -38,18 +37,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_INVITE_TOKEN = re.compile(r"(/join/)[A-Za-z0-9_-]{20,}")
-
-
-def redact_invite_tokens(record: logging.LogRecord) -> bool:
-    """Access-log lines name paths; an invite link's token is a secret (only its hash is stored)."""
-    if record.args and isinstance(record.args, tuple):
-        record.args = tuple(
-            _INVITE_TOKEN.sub(r"\1<token>", arg) if isinstance(arg, str) else arg for arg in record.args
-        )
-    return True
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m chatapp` and the `chatapp` script."""
     args = _parser().parse_args(argv)
@@ -75,7 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings.model_copy(update={key: value for key, value in overrides.items() if value})
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("uvicorn.access").addFilter(redact_invite_tokens)
+    from chatapp.log_redaction import install_log_redaction
+
+    install_log_redaction()
     from chatapp.store.migrate import DatabaseUnreachable
 
     try:

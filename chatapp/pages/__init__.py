@@ -12,12 +12,14 @@ from chatapp.pages.join import register_join
 from chatapp.pages.lobby import register_lobby
 from chatapp.pages.room import register_room
 from chatapp.pages.session import Flash
+from chatapp.pages.socket_guard import install_socket_guard
 from chatapp.pages.theme import error_page, install_not_found_page, install_theme
 
 
 def register(services: Services, settings: Settings) -> None:
     """Register every page and endpoint on the NiceGUI app."""
     flash = Flash(settings.resolved_secret_key())
+    install_socket_guard()  # a page's socket must come from the session that rendered the page
     install_theme()
     app.on_page_exception(error_page)
     install_not_found_page()

@@ -130,7 +130,7 @@ async def test_a_member_of_another_room_who_follows_the_link_becomes_a_member(wo
     assert (await runtime.services.rooms.access(ben, room_a.id)).me.role.value == "member"
 
 
-async def test_a_guest_who_signs_up_keeps_their_participant_and_messages(world, app):
+async def test_a_guest_who_signs_up_keeps_their_participant_and_messages_and_guest_role(world, app):
     runtime, _ = app
     users, room_a, _, _ = world
     guest = users["guest_of_a"]
@@ -147,7 +147,7 @@ async def test_a_guest_who_signs_up_keeps_their_participant_and_messages(world, 
     assert not guest.http_client.cookies.get(GUEST_COOKIE)
     account = await actor_of(runtime, "gwen")
     access = await runtime.services.rooms.access(account, room_a.id)
-    assert access.me.id == gwen.id and access.me.role.value == "member" and access.me.kind.value == "user"
+    assert access.me.id == gwen.id and access.me.role.value == "guest" and access.me.kind.value == "user"
     history = await runtime.services.chat.history(account, room_a.id)
     assert [(m.body, m.participant_id) for m in history.messages] == [("hello from a guest", gwen.id)]
 

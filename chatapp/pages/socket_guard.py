@@ -1,0 +1,156 @@
+"""NiceGUI's socket.io endpoint, held to the session that rendered each page.
+
+NiceGUI lets any socket take over a page's client with two values from its URL (client id and tab
+id, which the access log used to print), and accepts event frames for any client id from any
+socket. A copied pair received a private room's live messages and could click the owner's buttons.
+Here every socket must carry the same session cookies as the request that rendered the page
+(checked at its handshake), and a frame is handled only for the page its socket handshook for.
+
+Frames that are not what NiceGUI's page script sends (undecodable packets, wrong shapes) used to
+raise in NiceGUI's handlers: 2,000 of them from one socket wrote 2,010 tracebacks. Now the first
+one closes the socket, with one log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qs
+
+from nicegui import Client, core
+from socketio.exceptions import ConnectionRefusedError as SocketRefused
+from starlette.requests import cookie_parser
+
+from chatapp.pages.session import GUEST_COOKIE, SESSION_COOKIE
+
+log = logging.getLogger(__name__)
+
+BOUND_COOKIES = (SESSION_COOKIE, GUEST_COOKIE)
+MAX_REMEMBERED_STRIKES = 10_000
+
+Shape = dict[str, tuple[type, ...]]
+_STR, _OPT_STR, _INT = (str,), (str, type(None)), (int,)
+# What NiceGUI's page script sends (nicegui/static/nicegui.js), field by field; more fields are allowed.
+FRAME_SHAPES: dict[str, Shape] = {
+    "handshake": {"client_id": _STR, "tab_id": _STR, "document_id": _STR, "old_tab_id": _OPT_STR},
+    "event": {"client_id": _STR, "id": _INT, "listener_id": _STR, "args": (list,)},
+    "javascript_response": {"client_id": _STR, "request_id": _STR},
+    "ack": {"client_id": _STR, "next_message_id": _INT},
+    "log": {"client_id": _STR, "level": _STR, "message": _STR},
+}
+OPTIONAL_FIELDS = {"old_tab_id", "args"}
+
+
+def _digest(value: str | None) -> bytes:
+    return hashlib.sha256((value or "").encode()).digest()
+
+
+def same_session(client: Client, environ: dict[str, Any]) -> bool:
+    """Whether a socket's cookies are the session (and guest) cookies its page was rendered with."""
+    page_cookies = client.request.cookies if client.request is not None else {}
+    socket_cookies = cookie_parser(environ.get("HTTP_COOKIE", ""))
+    return all(
+        hmac.compare_digest(_digest(page_cookies.get(name)), _digest(socket_cookies.get(name)))
+        for name in BOUND_COOKIES
+    )
+
+
+def well_formed(event: str, args: tuple[Any, ...]) -> bool:
+    """Whether a frame's arguments have the shape NiceGUI's page script gives that event."""
+    if len(args) != 1 or not isinstance(args[0], dict):
+        return False
+    message = args[0]
+    for name, types in FRAME_SHAPES[event].items():
+        if name not in message and name in OPTIONAL_FIELDS:
+            continue
+        value = message.get(name)
+        if not isinstance(value, types) or isinstance(value, bool):
+            return False
+    return event != "event" or all(arg is None or isinstance(arg, str) for arg in message.get("args", []))
+
+
+class SocketGuard:
+    """Wraps NiceGUI's socket.io handlers (installed once, after NiceGUI registered its own)."""
+
+    def __init__(self) -> None:
+        self._sio = core.sio
+        self._struck: set[str] = set()  # engine.io sessions already told off (one line each)
+
+    def install(self) -> None:
+        """Put the checks in front of NiceGUI's connect, handshake and frame handlers."""
+        handlers = self._sio.handlers["/"]
+        if getattr(handlers["connect"], "chatapp_guard", False):
+            return  # already installed (the app is registered again in each simulated test)
+        handlers["connect"] = self._guard_connect(handlers["connect"])
+        for event in FRAME_SHAPES:
+            handlers[event] = self._guard_frame(event, handlers[event])
+        engine = self._sio.eio
+        engine.handlers["message"] = self._guard_packets(engine.handlers["message"])
+
+    def _guard_connect(self, connect: Callable) -> Callable:
+        async def guarded(sid: str, environ: dict[str, Any], auth: Any = None) -> Any:
+            query = {key: values[0] for key, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
+            if query.get("implicit_handshake") == "true":
+                client = Client.instances.get(query.get("client_id", ""))
+                if client is not None and not same_session(client, environ):
+                    raise SocketRefused("This page was opened by another session.")
+            return await connect(sid, environ, auth)
+
+        guarded.chatapp_guard = True  # type: ignore[attr-defined]
+        return guarded
+
+    def _guard_frame(self, event: str, handle: Callable) -> Callable:
+        async def guarded(sid: str, *args: Any) -> Any:
+            if not well_formed(event, args):
+                return await self._strike(sid, f"a malformed {event!r} frame")
+            client_id = args[0]["client_id"]
+            if event == "handshake":
+                client = Client.instances.get(client_id)
+                if client is not None and not same_session(client, self._sio.get_environ(sid) or {}):
+                    return False  # the page script reloads the page, under whatever session the browser has now
+            elif client_id not in self._sio.rooms(sid):
+                return await self._strike(sid, f"a {event!r} frame for a page the socket did not open")
+            try:
+                result = handle(sid, *args)
+                return await result if inspect.isawaitable(result) else result
+            except Exception:  # NiceGUI trusted the frame's contents; any failure here is the frame's
+                return await self._strike(sid, f"a {event!r} frame NiceGUI could not handle")
+
+        return guarded
+
+    def _guard_packets(self, handle: Callable) -> Callable:
+        async def guarded(eio_sid: str, data: Any) -> None:
+            try:
+                await handle(eio_sid, data)
+            except Exception:  # an undecodable socket.io packet (python-socketio raises ValueError)
+                await self._close(eio_sid, "an undecodable packet")
+
+        return guarded
+
+    async def _strike(self, sid: str, what: str) -> None:
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await self._close(eio_sid, what)
+
+    async def _close(self, eio_sid: str, what: str) -> None:
+        """Close the socket; say so once per socket (the frames it had already sent say nothing)."""
+        if eio_sid not in self._struck:
+            if len(self._struck) >= MAX_REMEMBERED_STRIKES:
+                self._struck.clear()
+            self._struck.add(eio_sid)
+            log.warning("closed a socket that sent %s", what)
+        engine_socket = self._sio.eio.sockets.get(eio_sid)
+        await self._sio.eio.disconnect(eio_sid)
+        if engine_socket is not None:
+            # engine.io only says goodbye and waits for the peer to hang up (a forger never does);
+            # an empty entry in its send queue makes its writer close the WebSocket now.
+            await engine_socket.queue.put(None)
+
+
+def install_socket_guard() -> None:
+    """Hold NiceGUI's socket to the sessions that rendered its pages, and drop malformed frames."""
+    SocketGuard().install()
