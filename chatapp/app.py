@@ -25,7 +25,7 @@ from chatapp.domain.rooms import RoomLimits, Rooms
 from chatapp.domain.services import Services
 from chatapp.llm import LitellmClient
 from chatapp.store import migrate
-from chatapp.store.db import SqlTransactor, is_sqlite, make_engine
+from chatapp.store.db import SqlTransactor, is_sqlite, make_engine, make_sqlite_file_private
 from chatapp.store.pubsub import InProcessPubSub
 from chatapp.store.repositories import SqlParticipants
 
@@ -46,6 +46,7 @@ def build_runtime(settings: Settings) -> Runtime:
     url = settings.resolved_database_url
     if is_sqlite(url):
         settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_sqlite_file_private(url)
     engine = make_engine(url)
     tx = SqlTransactor(engine)
     pubsub = InProcessPubSub()
@@ -100,11 +101,16 @@ def build_runtime(settings: Settings) -> Runtime:
             passwords=passwords,
             session_lifetime=timedelta(days=settings.session_days),
             limits=limits,
+            reserved_names=reserved_names(settings),
         ),
         invites=Invites(
             tx=tx,
             pubsub=pubsub,
-            policy=InvitePolicy(default_expiry_days=settings.invite_days, guest_session_days=settings.session_days),
+            policy=InvitePolicy(
+                default_expiry_days=settings.invite_days,
+                guest_session_days=settings.session_days,
+                reserved_names=reserved_names(settings),
+            ),
             join_limit=limits.joins,
         ),
         rooms=Rooms(
@@ -130,6 +136,11 @@ def build_runtime(settings: Settings) -> Runtime:
         database_ok=database_ok,
     )
     return Runtime(settings=settings, engine=engine, services=services)
+
+
+def reserved_names(settings: Settings) -> tuple[str, ...]:
+    """Display names nobody may take, so that nobody passes for the AI: its name, and "AI" (@ai)."""
+    return (settings.ai_name, "AI")
 
 
 def build_limits(settings: Settings) -> Limits:
@@ -171,6 +182,7 @@ def run_web_app(settings: Settings) -> Runtime:
     from nicegui import app, background_tasks, ui
 
     from chatapp.pages import register
+    from chatapp.server import uvicorn_options
 
     runtime = build_runtime(settings)
     migrate_database(runtime)
@@ -192,5 +204,6 @@ def run_web_app(settings: Settings) -> Runtime:
         favicon="💬",
         uvicorn_logging_level=settings.log_level,
         endpoint_documentation="none",
+        **uvicorn_options(settings),  # trusted proxies, header and keep-alive timeouts (passed on to uvicorn)
     )
     return runtime

@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 (a file name, not a secret)
@@ -52,6 +52,15 @@ class Settings(BaseSettings):
 
     reconnect_timeout: float = Field(30.0, ge=1)
     log_level: str = "info"
+
+    # The HTTP server (chatapp/server.py): proxies whose X-Forwarded-* headers are believed (comma-separated
+    # addresses or networks, "*" for any; empty: none), and how long a connection may take to send a
+    # request's headers, or stay idle between requests, before it is closed.
+    forwarded_allow_ips: str = Field(
+        "", validation_alias=AliasChoices("CHATAPP_FORWARDED_ALLOW_IPS", "FORWARDED_ALLOW_IPS", "forwarded_allow_ips")
+    )
+    headers_timeout: float = Field(10.0, gt=0, le=300)
+    keep_alive_timeout: float = Field(5.0, gt=0, le=300)
 
     ai_name: str = Field("Assistant", min_length=1, max_length=64)
     ai_model: str = ""  # a litellm model string; empty: the AI says how to configure one

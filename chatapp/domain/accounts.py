@@ -64,8 +64,10 @@ class Accounts:
         passwords: Passwords,
         session_lifetime: timedelta,
         limits: Limits | None = None,
+        reserved_names: tuple[str, ...] = (),
         clock: Clock = utc_now,
     ) -> None:
+        self._reserved_names = reserved_names  # nobody may look like the AI
         self._limits = limits or Limits.off()
         self._tx = tx
         self._pubsub = pubsub
@@ -205,7 +207,7 @@ class Accounts:
         if actor.is_guest:
             raise Forbidden("Guests keep the name they joined with; create an account to choose another.")
         name = one_line(display_name)
-        if error := display_name_error(name):
+        if error := display_name_error(name, reserved=self._reserved_names):
             raise ValidationError({"display_name": error})
 
         def work(uow: UnitOfWork) -> list[int]:
@@ -261,7 +263,7 @@ class Accounts:
         policy = self._passwords.policy
         errors = {
             "username": username_error(username),
-            "display_name": display_name_error(display_name),
+            "display_name": display_name_error(display_name, reserved=self._reserved_names),
             "password": password_error(form.password, min_chars=policy.min_chars, max_chars=policy.max_chars),
         }
         found = {field: message for field, message in errors.items() if message}

@@ -43,6 +43,7 @@ from chatapp.domain.models import (
 )
 from chatapp.domain.ports import Clock, LlmClient, LlmStream, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import require_member, room_access
+from chatapp.domain.validation import clean_text, drop_control_characters
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,7 @@ class AiReplies:
                 stream = await self._llm.stream(model=request.model, messages=request.prompt.as_messages())
                 flushed_at = float("-inf")  # the first text goes out at once; then one delta per interval
                 async for delta in stream:
+                    delta = drop_control_characters(delta)  # provider text is as untrusted as people's
                     reply.text += delta
                     unsent += delta
                     if time.monotonic() - flushed_at >= FLUSH_INTERVAL_S:
@@ -318,12 +320,13 @@ class AiReplies:
         now = self._clock()
         if usage is not None:
             uow.ai_usage.record(room_id=reply.room_id, usage=usage, now=now)
-        if not reply.text:
+        body = clean_text(reply.text)
+        if not body:
             return None
         if reply.replaces is not None:
-            return uow.messages.replace_reply(reply.replaces.id, body=reply.text, now=now, record=record)
+            return uow.messages.replace_reply(reply.replaces.id, body=body, now=now, record=record)
         return uow.messages.add_reply(
-            room_id=reply.room_id, participant_id=request.ai_participant_id, body=reply.text, now=now, record=record
+            room_id=reply.room_id, participant_id=request.ai_participant_id, body=body, now=now, record=record
         )
 
 

@@ -13,6 +13,11 @@ from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import is_valid_id, require_member, room_access
 from chatapp.domain.validation import clean_text
 
+# How much longer than the limit a raw body may be and still be cleaned before it is measured: room for
+# whitespace that is trimmed away and combining marks that normalisation joins (at 4x, cleaning costs
+# at most ~2 ms for the default 4,000).
+RAW_LENGTH_SLACK = 4
+
 
 class Chat:
     """The chat context: a message is committed, then published to the room's topic."""
@@ -37,15 +42,25 @@ class Chat:
         self._clock = clock
 
     def validate_body(self, body: str) -> str:
-        """The trimmed body, or ValidationError when empty or too long."""
+        """The trimmed body, or ValidationError when empty or too long.
+
+        The limit counts the cleaned text, but a body far beyond it is refused before it is cleaned:
+        cleaning 999k characters took ~0.1 s of the event loop for a message refused anyway."""
+        if not isinstance(body, str):
+            raise ValidationError({"body": "Message is empty."})
+        if len(body) > self.max_message_chars * RAW_LENGTH_SLACK:
+            raise self._too_long(len(body))
         text = clean_text(body)
         if not text:
             raise ValidationError({"body": "Message is empty."})
         if len(text) > self.max_message_chars:
-            raise ValidationError(
-                {"body": f"Message is too long: {len(text)} characters, the limit is {self.max_message_chars}."}
-            )
+            raise self._too_long(len(text))
         return text
+
+    def _too_long(self, length: int) -> ValidationError:
+        return ValidationError(
+            {"body": f"Message is too long: {length} characters, the limit is {self.max_message_chars}."}
+        )
 
     async def post_message(self, actor: Actor, room_id: int, body: str) -> Message:
         """Save a message by the actor's participant, then tell everyone in the room."""

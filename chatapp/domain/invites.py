@@ -41,6 +41,7 @@ class InvitePreview:
 class InvitePolicy:
     default_expiry_days: float = 7
     guest_session_days: float = 30
+    reserved_names: tuple[str, ...] = ()  # names a guest may not take (the AI's)
 
 
 class Invites:
@@ -139,7 +140,7 @@ class Invites:
         this display name and a new guest session) joins the room."""
         self._count_join(ip)
         name = one_line(display_name)
-        if guest is None and (error := display_name_error(name)):
+        if guest is None and (error := display_name_error(name, reserved=self.policy.reserved_names)):
             raise ValidationError({"display_name": error})
 
         def work(uow: UnitOfWork) -> GuestPass:

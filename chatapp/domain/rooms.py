@@ -25,7 +25,7 @@ from chatapp.domain.models import (
     Visibility,
 )
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.validation import clean_text, one_line
+from chatapp.domain.validation import clean_text, has_visible_character, one_line
 
 PUBLIC_ROOMS_IN_LOBBY = 100
 MAX_ID = 2**31 - 1
@@ -412,8 +412,8 @@ class Rooms:
     def _validate(self, name: str, topic: str) -> tuple[str, str]:
         name, topic = one_line(name), clean_text(topic)
         errors = {}
-        if not name:
-            errors["name"] = "Room name is required."
+        if not name or not has_visible_character(name):
+            errors["name"] = "Room name is required." if not name else "Room name needs a visible character."
         elif len(name) > self._limits.max_name_chars:
             errors["name"] = f"Room name must be at most {self._limits.max_name_chars} characters."
         if len(topic) > self._limits.max_topic_chars:

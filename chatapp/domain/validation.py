@@ -9,11 +9,15 @@ USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
 MAX_DISPLAY_NAME_CHARS = 64
 
 
+def drop_control_characters(value: str) -> str:
+    """Remove control, format, surrogate and unassigned characters (category C) other than newlines and
+    tabs: a NUL cannot be stored by PostgreSQL, a lone surrogate by neither database nor JSON."""
+    return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
+
+
 def clean_text(value: str) -> str:
     """Trim, NFC-normalise and drop control characters other than newlines and tabs."""
-    value = unicodedata.normalize("NFC", value or "")
-    value = "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch)[0] != "C")
-    return value.strip()
+    return drop_control_characters(unicodedata.normalize("NFC", value or "")).strip()
 
 
 def one_line(value: str) -> str:
@@ -28,12 +32,33 @@ def username_error(username: str) -> str | None:
     return None
 
 
-def display_name_error(name: str) -> str | None:
-    """Why a display name is not acceptable, or None."""
+# Letters and symbols that draw nothing (Hangul fillers, the blank Braille pattern, Khmer inherent
+# vowels, the Mongolian vowel separator, the combining grapheme joiner): a name of only these looks empty.
+INVISIBLE_CHARACTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u17b4\u17b5\u180e\u034f")
+
+
+def has_visible_character(text: str) -> bool:
+    """Whether the text draws anything: one character that is not a space, mark, control or known blank."""
+    return any(unicodedata.category(ch)[0] not in "ZMC" and ch not in INVISIBLE_CHARACTERS for ch in text)
+
+
+def name_key(name: str) -> str:
+    """What two names are compared by when one must not pass for the other: letters and digits only,
+    compatibility-normalised and case-folded ("A.I.", a full-width "AI" and "ai" are the same)."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+def display_name_error(name: str, *, reserved: tuple[str, ...] = ()) -> str | None:
+    """Why a (cleaned) display name is not acceptable, or None. `reserved` are names nobody may take
+    (the AI's), compared by name_key."""
     if not name:
         return "Display name is required."
     if len(name) > MAX_DISPLAY_NAME_CHARS:
         return f"Display name must be at most {MAX_DISPLAY_NAME_CHARS} characters."
+    if not has_visible_character(name):
+        return "Display name needs at least one visible letter, digit or symbol."
+    if name_key(name) in {name_key(taken) for taken in reserved}:
+        return "That name is the AI's: choose another."
     return None
 
 

@@ -28,6 +28,7 @@ export default {
                  :class="['chat-kind-' + m.kind, { 'chat-cont': continues(i) }]" :data-id="m.id">
           <header class="chat-msg-head" :class="{ 'sr-only': continues(i) }">
             <span class="chat-author">{{ m.author }}</span>
+            <span v-if="m.kind === 'ai'" class="chat-badge" title="Written by the AI, not a person">AI</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
             <template v-if="!(ai && ai.replaces === m.id)">
               <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>
@@ -48,7 +49,10 @@ export default {
           </div>
         </article>
         <article v-if="ai && !ai.replaces" class="chat-msg chat-kind-ai chat-streaming" aria-busy="true">
-          <header class="chat-msg-head"><span class="chat-author">{{ aiName }}</span></header>
+          <header class="chat-msg-head">
+            <span class="chat-author">{{ aiName }}</span>
+            <span class="chat-badge" title="Written by the AI, not a person">AI</span>
+          </header>
           <div class="chat-body chat-stream">{{ ai.text || aiName + " is typing…" }}</div>
           <button v-if="canAct" type="button" class="chat-stop-btn" @click="$emit('stop-ai')">Stop</button>
         </article>

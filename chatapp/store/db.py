@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import stat
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlmodel import Session, create_engine
 
 from chatapp.domain.ports import UnitOfWork
 from chatapp.store.repositories import SqlUnitOfWork
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 PG_CONNECT_TIMEOUT_S = 5
@@ -27,10 +31,47 @@ def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
 
 
+SQLITE_FILE_MODE = 0o600  # password hashes and every message: the owner's alone
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def make_sqlite_file_private(url: str) -> None:
+    """Create the SQLite file 0600 before SQLite does, and take group and other access from existing ones.
+
+    SQLite creates a database 0644 under the usual umask (022), and its -wal and -shm files copy the
+    database file's mode, so a file made 0600 here keeps them 0600 too. A file (or side file) left
+    readable by earlier versions is narrowed to its owner's bits. In-memory and `file:` URI databases,
+    and a directory that does not exist (SQLite will say so), are left alone.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    if not os.path.isdir(os.path.dirname(os.path.abspath(database))):
+        return
+    os.close(os.open(database, os.O_RDONLY | os.O_CREAT, SQLITE_FILE_MODE))  # no-op on an existing file
+    for path in (database, *(database + suffix for suffix in SQLITE_SIDE_FILES)):
+        _narrow_to_owner(path)
+
+
+def _narrow_to_owner(path: str) -> None:
+    """chmod go-rwx, if the file exists and is not already private (a file we may not chmod: a warning)."""
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077:
+            os.chmod(path, mode & 0o700)
+            log.warning("%s was readable by others (mode %o); it is now %o", path, mode, mode & 0o700)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        log.warning("%s is readable by others and could not be made private: chmod 600 it", path)
+
+
 def make_engine(url: str) -> Engine:
     """An engine tuned for a web app: SQLite in WAL mode with BEGIN IMMEDIATE for writes."""
+    # hide_parameters: a failed statement's error (and so the log) names no parameter; they are
+    # message bodies, names and token hashes (a NUL in an AI reply once put the whole reply there).
     if is_sqlite(url):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
         _tune_sqlite(engine)
         return engine
     return create_engine(
@@ -40,6 +81,7 @@ def make_engine(url: str) -> Engine:
         pool_pre_ping=True,
         pool_recycle=1800,
         connect_args={"connect_timeout": PG_CONNECT_TIMEOUT_S},
+        hide_parameters=True,
     )
 
 

@@ -60,6 +60,9 @@ def test_the_reply_grows_on_both_screens_and_stop_stops_the_provider(browser, ai
     log(bob).locator("article.chat-kind-ai .chat-body").get_by_text("word39").wait_for(timeout=5000)
     log(bob).locator(".chat-streaming").wait_for(state="detached", timeout=5000)  # the saved reply takes its place
     assert "word39" in log(bob).locator("article.chat-kind-ai").last.locator(".chat-body").inner_text()
+    # The AI's words are marked as such (a person cannot take its name, but the mark says it outright).
+    assert log(bob).locator("article.chat-kind-ai").last.locator(".chat-badge").inner_text() == "AI"
+    assert log(bob).locator("article.chat-kind-user .chat-badge").count() == 0
     assert fake.last_request.messages[-1]["content"] == "Alice: @ai what is left before the launch?"
     alice.get_by_text("People (3)").wait_for(timeout=3000)
     assert "Assistant" in alice.get_by_role("list", name="Participants").inner_text()

@@ -34,6 +34,13 @@ async def test_sign_up_creates_account_and_session(runtime):
         (SignUpForm("bob", "   ", PASSWORD), "display_name", "required"),
         (SignUpForm("bob", "B" * 65, PASSWORD), "display_name", "at most 64"),
         (SignUpForm("bob", "Bob", "short"), "password", "at least 10"),
+        (SignUpForm("bob", "\u3164", PASSWORD), "display_name", "visible"),  # Hangul filler
+        (SignUpForm("bob", "\u2800\u2800", PASSWORD), "display_name", "visible"),  # blank Braille
+        (SignUpForm("bob", "\u200b\u0301 \u115f", PASSWORD), "display_name", "visible"),
+        (SignUpForm("bob", "Assistant", PASSWORD), "display_name", "the AI's"),
+        (SignUpForm("bob", "  ASSISTANT ", PASSWORD), "display_name", "the AI's"),
+        (SignUpForm("bob", "A.I.", PASSWORD), "display_name", "the AI's"),
+        (SignUpForm("bob", "\uff21\uff29", PASSWORD), "display_name", "the AI's"),
     ],
 )
 async def test_sign_up_rejects_each_invalid_field_clearly(runtime, form, field, fragment):
@@ -259,3 +266,25 @@ class PeopleWatcher:
 
     async def on_message(self, message) -> None:
         pass
+
+
+async def test_names_that_look_empty_or_like_the_ai_are_refused_everywhere(runtime):
+    """Renaming, and a guest's name at an invite link, follow the same rules as sign-up."""
+    accounts, services = runtime.services.accounts, runtime.services
+    alice = (await sign_up(runtime, "alice"))[0]
+    for name in ("\u3164", "assistant", "Ai"):
+        with pytest.raises(ValidationError):
+            await accounts.change_display_name(alice, name)
+    room = await services.rooms.create_room(alice, name="R", private=True)
+    link = await services.invites.create(alice, room.id)
+    for name in ("\u2800", "Assistant"):
+        with pytest.raises(ValidationError) as refused:
+            await services.invites.accept_as_guest(link.token, name)
+        assert "display_name" in refused.value.fields
+    with pytest.raises(ValidationError) as refused:
+        await services.rooms.create_room(alice, name="\u3164\u3164")
+    assert "visible" in refused.value.fields["name"]
+    # Names with visible letters around such characters, or that merely contain the word, are fine.
+    assert await accounts.change_display_name(alice, "Ann \u3164 Lee") == "Ann \u3164 Lee"
+    assert await accounts.change_display_name(alice, "Assistant Manager") == "Assistant Manager"
+    assert await accounts.change_display_name(alice, "Zoë 🙂") == "Zoë 🙂"

@@ -181,3 +181,28 @@ async def test_a_reply_that_cannot_be_saved_still_ends_with_a_notice(runtime, ai
     ended = events[-1]
     assert isinstance(ended, AiReplyEnded) and ended.status == "failed" and "could not be saved" in ended.notice
     assert ai.running(room.id) is None
+
+
+async def test_provider_text_is_cleaned_like_user_text_and_never_logged(runtime, ai, fake_llm, caplog):
+    """A NUL lost the reply on PostgreSQL (and the whole text went to the log as a SQL parameter); a
+    lone surrogate lost it on both databases."""
+    alice, room = await room_with_talk(runtime)
+    events = record_events(ai, room.id)
+    fake_llm.push(Script(reply="Secret launch plan:\x00 step one \ud800 step two\x07 done"))
+    with caplog.at_level("DEBUG"):
+        reply = await ai.start(alice, room.id)
+        await finished(ai, reply)
+    ended = events[-1]
+    assert isinstance(ended, AiReplyEnded) and ended.status == "complete", ended
+    saved = (await runtime.services.chat.history(alice, room.id)).messages[-1]
+    assert saved.body == "Secret launch plan: step one  step two done"
+    streamed = "".join(e.text for e in events if isinstance(e, AiReplyDelta))
+    assert not any(ch in streamed for ch in "\x00\ud800\x07")
+    assert "launch plan" not in caplog.text
+
+
+async def test_a_failed_statement_names_no_parameter_in_its_error(runtime):
+    """Whatever fails to save, the error (and so the log) never carries the text that was sent."""
+    with pytest.raises(Exception) as failed, runtime.engine.connect() as conn:
+        conn.execute(text("SELECT * FROM no_such_table WHERE body = :body"), {"body": "the secret plan"})
+    assert "the secret plan" not in str(failed.value)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 import pytest
 from sqlalchemy import text
@@ -287,3 +289,33 @@ async def test_concurrent_joins_of_one_user_make_one_participant(runtime):
     joined = await asyncio.gather(*(runtime.services.rooms.join(bob, room.id) for _ in range(5)))
     assert len({p.id for p in joined}) == 1
     assert len(await runtime.services.rooms.participants(alice, room.id)) == 3  # with the AI
+
+
+async def test_a_huge_message_is_refused_before_it_is_cleaned(runtime):
+    """A 999k-character message was cleaned on the event loop before the length check (/healthz took
+    up to 1 s during ten such sends). Refusing it must cost no more than checking a message of the
+    longest allowed size (timed in the same run, so the machine's speed cancels out)."""
+    alice, _ = await sign_up(runtime, "alice")
+    room = await runtime.services.rooms.create_room(alice, name="R")
+    chat = runtime.services.chat
+    longest = "é" * chat.max_message_chars
+
+    def best_of(body: str) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            with contextlib.suppress(ValidationError):
+                chat.validate_body(body)
+            times.append(time.perf_counter() - started)
+        return min(times)
+
+    huge = "x\x00" * 499_500
+    with pytest.raises(ValidationError) as refused:
+        await chat.post_message(alice, room.id, huge)
+    assert refused.value.fields["body"].startswith("Message is too long: 999000 characters")
+    assert best_of(huge) <= 2 * best_of(longest) + 0.001
+    assert (await chat.history(alice, room.id)).messages == []
+    # Whitespace that is trimmed away, and characters that the normalisation shortens, still count
+    # only after cleaning: a message at the limit once trimmed is accepted.
+    padded = " " * 500 + "e\u0301" * (chat.max_message_chars // 2) + "\n" * 500
+    assert (await chat.post_message(alice, room.id, padded)).body == "é" * (chat.max_message_chars // 2)
