@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from http.cookies import SimpleCookie
@@ -216,6 +217,41 @@ async def test_wrong_credentials_redirect_back_with_one_message(app, username: s
     assert page.status_code == 200
     assert "Invalid username or password." in page.text
     assert "/rooms/3" in page.text, "the page remembers where to go after signing in"
+
+
+@SQLITE
+async def test_sixty_simultaneous_sign_ins_check_ten_passwords_and_the_right_one_is_refused(app) -> None:
+    """The burst from the review: 60 POSTs at once, the right password at position 46."""
+    _runtime, new_user = app
+    await signed_up(new_user, "alice")
+    browsers = [new_user() for _ in range(60)]
+    attempts = [
+        browser.http_client.post(
+            "/auth/sign-in", data={"username": "alice", "password": PASSWORD if i == 45 else f"guess number {i}"}
+        )
+        for i, browser in enumerate(browsers)
+    ]
+    responses = await asyncio.gather(*attempts)
+    assert all(session_cookie(r) is None for r in responses)
+    flash = Flash(_runtime.settings.resolved_secret_key())
+    messages = [flash.load(parse_qs(urlsplit(location(r)).query)["f"][0])["error"] for r in responses]
+    assert messages.count("Invalid username or password.") == 10
+    assert sum(m.startswith("Too many failed sign-in attempts.") for m in messages) == 50
+    assert messages[45].startswith("Too many failed sign-in attempts.")
+
+
+@SQLITE
+@pytest.mark.settings(sign_up_limit=2)
+async def test_sign_ups_from_one_address_are_limited_and_the_form_says_so(app) -> None:
+    _runtime, new_user = app
+    await signed_up(new_user, "alice")
+    await signed_up(new_user, "bob")
+    user = new_user()
+    response = await sign_up(user, "carol")
+    assert session_cookie(response) is None
+    page = await user.http_client.get(location(response))
+    assert "Too many sign-ups from your network. Try again in" in page.text
+    assert "Carol" in page.text  # what was typed is kept
 
 
 @SQLITE
