@@ -140,7 +140,8 @@ class RoomView:
         async def change(actor) -> None:
             changed = await self.services.rooms.set_role(actor, self.access.room.id, participant_id, role)
             with self.client:
-                ui.notify(f"{changed.display_name} is now {changed.role.value}.", type="positive")
+                article = "an" if changed.role.value == "owner" else "a"
+                ui.notify(f"{changed.display_name} is now {article} {changed.role.value}.", type="positive")
 
         await self._act(change)
 
