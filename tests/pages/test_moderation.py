@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from nicegui import ui
 
+from chatapp.domain.accounts import SignUpForm
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.people_list import PeopleList
 from tests.domain.helpers import PASSWORD
@@ -159,3 +160,22 @@ async def test_too_many_sign_in_attempts_are_refused_with_when_to_try_again(app)
     response = await visitor.http_client.post("/auth/sign-in", data={"username": "alice", "password": PASSWORD})
     page = await visitor.http_client.get(response.headers["location"])
     assert "Too many failed sign-in attempts. Try again in 5 minutes." in page.text
+
+
+async def test_a_moderator_makes_a_guest_who_signed_up_a_member_from_the_people_list(app):
+    runtime, new_user = app
+    services = runtime.services
+    alice, bob = await owner_and_member(new_user)
+    owner = await services.accounts.authenticate(alice.http_client.cookies.get("chatapp_session"))
+    room_id = (await services.rooms.lobby(owner)).my_rooms[0].room.id
+    await services.rooms.set_role(owner, room_id, participant_id(alice, "Bob"), "moderator")
+    link = await services.invites.create(owner, room_id)
+    gwen = (await services.invites.accept_as_guest(link.token, "Gwen")).actor
+    await services.accounts.sign_up_guest(gwen, SignUpForm("gwen", "Gwen", PASSWORD))
+    await bob.should_see("Gwen (Guest)", retries=30)  # an account, but still a guest here
+    bob.find(PeopleList).trigger("setRole", {"id": participant_id(bob, "Gwen"), "role": "member"})
+    await alice.should_see("Gwen (Member)", retries=30)
+    await bob.should_see("Gwen is now a member.")
+    bob.find(PeopleList).trigger("setRole", {"id": participant_id(bob, "Gwen"), "role": "moderator"})
+    await bob.should_see("Only the room's owner can do that.")
+    await alice.should_see("Gwen (Member)")
