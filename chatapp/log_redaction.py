@@ -1,9 +1,9 @@
 """Secrets never reach the log: uvicorn's access and connection lines name paths and query strings.
 
 An invite link's token is a secret (only its hash is stored). A page's client id and tab id, in the
-query string of every NiceGUI socket request, used to be enough to take the page over; the socket
-is now bound to the page's session too (pages/socket_guard.py), but they stay capabilities and out
-of the log.
+query string of every NiceGUI socket request, and a socket's engine.io sid used to be enough to take
+a page or its socket over; sockets are now bound to the page's session too (pages/socket_guard.py),
+but these stay capabilities and out of the log.
 """
 
 from __future__ import annotations
@@ -12,14 +12,20 @@ import logging
 import re
 
 _INVITE_TOKEN = re.compile(r"(/join/)[A-Za-z0-9_-]{20,}")
-SECRET_QUERY_PARAMETERS = ("client_id", "tab_id", "old_tab_id", "document_id", "token", "access_token")
+# A socket's engine.io sid names it in every later request; a signed flash (f) is readable by anyone
+# (signed, not encrypted) and can hold a /join/ link to come back to.
+SECRET_QUERY_PARAMETERS = ("client_id", "tab_id", "old_tab_id", "document_id", "sid", "f", "token", "access_token")
 _SECRET_QUERY = re.compile(rf"([?&](?:{'|'.join(SECRET_QUERY_PARAMETERS)})=)[^&\s\"]*")
-REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error")
+REDACTED_LOGGERS = ("uvicorn.access", "uvicorn.error", "engineio.server", "socketio.server")
+
+
+_ENGINE_IO_SESSION = re.compile(r"(Invalid session )\S+")  # engine.io's complaint names the sid it got
 
 
 def redact(text: str) -> str:
-    """The text with invite tokens and secret query parameters replaced by placeholders."""
-    return _SECRET_QUERY.sub(r"\1<redacted>", _INVITE_TOKEN.sub(r"\1<token>", text))
+    """The text with invite tokens, secret query parameters and engine.io sids replaced by placeholders."""
+    text = _ENGINE_IO_SESSION.sub(r"\1<redacted>", _INVITE_TOKEN.sub(r"\1<token>", text))
+    return _SECRET_QUERY.sub(r"\1<redacted>", text)
 
 
 def redact_secrets(record: logging.LogRecord) -> bool:

@@ -89,12 +89,18 @@ def test_by_default_no_proxy_is_trusted_so_a_forged_address_does_not_escape_the_
     assert errors[:SIGN_IN_LIMIT] == ["Invalid username or password."] * SIGN_IN_LIMIT
     assert all(error.startswith("Too many failed sign-in attempts.") for error in errors[SIGN_IN_LIMIT:]), errors
     assert not session_cookie_is_secure(app, "alice"), "X-Forwarded-Proto from an untrusted client was believed"
+    # The admin is told, once, that a local proxy's addresses are not believed.
+    port = app.base_url.rsplit(":", 1)[1]
+    server_log = (app.data_dir.parent / f"server-{port}.log").read_text()
+    assert server_log.count("a proxy on this machine sends X-Forwarded-For, which is not believed") == 1
 
 
 def test_forwarded_headers_are_honoured_from_the_proxies_the_admin_names(serve) -> None:
     app = serve(FORWARDED_ALLOW_IPS="127.0.0.1")
     assert sign_in_errors(app, SIGN_IN_LIMIT + 2) == ["Invalid username or password."] * (SIGN_IN_LIMIT + 2)
     assert session_cookie_is_secure(app, "alice")
+    port = app.base_url.rsplit(":", 1)[1]
+    assert "which is not believed" not in (app.data_dir.parent / f"server-{port}.log").read_text()
 
 
 # --- header and keep-alive timeouts --------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import httpx
@@ -106,6 +107,63 @@ async def test_a_copied_client_and_tab_id_without_the_session_cookie_get_nothing
         await owner.close()
 
 
+async def test_a_sockets_sid_without_its_cookies_opens_nothing(server):
+    """Every later engine.io request names its socket's sid (polling, the upgrade to a WebSocket):
+    without the cookies the socket connected with, it is refused."""
+    async with (
+        httpx.AsyncClient(base_url=server.base_url) as owner_http,
+        httpx.AsyncClient(base_url=server.base_url) as anyone,
+    ):
+        room = await private_room(server, owner_http)
+        page = await load_page(owner_http, room)
+        owner = Tab(base_url=server.base_url, page=page, cookies=owner_http.cookies)
+        # Like a browser, every polling request carries the cookies (python-engineio sends extra headers
+        # only with the first; its HTTP session's cookies go with each).
+        jar = aiohttp.ClientSession(cookies=dict(owner_http.cookies.items()))
+        owner.sio = socketio.AsyncClient(reconnection=False, http_session=jar)
+        query = {
+            "client_id": page.query["client_id"],
+            "next_message_id": "0",
+            "implicit_handshake": "true",
+            "tab_id": str(uuid.uuid4()),
+            "document_id": str(uuid.uuid4()),
+        }
+        owner.sio.on("*", owner._on_any)
+        await owner.sio.connect(
+            f"{server.base_url}?{httpx.QueryParams(query)}",
+            socketio_path="/_nicegui_ws/socket.io",
+            transports=["polling"],
+            wait_timeout=10,
+        )
+        sid = owner.sio.eio.sid
+        polled = await anyone.get(f"/_nicegui_ws/socket.io/?EIO=4&transport=polling&sid={sid}")
+        assert polled.status_code == 400
+        ws_url = server.base_url.replace("http", "ws") + f"/_nicegui_ws/socket.io/?EIO=4&transport=websocket&sid={sid}"
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await session.ws_connect(ws_url)
+        arrived = owner.expect("still mine")
+        await owner.send_message("still mine")
+        await asyncio.wait_for(arrived, 10)
+        await owner.close()
+        await jar.close()
+
+
+async def test_well_formed_browser_log_frames_write_a_few_short_lines_at_most(server):
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        tab = await open_tab(server.base_url, http, "/sign-in")
+        before = server_log(server)
+        for i in range(2000):
+            frame = {"client_id": tab.page.query["client_id"], "level": "error", "message": f"forged\nline {i}"}
+            await tab.sio.emit("log", frame)
+        await tab.sio.emit("log", {"client_id": "not my page", "level": "error", "message": "x"})
+        await asyncio.sleep(1.0)
+    added = server_log(server)[len(before) :]
+    assert added.count("a browser reported") == 3
+    assert "\nline" not in added.replace("\\n", "")  # one line each: the newline is shown escaped
+    assert added.count("closed a socket") == 1  # the frame for someone else's page
+
+
 async def test_the_log_names_no_client_or_tab_id(server):
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         await sign_up(http, "olga")
@@ -116,11 +174,16 @@ async def test_the_log_names_no_client_or_tab_id(server):
         await tab.close()
         # The polling transport puts the ids in ordinary request lines too.
         query = httpx.QueryParams({"client_id": page.query["client_id"], "tab_id": tab_id, "EIO": "4"})
-        await http.get(f"/_nicegui_ws/socket.io/?{query}&transport=polling")
+        await http.get(f"/_nicegui_ws/socket.io/?{query}&transport=polling&sid=an-engine-io-sid")
+        # A signed flash is readable by anyone (signed, not encrypted): it can hold a /join/ link.
+        wrong = await http.post("/auth/sign-in", data={"username": "olga", "password": "wrong", "next": "/join/x"})
+        flash = parse_qs(urlsplit(wrong.headers["location"]).query)["f"][0]
+        await http.get(wrong.headers["location"])
     await asyncio.sleep(0.5)
     log = server_log(server)
     assert log.count("socket.io/?") >= 2 and "client_id=<redacted>" in log  # the lines are there...
-    assert page.query["client_id"] not in log and tab_id not in log  # ...without the capabilities
+    for secret in (page.query["client_id"], tab_id, "an-engine-io-sid", flash):  # ...without the capabilities
+        assert secret not in log
 
 
 MALFORMED = [

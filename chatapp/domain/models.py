@@ -152,6 +152,7 @@ class Room:
 
     @property
     def options(self) -> RoomOptions:
+        """What the owner allows here, as one value."""
         return RoomOptions(self.members_can_invite, self.guests_can_use_ai, self.signed_up_guests_become_members)
 
     @property

@@ -402,6 +402,7 @@ class Rooms:
         }
 
         def work(uow: UnitOfWork) -> None:
+            uow.rooms.lock(room_id)  # two owners saving at once: each change is made on the other's
             room = require_owner(uow, actor, room_id).room
             changes = {name: bool(value) for name, value in given.items() if value is not None}
             uow.rooms.set_options(room_id, replace(room.options, **changes))

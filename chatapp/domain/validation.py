@@ -42,10 +42,20 @@ def has_visible_character(text: str) -> bool:
     return any(unicodedata.category(ch)[0] not in "ZMC" and ch not in INVISIBLE_CHARACTERS for ch in text)
 
 
+# Cyrillic and Greek letters drawn like Latin ones (the common part of Unicode's confusables table).
+LOOKALIKES = str.maketrans(
+    "\u0430\u0432\u0435\u0456\u0458\u043a\u043c\u043d\u043e\u0440\u0441\u0442\u0443\u0445\u0455\u04cf"
+    "\u03b1\u03b2\u03b5\u03b9\u03ba\u03bd\u03bf\u03c1\u03c4\u03c5\u03c7\u0251\u0261\u0131",
+    "abeijkmhopctyxsl" + "abeikvoptuxagi",
+)
+
+
 def name_key(name: str) -> str:
-    """What two names are compared by when one must not pass for the other: letters and digits only,
-    compatibility-normalised and case-folded ("A.I.", a full-width "AI" and "ai" are the same)."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+    """What two names are compared by when one must not pass for the other: letters and digits that
+    draw something, without accents, compatibility-normalised, case-folded and with Cyrillic or Greek
+    look-alikes read as Latin ("A.I.", a full-width "AI", a Cyrillic "\u0410I" and "ai" are the same)."""
+    decomposed = unicodedata.normalize("NFKD", name).casefold().translate(LOOKALIKES)
+    return "".join(ch for ch in decomposed if ch.isalnum() and ch not in INVISIBLE_CHARACTERS)
 
 
 def display_name_error(name: str, *, reserved: tuple[str, ...] = ()) -> str | None:

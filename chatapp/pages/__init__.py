@@ -8,7 +8,7 @@ from chatapp.config import Settings
 from chatapp.domain.services import Services
 from chatapp.pages.auth_pages import register_auth_pages
 from chatapp.pages.auth_routes import register_auth_routes
-from chatapp.pages.http_headers import SecurityHeaders
+from chatapp.pages.http_headers import SecurityHeaders, UntrustedProxyWarning
 from chatapp.pages.join import register_join
 from chatapp.pages.lobby import register_lobby
 from chatapp.pages.room import register_room
@@ -21,6 +21,7 @@ def register(services: Services, settings: Settings) -> None:
     """Register every page and endpoint on the NiceGUI app."""
     flash = Flash(settings.resolved_secret_key())
     app.add_middleware(SecurityHeaders)  # CSP, anti-framing and friends on every HTTP response
+    app.add_middleware(UntrustedProxyWarning, trusted=bool(settings.forwarded_allow_ips.strip()))
     install_socket_guard()  # a page's socket must come from the session that rendered the page
     install_theme()
     app.on_page_exception(error_page)

@@ -19,8 +19,11 @@ send `Origin: null`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -74,3 +77,29 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class UntrustedProxyWarning:
+    """ASGI middleware: says once, in the log, that a proxy on this machine forwards requests whose
+    X-Forwarded-For is not believed (FORWARDED_ALLOW_IPS is unset): every visitor then shares the
+    proxy's address, and so its per-address limits (sign-in, sign-up, invite links)."""
+
+    def __init__(self, app: AsgiApp, *, trusted: bool) -> None:
+        self.app = app
+        self._quiet = trusted
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Receive, send: Send) -> None:
+        """Look at the request once, then pass it on unchanged."""
+        if not self._quiet and scope["type"] in ("http", "websocket") and _forwarded_by_local_proxy(scope):
+            self._quiet = True
+            log.warning(
+                "a proxy on this machine sends X-Forwarded-For, which is not believed: every visitor shares "
+                "its address and its rate limits. Set FORWARDED_ALLOW_IPS to the proxy's address (README)."
+            )
+        await self.app(scope, receive, send)
+
+
+def _forwarded_by_local_proxy(scope: MutableMapping[str, Any]) -> bool:
+    client = scope.get("client") or ("", 0)
+    local = client[0] in ("127.0.0.1", "::1") or client[0].startswith("127.")
+    return local and any(name == b"x-forwarded-for" for name, _ in scope.get("headers", ()))

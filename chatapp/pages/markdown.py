@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import html
+import logging
+import math
+import re
 from functools import lru_cache
 
 import nh3
@@ -10,8 +13,9 @@ from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
+from pygments.lexers import find_lexer_class_by_name
+
+log = logging.getLogger(__name__)
 
 _FORMATTER = HtmlFormatter(nowrap=True)
 ALLOWED_TAGS = {
@@ -55,17 +59,75 @@ ALLOWED_ATTRIBUTES = {
 URL_SCHEMES = {"http", "https", "mailto"}
 
 
-def _highlight(code: str, lang: str, _attrs: str) -> str:
-    try:
-        lexer = get_lexer_by_name(lang) if lang else None
-    except ClassNotFound:
-        lexer = None
-    if lexer is None:
-        return ""  # markdown-it escapes it as plain code
-    return f'<pre class="codehilite"><code>{highlight(code, lexer, _FORMATTER)}</code></pre>'
+# What rendering may cost. markdown-it-py is quadratic or worse on some inputs: measured on 4,000-char
+# messages on the project's slower 2-core machine (bench.machine calibration 579 ms; the fast one of
+# docs/BENCHMARKS.md is 73 ms), where an ordinary markup-dense message (a list with emphasis, code and a
+# link per line) takes 15-19 ms and prose 0.2-0.3 ms: "![" * 2000 676 ms, "[" * 4000 418 ms, "[[" 287 ms,
+# "[a][" 198-444 ms, "[" * 2000 + "]" * 2000 161 ms, 50 paragraphs of 78 "[" 146 ms, "![a](" repeated
+# 58 ms, "[](" 47 ms, 100 ">" then 1,950 lines 1,650 ms (a quote's depth costs on every line of its
+# paragraph), a header of 64 cells then 1,870 one-letter rows 1,940 ms (a table fills every row up to
+# the header's width), "*a" 30-49 ms, one-letter lines 52 ms, a Python fence 74-87 ms; all grow about
+# linearly from 4,000 to 16,000 chars. markdown_cost() estimates that time before markdown-it runs, from
+# counts and regex scans costing 0.2-1.6 ms (4 ms at 20,000 chars): a weight per feature below (about its
+# us on that machine), fitted on 130 families (each metacharacter alone, with text, with spaces, per
+# line; the shapes above; tables, lists, fences, quotes, links, reference definitions, autolinks,
+# entities) and checked on 3,150 random mixes of 80 markdown fragments at 4,000 chars, 600 at 8,000 and
+# 400 at 16,000: no input that stays markdown cost more than its estimate +3.6 ms (1.31x). Text over its
+# render_budget is shown as text: the shapes above then take 0.1-1.5 ms, and what stays markdown took at
+# most 22 ms at 4,000 chars (~3 ms on the fast machine), 30 ms at 8,000, 72 ms at 16,000. So a page of
+# 50 messages of the default 4,000-char limit renders in at most ~1.3 s there, however they are written.
+MARKDOWN_MAX_CHARS = 20_000  # longer bodies (CHATAPP_MAX_MESSAGE_CHARS allows 100,000; AI replies) are text
+RENDER_BUDGET = 25_000  # estimated us per message; an ordinary 4,000-char list is ~16,000, prose ~1,000
+RENDER_BUDGET_PER_CHAR = 6  # ...or per char, if more: long AI replies (an ordinary one is 3.6 per char)
+_CHAR_COST = 0.2  # escaping and sanitising
+_LINE_COST = 40  # block rules tried on every line
+_METACHAR_COSTS = {c: 8 for c in "\n!#$%&+-:<=>@[\\]^{}"} | {"*": 24, "_": 24, "~": 16, "`": 12, '"': 1.5}
+_LINK_COST = 60  # per "](": normalising and validating the URL
+_AUTOLINK_COST = 150
+_INDENT_COST = 4  # per column of a line's indentation (nested lists)
+_LIST_ITEM_COST = 30
+_QUOTED_LINE_COST = 12  # per line of a paragraph per level of the quotes around it
+_LABEL_SCAN_COST = 4  # per token a "[" passes on its way to its "]" (or to the end of its paragraph)
+_DESTINATION_SCAN_COST = 0.5  # per character a "](" passes looking for its ")"
+_TABLE_CELL_COST = 30
+_CODE_LINE_COST = 3  # a line inside fenced code: only escaped
+_MAX_NESTING = 100  # markdown-it's maxNesting (js-default)
+
+# Highlighting: Pygments' cost per character of its worst case among 7 alphabets of code-like and random
+# text, measured as above (x1.2). Only these languages are highlighted: across all 605 lexers the worst
+# measured was 390 us per char (pug on random punctuation), and a lexer's first use in a process costs
+# 6-280 ms (importing and compiling its rules; 6-105 ms for these, 0.9 s for all of them), so fences
+# naming 50 different rare languages cost seconds after every restart.
+# Highlighting takes what is left of a message's render_budget; code beyond it is shown unhighlighted.
+HIGHLIGHT_COSTS = {
+    **dict.fromkeys(["python", "py", "ruby", "rb", "go"], 13),
+    **dict.fromkeys(["javascript", "js", "jsx", "rust", "rs", "swift"], 14),
+    **dict.fromkeys(["typescript", "ts", "tsx", "c", "cpp", "c++"], 17),
+    **dict.fromkeys(["java", "kotlin", "csharp", "cs"], 11),
+    **dict.fromkeys(["bash", "sh", "shell", "console", "sql", "yaml", "yml", "css"], 7),
+    **dict.fromkeys(["json", "html", "xml", "toml", "ini", "diff", "php"], 4),
+}
 
 
-_MD = MarkdownIt("js-default", {"highlight": _highlight, "breaks": True})
+@lru_cache(maxsize=64)
+def _lexer_class(lang: str):
+    """The lexer for an allowed language (looking it up by alias takes ~150 us)."""
+    return find_lexer_class_by_name(lang)
+
+
+def _fence(renderer, tokens, idx, options, env) -> str:
+    """A fenced code block, highlighted if its language is known and the message's budget allows."""
+    token = tokens[idx]
+    lang = token.info.split(maxsplit=1)[0].lower() if token.info.strip() else ""
+    cost = len(token.content) * HIGHLIGHT_COSTS.get(lang, 0)
+    if lang not in HIGHLIGHT_COSTS or cost > env.get("highlight_budget", 0):
+        return renderer.fence(tokens, idx, options, env)  # escaped, unhighlighted
+    env["highlight_budget"] -= cost
+    return f'<pre class="codehilite"><code>{highlight(token.content, _lexer_class(lang)(), _FORMATTER)}</code></pre>\n'
+
+
+_MD = MarkdownIt("js-default", {"breaks": True})
+_MD.add_render_rule("fence", _fence)
 
 
 def _image_as_link(renderer, tokens, idx, options, env) -> str:
@@ -79,19 +141,157 @@ def _image_as_link(renderer, tokens, idx, options, env) -> str:
 _MD.add_render_rule("image", _image_as_link)
 
 
-@lru_cache(maxsize=4096)
-def render_markdown(text: str) -> str:
-    """Render user markdown to HTML that is safe to insert: raw HTML is escaped by the parser,
-    then an allow-list sanitiser (nh3) drops anything else, including javascript: links."""
-    html = _MD.render(text)
+_TEXT = re.compile(r"[^\n!#$%&*+\-:<=>@\[\\\]^_`{}~]+")  # markdown-it's inline tokens start elsewhere
+_ESCAPE = re.compile(r"\\[\s\S]")
+_BRACKET = re.compile(r"[\[\]]")
+_FENCE_OPENER = re.compile(r"^(?:(`{3,})[^`\n]*|(~{3,})[^\n]*)$", re.M)  # at column 0: never inside anything
+_BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
+_AUTOLINK = re.compile(r"<(?:[A-Za-z][A-Za-z0-9+.\-]{1,31}:[^<>\x00-\x20]*|[^<>\x00-\x20@]+@[^<>\x00-\x20]+)>")
+_INDENT = re.compile(r"^[ \t]+", re.M)
+_LIST_MARKER = re.compile(r"(?:^|(?<=[ \t>]))(?:[-+*]|[0-9]{1,9}[.)])(?=[ \t\n]|$)", re.M)
+_CONTAINER_PREFIX = re.compile(r"^[> \t\-+*.)0-9]+", re.M)
+_URL_END = re.compile(r"[\x00-\x20\x7f]+")  # where a link destination ends
+
+
+def _normalized(text: str) -> str:
+    """Line ends as markdown-it reads them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _markdown_part(text: str) -> str:
+    """The text markdown-it parses: all but the inside of top-level fenced code (only escaped, ~2 us a line).
+    Only fences opened at column 0 are skipped, a subset of what markdown-it sees as fences."""
+    parts, pos = [], 0
+    while (opener := _FENCE_OPENER.search(text, pos)) is not None:
+        fence = opener.group(1) or opener.group(2)
+        parts.append(text[pos : opener.end()])  # the info string is unescaped: counted
+        closer = re.compile(rf"^ {{0,3}}{re.escape(fence)}{re.escape(fence[0])}*[ \t]*$", re.M)
+        found = closer.search(text, opener.end() + 1)
+        pos = len(text) if found is None else found.end()
+    parts.append(text[pos:])
+    return "\n\n".join(parts)
+
+
+def _count_cost(prose: str) -> float:
+    """What markdown-it spends on characters, lines, tokens and links, from their counts."""
+    return (
+        _CHAR_COST * len(prose)
+        + _LINE_COST * (prose.count("\n") + 1)
+        + sum(cost * prose.count(char) for char, cost in _METACHAR_COSTS.items())
+        + _LINK_COST * prose.count("](")
+    )
+
+
+def _pattern_cost(prose: str) -> float:
+    """What markdown-it spends on autolinks, list items and indentation (nested lists)."""
+    indent = "".join(_INDENT.findall(prose))
+    return (
+        _AUTOLINK_COST * len(_AUTOLINK.findall(prose))
+        + _INDENT_COST * (len(indent) + 3 * indent.count("\t"))
+        + _LIST_ITEM_COST * len(_LIST_MARKER.findall(prose))
+    )
+
+
+def _label_scan_tokens(block: str) -> int:
+    """How many tokens markdown-it passes looking for the "]" of each "[" (to the block's end if none)."""
+    tokens = _TEXT.sub("", _ESCAPE.sub("\\\\", block))  # a character per token: an escape is one
+    opened: list[int] = []
+    scanned = 0
+    for bracket in _BRACKET.finditer(tokens):
+        if bracket.group() == "[":
+            opened.append(bracket.start())
+        elif opened:
+            scanned += bracket.start() - opened.pop()
+    return scanned + sum(len(tokens) - start for start in opened)
+
+
+def _destination_scan_chars(block: str) -> int:
+    """How many characters markdown-it passes looking for the ")" of each "](": it stops at a space, or
+    after 32 nested "(" (so after the 33rd "](" that follows on the same run)."""
+    runs = (run for run in _URL_END.split(block) if "](" in run)
+    return sum(min(run.count("]("), 33) * len(run) for run in runs)
+
+
+def _table_cells(block: str) -> int:
+    """At most how many cells a table in the block has: every row is filled up to the header's width
+    (a row's cells are between its pipes, less an empty one before a leading or after a trailing pipe)."""
+    lines = [line.strip(" \t") for line in block.split("\n")]
+    width = max(line.count("|") + 1 - line.startswith("|") - (len(line) > 1 and line.endswith("|")) for line in lines)
+    return width * len(lines)
+
+
+def _quote_depth(block: str) -> int:
+    """How deep the block's quotes nest (every line of a paragraph is handled at each level)."""
+    return min(_MAX_NESTING, max((p.count(">") for p in _CONTAINER_PREFIX.findall(block)), default=0))
+
+
+def _block_cost(block: str) -> float:
+    """What the constructs of one block (between blank lines) cost beyond their counts."""
+    cost = 0.0
+    if "[" in block:
+        cost += _LABEL_SCAN_COST * _label_scan_tokens(block) + _DESTINATION_SCAN_COST * _destination_scan_chars(block)
+    if "|" in block:
+        cost += _TABLE_CELL_COST * _table_cells(block)
+    if ">" in block:
+        cost += _QUOTED_LINE_COST * _quote_depth(block) * (block.count("\n") + 1)
+    return cost
+
+
+def render_budget(text: str) -> float:
+    """What rendering text may cost (in markdown_cost's us)."""
+    return max(RENDER_BUDGET, RENDER_BUDGET_PER_CHAR * len(text))
+
+
+def markdown_cost(text: str) -> float:
+    """About how many us markdown-it would take on text, or infinity when it is too long to try; it stops
+    counting once past the text's render_budget."""
+    if len(text) > MARKDOWN_MAX_CHARS:
+        return math.inf
+    budget, text = render_budget(text), _normalized(text)
+    prose = _markdown_part(text)
+    cost = _count_cost(prose) + _CODE_LINE_COST * max(0, text.count("\n") - prose.count("\n"))
+    if cost <= budget:
+        cost += _pattern_cost(prose)
+    for block in _BLANK_LINES.split(prose) if cost <= budget else ():
+        cost += _block_cost(block)
+        if cost > budget:
+            break
+    return cost
+
+
+def text_html(text: str) -> str:
+    """A message shown as written: escaped, with its paragraphs and line breaks."""
+    paragraphs = _BLANK_LINES.split(_normalized(text).strip("\n"))
+    return "\n".join("<p>" + html.escape(p).replace("\n", "<br>\n") + "</p>" for p in paragraphs)
+
+
+def _sanitised(rendered: str) -> str:
+    """Only allowed tags, attributes and URL schemes; links open in a new tab without a referrer."""
     return nh3.clean(
-        html,
+        rendered,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values={"a": {"target": "_blank"}},
     ).strip()
+
+
+@lru_cache(maxsize=4096)
+def render_markdown(text: str) -> str:
+    """Render user markdown to HTML that is safe to insert: raw HTML is escaped by the parser,
+    then an allow-list sanitiser (nh3) drops anything else, including javascript: links.
+
+    Text that would cost more than its render_budget, or that fails to render, is shown as escaped text.
+    """
+    try:
+        cost, budget = markdown_cost(text), render_budget(text)
+        if cost > budget:
+            return text_html(text)
+        return _sanitised(_MD.render(text, {"highlight_budget": budget - cost}))
+    except Exception as error:  # one message must never make a room unreadable
+        log.warning("a message of %d chars could not be rendered (%s): shown as text", len(text), type(error).__name__)
+        return text_html(text)
 
 
 @lru_cache(maxsize=1)
@@ -102,7 +302,17 @@ def code_css() -> str:
     ).get_style_defs(".body--dark .codehilite")
 
 
+PREVIEW_SOURCE_CHARS = 1000  # a preview shows 120 chars: it reads at most the first blocks up to this
+PREVIEW_MAX_COST = 10_000  # markdown_cost's us: the lobby renders on the loop, 50 rooms in at most ~0.5 s
+
+
+@lru_cache(maxsize=4096)
 def plain_text(text: str) -> str:
-    """The words of a markdown message without its markup, on one line (for previews)."""
-    words = html.unescape(nh3.clean(render_markdown(text), tags=set()))
-    return " ".join(words.split())
+    """The words of a markdown message without its markup, on one line (for previews); the beginning of
+    a costly one as written."""
+    if len(text) > PREVIEW_SOURCE_CHARS:
+        head = text[:PREVIEW_SOURCE_CHARS]
+        text = head[: head.rfind("\n\n")] if "\n\n" in head else head  # whole blocks when it can
+    if markdown_cost(text) > PREVIEW_MAX_COST:
+        return " ".join(text.split())
+    return " ".join(html.unescape(nh3.clean(render_markdown(text), tags=set())).split())

@@ -75,8 +75,8 @@ CSS = """
   background: transparent; color: inherit; }
 .people-remove { font-size: .75rem; border: 1px solid rgba(185,28,28,.5); color: #b91c1c; background: transparent;
   border-radius: 999px; padding: 0 .5rem; cursor: pointer; }
-.people-readmit, .people-make-member { font-size: .75rem; border: 1px solid rgba(127,127,127,.5); color: inherit; background: transparent;
-  border-radius: 999px; padding: 0 .5rem; cursor: pointer; }
+.people-readmit, .people-make-member { font-size: .75rem; border: 1px solid rgba(127,127,127,.5); color: inherit;
+  background: transparent; border-radius: 999px; padding: 0 .5rem; cursor: pointer; }
 .people-removed { margin-top: 1rem; }
 .people-show-removed { font-size: .8rem; background: transparent; border: none; color: inherit; opacity: .8;
   text-decoration: underline; cursor: pointer; padding: 0; }

@@ -41,6 +41,9 @@ async def test_sign_up_creates_account_and_session(runtime):
         (SignUpForm("bob", "  ASSISTANT ", PASSWORD), "display_name", "the AI's"),
         (SignUpForm("bob", "A.I.", PASSWORD), "display_name", "the AI's"),
         (SignUpForm("bob", "\uff21\uff29", PASSWORD), "display_name", "the AI's"),
+        (SignUpForm("bob", "Assistant\u3164", PASSWORD), "display_name", "the AI's"),  # an invisible tail
+        (SignUpForm("bob", "\u0410ssistant", PASSWORD), "display_name", "the AI's"),  # a Cyrillic A
+        (SignUpForm("bob", "Assist\u00e1nt", PASSWORD), "display_name", "the AI's"),
     ],
 )
 async def test_sign_up_rejects_each_invalid_field_clearly(runtime, form, field, fragment):
