@@ -99,6 +99,9 @@ export default {
     this.onLive = (data) => {
       if (!data || data.room !== this.room) return;
       for (const m of data.messages) this.liveSinceConnect.add(m.id);
+      // The running reply's saved message takes the place of its stream at once (the "ended" event
+      // travels another path and may come a moment later: both were on screen meanwhile).
+      if (this.ai && !this.ai.replaces && data.messages.some((m) => m.kind === "ai")) this.ai = null;
       this.appendMany(data.messages);
     };
     // Live news and the answer to a catch-up take different paths and may cross: the answer is a
