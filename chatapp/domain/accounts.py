@@ -109,9 +109,9 @@ class Accounts:
 
         Attempts are limited per username and per IP (RateLimited says when to try again): each is
         reserved before its password is checked, and a successful one gives its place back and clears
-        the username's count. While a username is
-        over its limit even the right password is refused: that is what stops guessing, at the price
-        that someone guessing can hold an account's sign-in off for the window (docs/ARCHITECTURE.md)."""
+        the username's count. While a username is over its limit even the right password is refused:
+        that is what stops guessing, at the price that someone guessing can hold an account's sign-in
+        off for the window (docs/ARCHITECTURE.md)."""
         name = one_line(username).lower()
         ip_key, user_key = (f"ip:{ip}" if ip else None), f"user:{name}"
         attempt = ((self._limits.sign_in_ip, ip_key), (self._limits.sign_in_user, user_key))
