@@ -242,6 +242,7 @@ def render_budget(text: str) -> float:
     return max(RENDER_BUDGET, RENDER_BUDGET_PER_CHAR * len(text))
 
 
+@lru_cache(maxsize=4096)  # asked for twice on the live path (may it render on the loop? then rendering)
 def markdown_cost(text: str) -> float:
     """About how many us markdown-it would take on text, or infinity when it is too long to try; it stops
     counting once past the text's render_budget."""
