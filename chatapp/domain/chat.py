@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from chatapp.domain.errors import Forbidden, NotFound, ValidationError
+from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
 from chatapp.domain.limits import RateLimiter, actor_key
 from chatapp.domain.models import Actor, CatchUp, Message, MessagePage, Room
@@ -17,6 +18,16 @@ from chatapp.domain.validation import clean_text
 # whitespace that is trimmed away and combining marks that normalisation joins (at 4x, cleaning costs
 # at most ~2 ms for the default 4,000).
 RAW_LENGTH_SLACK = 4
+# A tab names each message it sends (random, made in the browser), so that sending it again after a
+# reconnect finds the first copy. Long enough to be unguessable by chance, short enough to index.
+CLIENT_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def client_message_id_error(value: object) -> str | None:
+    """Why a tab's id for its message is not acceptable (None when it is)."""
+    if isinstance(value, str) and CLIENT_MESSAGE_ID.fullmatch(value):
+        return None
+    return "This message's id is not valid: reload the page and send it again."
 
 
 class Chat:
@@ -62,26 +73,64 @@ class Chat:
             {"body": f"Message is too long: {length} characters, the limit is {self.max_message_chars}."}
         )
 
-    async def post_message(self, actor: Actor, room_id: int, body: str) -> Message:
-        """Save a message by the actor's participant, then tell everyone in the room."""
-        text = self.validate_body(body)
-        if self._post_limit is not None:  # per participant: this actor in this room (checked on the loop)
-            self._post_limit.hit(actor_key(room_id, actor), "You are sending messages too fast.")
+    async def post_message(
+        self, actor: Actor, room_id: int, body: str, *, client_message_id: str | None = None
+    ) -> Message:
+        """Save a message by the actor's participant, then tell everyone in the room.
 
-        def work(uow: UnitOfWork) -> tuple[Message, Room]:
+        With `client_message_id` (the sending tab's id for it), a message already saved under that id
+        by the same participant is returned instead and nothing is saved or published again: a tab
+        that resends after a reconnect gets its first message back, never a copy."""
+        text = self.validate_body(body)
+        if client_message_id is not None and (problem := client_message_id_error(client_message_id)):
+            raise ValidationError({"client_message_id": problem})
+        if (earlier := await self._take_post_slot(actor, room_id, client_message_id)) is not None:
+            return earlier
+
+        def work(uow: UnitOfWork) -> tuple[Message, Room, bool]:
             access = room_access(uow, actor, room_id)
             if access.me is None:
                 raise Forbidden("Join the room to post.")
-            message = uow.messages.add(room_id=room_id, author=access.me, body=text, now=self._clock())
-            return message, access.room
+            now = self._clock()
+            message = uow.messages.add(
+                room_id=room_id, author=access.me, body=text, now=now, client_message_id=client_message_id
+            )
+            if message is not None:
+                return message, access.room, True
+            return _earlier_send(uow, access.me.id, client_message_id), access.room, False
 
-        message, room = await self._tx.run(work, write=True)
+        message, room, is_new = await self._tx.run(work, write=True)
+        if not is_new:
+            if self._post_limit is not None:
+                self._post_limit.refund(actor_key(room_id, actor))  # a resend is not a new message
+            return message
         await self._pubsub.publish(
             room_topic(room_id), MessagePosted(room_id=room_id, message_id=message.id, message=message)
         )
         if self._on_posted is not None:
             await self._on_posted(actor, message, room)
         return message
+
+    async def _take_post_slot(self, actor: Actor, room_id: int, client_message_id: str | None) -> Message | None:
+        """Take one message of the actor's rate in the room (per participant, checked on the loop). When
+        none is left, a resend is answered with its first message instead of being refused as too fast
+        (a tab that reconnects sends its whole outbox again)."""
+        if self._post_limit is None:
+            return None
+        key = actor_key(room_id, actor)
+        resend_when_refused = client_message_id is not None and self._post_limit.wait_needed(key) > 0
+        if resend_when_refused and (earlier := await self._already_sent(actor, room_id, client_message_id)):
+            return earlier
+        self._post_limit.hit(key, "You are sending messages too fast.")
+        return None
+
+    async def _already_sent(self, actor: Actor, room_id: int, client_message_id: str) -> Message | None:
+        def work(uow: UnitOfWork) -> Message | None:
+            me = room_access(uow, actor, room_id).me
+            found = uow.messages.id_for_client_id(me.id, client_message_id) if me is not None else None
+            return uow.messages.get(found) if found is not None else None
+
+        return await self._tx.run(work)
 
     async def delete_message(self, actor: Actor, room_id: int, message_id: int) -> None:
         """Delete a message: its author may, and the room's owners and moderators may delete any. It
@@ -139,3 +188,12 @@ class Chat:
             return CatchUp(new=new, edited=edited, deleted_ids=deleted)
 
         return await self._tx.run(work)
+
+
+def _earlier_send(uow: UnitOfWork, participant_id: int, client_message_id: str | None) -> Message:
+    """The message this participant already saved under the client id (a resend of it)."""
+    earlier_id = uow.messages.id_for_client_id(participant_id, client_message_id) if client_message_id else None
+    earlier = uow.messages.get(earlier_id) if earlier_id is not None else None
+    if earlier is None:  # saved, then deleted before the tab heard that it was saved
+        raise Conflict("That message was sent and has been deleted since.")
+    return earlier

@@ -98,7 +98,10 @@ class ParticipantsRepo(Protocol):
 
 
 class MessagesRepo(Protocol):
-    def add(self, *, room_id: int, author: Participant, body: str, now: datetime) -> Message: ...
+    def add(
+        self, *, room_id: int, author: Participant, body: str, now: datetime, client_message_id: str | None = None
+    ) -> Message | None: ...  # None: the author already saved a message under client_message_id
+    def id_for_client_id(self, participant_id: int, client_message_id: str) -> int | None: ...
     def add_reply(
         self, *, room_id: int, participant_id: int, body: str, now: datetime, record: ReplyRecord
     ) -> Message: ...

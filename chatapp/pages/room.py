@@ -13,9 +13,10 @@ from nicegui import Client, background_tasks, ui
 
 from chatapp.domain.ai import RunningReply
 from chatapp.domain.errors import DomainError, NotAuthenticated, NotFound, ValidationError
+from chatapp.domain.limits import RateLimited
 from chatapp.domain.models import Participant, Room, RoomAccess
 from chatapp.domain.services import Services
-from chatapp.pages.composer import Composer
+from chatapp.pages.composer import Composer, Outgoing
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_feed import RoomFeeds
@@ -29,6 +30,8 @@ log = logging.getLogger(__name__)
 # earlier: the clocks of several server processes differ a little, and a change is stamped before it
 # is published. Changes it already has come again harmlessly.
 CHANGES_MARGIN = timedelta(seconds=5)
+# A message the server failed to save (the database away) is sent again by its tab after this long.
+RETRY_AFTER_ERROR_S = 3.0
 
 
 def not_found_page() -> None:
@@ -456,24 +459,40 @@ def _composer(services: Services, view: RoomView) -> None:
 
         in_order = asyncio.Lock()  # one tab's messages are saved in the order they were sent
 
-        def send(text: str) -> None:
+        def send(outgoing: Outgoing) -> None:
             # Synchronous on purpose: messages are taken in the order the browser's events arrive.
             try:
-                services.chat.validate_body(text)
+                services.chat.validate_body(outgoing.text)
             except ValidationError as exc:
-                composer.show_error(exc.message, text)
+                composer.reject(outgoing, exc.message)
                 return
             composer.accepted()
-            background_tasks.create(post(text), name="post message")
+            background_tasks.create(post(outgoing), name="post message")
 
-        async def post(text: str) -> None:
+        async def post(outgoing: Outgoing) -> None:
             async with in_order:
                 try:
-                    await services.chat.post_message(await view.tab.current(), room_id, text)
-                except DomainError as exc:  # including a session that ended: the draft stays
-                    composer.restore(text, exc.message)
+                    actor = await view.tab.current()
+                    await services.chat.post_message(
+                        actor, room_id, outgoing.text, client_message_id=outgoing.client_message_id
+                    )
+                except RateLimited as exc:  # the browser keeps it and sends it again when allowed
+                    composer.retry(outgoing, exc.message, after_s=exc.retry_after)
+                except DomainError as exc:  # including a session that ended: the text goes back in the box
+                    composer.reject(outgoing, exc.message)
                 except Exception:
                     log.exception("posting a message failed")
-                    composer.restore(text, "Your message could not be sent. It is back in the box; please try again.")
+                    composer.retry(outgoing, "Your message could not be saved yet.", after_s=RETRY_AFTER_ERROR_S)
+                else:
+                    composer.confirm(outgoing)
 
-        composer = Composer(max_chars=services.chat.max_message_chars, on_send=send)
+        composer = Composer(
+            max_chars=services.chat.max_message_chars, storage_key=_storage_key(view.access), on_send=send
+        )
+
+
+def _storage_key(access: RoomAccess) -> str:
+    """Where the browser keeps this person's draft and outbox for the room: the room's creation time
+    too, so that a browser's leftovers never reach a new database's room of the same id."""
+    room, me = access.room, access.me
+    return f"chatapp:room:{room.id}:{int(room.created_at.timestamp())}:p{me.id if me else 0}"

@@ -69,6 +69,12 @@ CSS = """
 .composer-row { display: flex; align-items: flex-start; gap: .5rem; width: 100%; }
 .composer-input { flex: 1 1 auto; min-width: 0; }
 .composer-send { margin-top: 2px; }
+.composer-outbox { list-style: none; margin: 0 0 .4rem; padding: 0; display: flex; flex-direction: column; gap: .2rem; }
+.outbox-item { display: flex; gap: .75rem; align-items: baseline; padding: .2rem .25rem; border-radius: 6px;
+  border-left: 3px solid rgba(127,127,127,.5); padding-left: .5rem; }
+.outbox-item[data-state="retrying"] { border-left-color: #d97706; }
+.outbox-text { flex: 1 1 auto; min-width: 0; white-space: pre-wrap; overflow-wrap: anywhere; opacity: .7; }
+.outbox-state { flex: none; font-size: .75rem; font-style: italic; opacity: .8; }
 .people-you { opacity: .6; font-weight: normal; }
 .people-actions { display: flex; gap: .35rem; margin-top: .2rem; align-items: center; }
 .people-role-select { font-size: .75rem; padding: 0 .2rem; border: 1px solid rgba(127,127,127,.5); border-radius: 4px;

@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 from sqlalchemy import DateTime, Integer, Select, and_, bindparam, exists, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, delete
@@ -525,7 +527,24 @@ def _message_from_columns(row) -> Message:
 
 
 # One statement, no ORM unit of work: posting is the hottest write (the author comes with the call).
-_INSERT_MESSAGE = insert(MessageRow.__table__).returning(MessageRow.__table__.c.id)
+# A message whose author already saved one under its client id is not inserted (no row comes back):
+# ON CONFLICT keeps the common case at one statement and two racing resends at one row.
+_MESSAGE_TABLE = MessageRow.__table__
+_INSERT_MESSAGE = {
+    dialect: insert_for(_MESSAGE_TABLE)
+    .on_conflict_do_nothing(index_elements=["participant_id", "client_message_id"])
+    .returning(_MESSAGE_TABLE.c.id)
+    for dialect, insert_for in (("sqlite", sqlite_insert), ("postgresql", postgresql_insert))
+}
+# Found whether or not it was deleted since: a resend of a deleted message is not saved again.
+_BY_CLIENT_ID = (
+    select(MessageRow.id)
+    .where(
+        MessageRow.participant_id == bindparam("participant_id"),
+        MessageRow.client_message_id == bindparam("client_message_id"),
+    )
+    .limit(1)
+)
 
 _LATEST_BY = (
     _MESSAGE_COLUMNS.where(MessageRow.room_id == _ROOM_ID, MessageRow.participant_id == bindparam("participant_id"))
@@ -538,15 +557,20 @@ class SqlMessages:
     def __init__(self, session: Session) -> None:
         self.s = session
 
-    def add(self, *, room_id: int, author: Participant, body: str, now: datetime) -> Message:
+    def add(
+        self, *, room_id: int, author: Participant, body: str, now: datetime, client_message_id: str | None = None
+    ) -> Message | None:
         values = {
             "room_id": room_id,
             "participant_id": author.id,
+            "client_message_id": client_message_id,
             "body": body,
             "created_at": now,
             "status": MessageStatus.COMPLETE.value,
         }
-        message_id = self.s.execute(_INSERT_MESSAGE, values).scalar_one()
+        message_id = self.s.execute(_INSERT_MESSAGE[self.s.get_bind().dialect.name], values).scalar_one_or_none()
+        if message_id is None:  # this author already saved a message under that client id
+            return None
         return Message(
             id=message_id,
             room_id=room_id,
@@ -594,6 +618,10 @@ class SqlMessages:
         row.body, row.deleted_at, row.deleted_by = "", now, by
         self.s.add(row)
         self.s.flush()
+
+    def id_for_client_id(self, participant_id: int, client_message_id: str) -> int | None:
+        params = {"participant_id": participant_id, "client_message_id": client_message_id}
+        return self.s.execute(_BY_CLIENT_ID, params).scalar_one_or_none()
 
     def latest_by(self, room_id: int, participant_id: int) -> Message | None:
         found = self._rows(_LATEST_BY, room_id=room_id, participant_id=participant_id)

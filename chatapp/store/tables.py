@@ -123,11 +123,15 @@ class MessageRow(SQLModel, table=True):
             sqlite_where=text("deleted_at IS NOT NULL"),
             postgresql_where=text("deleted_at IS NOT NULL"),
         ),
+        # A resent message (its tab reconnected before hearing it was saved) is found, not saved twice.
+        # NULLs are distinct in both databases: the AI's replies and old messages carry none.
+        UniqueConstraint("participant_id", "client_message_id", name="uq_messages_author_client_id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
     room_id: int = Field(foreign_key="rooms.id", nullable=False, ondelete="CASCADE")
     participant_id: int = Field(foreign_key="participants.id", nullable=False, index=True, ondelete="CASCADE")
+    client_message_id: str | None = Field(default=None, max_length=64)  # the sending tab's id for it
     body: str = Field(nullable=False)
     created_at: datetime = Field(sa_column=_ts())
     status: str = Field(

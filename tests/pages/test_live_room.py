@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -27,9 +28,12 @@ async def open_new_room(user, name: str) -> None:
     await user.should_see("People (2)")
 
 
-async def send(user, text: str) -> None:
-    """What Enter or Send does: the browser's composer sends its text with the event."""
-    user.find(Composer).trigger("send", text)
+async def send(user, text: str, cid: str | None = None) -> str:
+    """What Enter or Send does: the browser's composer sends its text with the id it gave the message
+    (a resend carries the same id); returns the id."""
+    cid = cid or uuid.uuid4().hex
+    user.find(Composer).trigger("send", {"cid": cid, "text": text})
+    return cid
 
 
 def composer_of(user) -> Composer:
@@ -119,25 +123,28 @@ async def test_sign_out_sends_open_tabs_to_sign_in(app):
     await other_browser.should_see("Create a room")
 
 
-async def test_message_that_cannot_be_saved_returns_to_the_composer(app):
+async def test_a_message_that_cannot_be_saved_stays_in_the_outbox_and_its_resend_is_saved_once(app):
     runtime, new_user = app
     alice = await signed_up(new_user, "alice", "Alice")
     await open_new_room(alice, "General")
     with runtime.engine.begin() as conn:  # the database really refuses the insert
         conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
-    await send(alice, "precious words")
-    await alice.should_see("could not be sent", retries=10)
-    assert composer_of(alice).returned_draft == "precious words"  # back in the box
+    cid = await send(alice, "precious words")
+    await alice.should_see("Not sent, retrying: Your message could not be saved yet.", retries=100)
+    assert composer_of(alice).unconfirmed == {cid: "precious words"}  # the browser keeps it and resends
+    assert composer_of(alice).returned_draft == ""
     assert bodies(alice) == []
     with runtime.engine.begin() as conn:
         conn.exec_driver_sql("ALTER TABLE messages_away RENAME TO messages")
-    await send(alice, "precious words")
-    for _ in range(50):
-        if bodies(alice):
+    for _ in range(2):  # the browser's timer resends, then a reconnect sends it once more
+        await send(alice, "precious words", cid)
+    for _ in range(500):
+        if bodies(alice) and not composer_of(alice).unconfirmed:
             break
         await asyncio.sleep(0.02)
     assert bodies(alice) == ["<p>precious words</p>"]
-    assert composer_of(alice).error == ""
+    assert composer_of(alice).unconfirmed == {} and composer_of(alice).error == ""
+    await alice.should_not_see("Not sent, retrying")
 
 
 async def test_a_failing_page_shows_no_internals(app):
