@@ -21,6 +21,7 @@ from chatapp.domain.limits import Limits, Rate, RateLimiter
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.passwords import PasswordPolicy, Passwords
 from chatapp.domain.ports import utc_now
+from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import RoomLimits, Rooms
 from chatapp.domain.services import Services
 from chatapp.llm import LitellmClient
@@ -34,10 +35,12 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Runtime:
-    """Everything built from settings: the engine (to dispose) and the services."""
+    """Everything built from settings: the engine (to dispose), the transactor (whose queued writes are
+    committed before the process exits) and the services."""
 
     settings: Settings
     engine: Engine
+    tx: SqlTransactor
     services: Services
 
 
@@ -94,6 +97,7 @@ def build_runtime(settings: Settings) -> Runtime:
         timeout=settings.ai_timeout,
         limit=limits.posts,
     )
+    room_limits = RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars)
     services = Services(
         accounts=Accounts(
             tx=tx,
@@ -116,7 +120,7 @@ def build_runtime(settings: Settings) -> Runtime:
         rooms=Rooms(
             tx=tx,
             pubsub=pubsub,
-            limits=RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars),
+            limits=room_limits,
             ai_name=settings.ai_name,
             on_deleted=ai.drop_room,
         ),
@@ -130,12 +134,13 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         ai=ai,
         ai_settings=ai_settings,
+        room_settings=RoomSettings(tx=tx, pubsub=pubsub, limits=room_limits, ai=ai_settings),
         llm_warm_up=llm.warm_up,
         live=LiveRooms(tx=tx, pubsub=pubsub),
         session_watch=SessionWatch(pubsub),
         database_ok=database_ok,
     )
-    return Runtime(settings=settings, engine=engine, services=services)
+    return Runtime(settings=settings, engine=engine, tx=tx, services=services)
 
 
 def reserved_names(settings: Settings) -> tuple[str, ...]:
@@ -188,6 +193,7 @@ def run_web_app(settings: Settings) -> Runtime:
     migrate_database(runtime)
     register(runtime.services, settings)
     app.on_startup(tune_garbage_collector)
+    app.on_shutdown(runtime.tx.wait_until_idle)  # queued writes are committed before the process exits
     app.on_shutdown(runtime.engine.dispose)
     if settings.ai_model or settings.ai_router_config:  # litellm takes seconds to import: in the background
         app.on_startup(lambda: background_tasks.create(runtime.services.llm_warm_up(), name="warm up litellm"))

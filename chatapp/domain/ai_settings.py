@@ -1,9 +1,11 @@
-"""The room's AI settings (mode, instruction, model) and its usage: seen by the room, changed by its owner."""
+"""The room's AI settings (mode, instruction, model) and its usage: seen by the room, checked here; the owner
+changes them with the room's other settings (room_settings.py)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from chatapp.domain.errors import Forbidden, ValidationError
-from chatapp.domain.events import RoomSettingsChanged, room_topic
 from chatapp.domain.models import Actor, AiMode, ModelUsage, Role, RoomAiSettings, RoomAiView
 from chatapp.domain.ports import PubSub, Transactor, UnitOfWork
 from chatapp.domain.rooms import require_owner, room_access
@@ -51,21 +53,6 @@ class AiSettings:
 
         return await self._tx.run(work)
 
-    async def update(
-        self, actor: Actor, room_id: int, *, mode: str, instruction: str, model: str | None
-    ) -> RoomAiSettings:
-        """Change the room's AI mode, instruction and model; only the room's owner may."""
-        wanted = self._validate(mode, instruction, model)
-
-        def work(uow: UnitOfWork) -> RoomAiSettings:
-            require_owner(uow, actor, room_id)
-            uow.rooms.set_ai_settings(room_id, wanted)
-            return wanted
-
-        saved = await self._tx.run(work, write=True)
-        await self._pubsub.publish(room_topic(room_id), RoomSettingsChanged(room_id=room_id))
-        return saved
-
     async def usage(self, actor: Actor, room_id: int) -> list[ModelUsage]:
         """Tokens (and cost, where the model's prices are known) the room's AI used, per model; owners only."""
 
@@ -75,21 +62,29 @@ class AiSettings:
 
         return await self._tx.run(work)
 
-    def _validate(self, mode: str, instruction: str, model: str | None) -> RoomAiSettings:
+    def validate_settings(
+        self, *, mode: str | None = None, instruction: str | None = None, model: str | None = None
+    ) -> dict[str, Any]:
+        """The given AI settings as they are saved, by RoomAiSettings field (one left out or None is not
+        in it; a model of "" is the server's default, saved as None); a ValidationError names each one
+        that is not acceptable."""
+        cleaned: dict[str, Any] = {}
         errors: dict[str, str] = {}
-        try:
-            ai_mode = AiMode(mode)
-        except ValueError:
-            ai_mode = AiMode.MENTION
-            errors["mode"] = "Choose off, on mention or every message."
-        text = clean_text(instruction or "")
-        if len(text) > self.max_instruction_chars:
-            errors["instruction"] = (
-                f"The instruction is {len(text)} characters long; the limit is {self.max_instruction_chars}."
-            )
-        chosen = (model or "").strip() or None
-        if chosen is not None and chosen not in self.models:
-            errors["model"] = "Choose one of the models this server offers."
+        if mode is not None:
+            try:
+                cleaned["mode"] = AiMode(mode)
+            except ValueError:
+                errors["mode"] = "Choose off, on mention or every message."
+        if instruction is not None:
+            cleaned["instruction"] = text = clean_text(instruction)
+            if len(text) > self.max_instruction_chars:
+                errors["instruction"] = (
+                    f"The instruction is {len(text)} characters long; the limit is {self.max_instruction_chars}."
+                )
+        if model is not None:
+            cleaned["model"] = chosen = model.strip() or None
+            if chosen is not None and chosen not in self.models:
+                errors["model"] = "Choose one of the models this server offers."
         if errors:
             raise ValidationError(errors)
-        return RoomAiSettings(mode=ai_mode, instruction=text, model=chosen)
+        return cleaned

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import (
     ParticipantRemoved,
     ParticipantsChanged,
     RoomDeleted,
-    RoomSettingsChanged,
     room_topic,
 )
 from chatapp.domain.models import (
@@ -159,7 +158,8 @@ class Rooms:
         """Create a room with the actor as its owner and the AI participant in it (not for guests)."""
         if actor.is_guest:
             raise Forbidden("Guests cannot create rooms. Create an account to start your own.")
-        name, topic = self._validate(name, topic)
+        details = validate_room_details(self._limits, name=name, topic=topic)
+        name, topic = details["name"], details["topic"]
         visibility = Visibility.PRIVATE if private else Visibility.PUBLIC
 
         def work(uow: UnitOfWork) -> Room:
@@ -351,22 +351,6 @@ class Rooms:
         await self._pubsub.publish(room_topic(room_id), gone)
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
 
-    async def rename(self, actor: Actor, room_id: int, *, name: str, topic: str) -> Room:
-        """The owner changes the room's name and topic (the same rules as at creation); every open
-        tab of the room shows them at once."""
-        name, topic = self._validate(name, topic)
-
-        def work(uow: UnitOfWork) -> tuple[Room, bool]:
-            room = require_owner(uow, actor, room_id).room
-            if (room.name, room.topic) == (name, topic):
-                return room, False
-            return uow.rooms.set_details(room_id, name=name, topic=topic), True
-
-        room, changed = await self._tx.run(work, write=True)
-        if changed:
-            await self._pubsub.publish(room_topic(room_id), RoomSettingsChanged(room_id=room_id))
-        return room
-
     async def delete_room(self, actor: Actor, room_id: int, *, confirm_name: str) -> None:
         """The owner deletes the room for good, with its messages, people and links; `confirm_name`
         must be the room's name (typed, so that a slip cannot do it). Every open tab of it leaves."""
@@ -383,42 +367,22 @@ class Rooms:
             self._on_deleted(room_id)
         await self._pubsub.publish(room_topic(room_id), RoomDeleted(room_id=room_id))
 
-    async def set_options(
-        self,
-        actor: Actor,
-        room_id: int,
-        *,
-        members_can_invite: bool | None = None,
-        guests_can_use_ai: bool | None = None,
-        signed_up_guests_become_members: bool | None = None,
-    ) -> None:
-        """The owner decides whether members may create invite links, whether guests may ask the AI and
-        whether a guest who creates an account becomes a member at once; an option left out (None)
-        stays as it is."""
-        given = {
-            "members_can_invite": members_can_invite,
-            "guests_can_use_ai": guests_can_use_ai,
-            "signed_up_guests_become_members": signed_up_guests_become_members,
-        }
 
-        def work(uow: UnitOfWork) -> None:
-            uow.rooms.lock(room_id)  # two owners saving at once: each change is made on the other's
-            room = require_owner(uow, actor, room_id).room
-            changes = {name: bool(value) for name, value in given.items() if value is not None}
-            uow.rooms.set_options(room_id, replace(room.options, **changes))
-
-        await self._tx.run(work, write=True)
-        await self._pubsub.publish(room_topic(room_id), RoomSettingsChanged(room_id=room_id))
-
-    def _validate(self, name: str, topic: str) -> tuple[str, str]:
-        name, topic = one_line(name), clean_text(topic)
-        errors = {}
+def validate_room_details(limits: RoomLimits, *, name: str | None = None, topic: str | None = None) -> dict[str, str]:
+    """The given name and topic cleaned as they are saved, by field ("name", "topic"; one left out or None
+    is not in it); a ValidationError names each one that breaks the rules."""
+    cleaned: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    if name is not None:
+        cleaned["name"] = name = one_line(name)
         if not name or not has_visible_character(name):
             errors["name"] = "Room name is required." if not name else "Room name needs a visible character."
-        elif len(name) > self._limits.max_name_chars:
-            errors["name"] = f"Room name must be at most {self._limits.max_name_chars} characters."
-        if len(topic) > self._limits.max_topic_chars:
-            errors["topic"] = f"Topic must be at most {self._limits.max_topic_chars} characters."
-        if errors:
-            raise ValidationError(errors)
-        return name, topic
+        elif len(name) > limits.max_name_chars:
+            errors["name"] = f"Room name must be at most {limits.max_name_chars} characters."
+    if topic is not None:
+        cleaned["topic"] = topic = clean_text(topic)
+        if len(topic) > limits.max_topic_chars:
+            errors["topic"] = f"Topic must be at most {limits.max_topic_chars} characters."
+    if errors:
+        raise ValidationError(errors)
+    return cleaned

@@ -11,6 +11,7 @@ from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.invites import Invites
 from chatapp.domain.live import LiveRooms, SessionWatch
+from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import Rooms
 
 
@@ -24,5 +25,6 @@ class Services:
     database_ok: Callable[[], Awaitable[bool]]
     ai: AiReplies
     ai_settings: AiSettings
+    room_settings: RoomSettings
     invites: Invites
     llm_warm_up: Callable[[], Awaitable[None]]

@@ -7,6 +7,7 @@ from nicegui import ui
 
 from chatapp.domain.errors import DomainError, ValidationError
 from chatapp.domain.models import ModelUsage, Room, RoomAiView
+from chatapp.domain.room_settings import RoomSettingsChanges
 from chatapp.domain.services import Services
 from chatapp.pages.session import TabSession
 
@@ -70,17 +71,17 @@ def _room_form(services: Services, tab: TabSession, room: Room, view: RoomAiView
             element.update()
         try:
             actor = await tab.current()
-            await services.rooms.rename(actor, room_id, name=name.value or "", topic=topic.value or "")
-            await services.ai_settings.update(
-                actor, room_id, mode=mode.value, instruction=instruction.value or "", model=model.value or None
-            )
-            await services.rooms.set_options(
-                actor,
-                room_id,
+            changes = RoomSettingsChanges(
+                name=name.value or "",
+                topic=topic.value or "",
+                mode=mode.value,
+                instruction=instruction.value or "",
+                model=model.value or SERVER_DEFAULT,
                 members_can_invite=members_invite.value,
                 guests_can_use_ai=guests_ai.value,
                 signed_up_guests_become_members=guests_to_members.value,
             )
+            await services.room_settings.update_room_settings(actor, room_id, changes)
         except ValidationError as exc:
             for field_name, message in exc.fields.items():
                 if field_name in fields:

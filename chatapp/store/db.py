@@ -136,6 +136,15 @@ class GroupCommitWriter:
                 self._thread.submit(self._drain)
         return await asyncio.wrap_future(future)
 
+    async def wait_until_idle(self) -> None:
+        """Return once every write queued so far is committed (or failed): a server that stops on
+        SIGTERM commits what its writer holds before it exits."""
+        while True:
+            with self._lock:
+                if not self._pending and not self._draining:
+                    return
+            await asyncio.sleep(0.005)
+
     def _drain(self) -> None:
         try:
             while True:
@@ -229,6 +238,12 @@ class SqlTransactor:
             if write:
                 session.commit()
             return result
+
+    async def wait_until_idle(self) -> None:
+        """Return once the writes queued so far are committed (SQLite's writer; PostgreSQL writes run
+        in their callers' threads)."""
+        if self._writer is not None:
+            await self._writer.wait_until_idle()
 
     def ping(self) -> None:
         """Raise if the database cannot answer, or is not chatapp's migrated schema."""

@@ -19,6 +19,7 @@ from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import AiNotice, AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
 from chatapp.domain.limits import Rate, RateLimited, RateLimiter
 from chatapp.domain.models import AiMode, CatchUp, ParticipantKind
+from chatapp.domain.room_settings import RoomSettings, RoomSettingsChanges
 from chatapp.domain.rooms import RoomLimits, Rooms
 from chatapp.llm import LitellmClient, RouterConfigError, read_router_config
 from chatapp.store.db import SqlTransactor
@@ -51,6 +52,12 @@ class Wired:
             limit=limit,
         )
         self.chat = Chat(tx=tx, pubsub=self.pubsub, max_message_chars=4000, page_size=50, on_posted=self.ai.on_posted)
+        self.room_settings = RoomSettings(tx=tx, pubsub=self.pubsub, limits=RoomLimits(), ai=self.settings)
+
+    async def update_ai(self, actor, room_id: int, *, mode: str, instruction: str, model: str | None) -> None:
+        """The owner saves the AI's settings (model None: the server's default) through Room settings."""
+        changes = RoomSettingsChanges(mode=mode, instruction=instruction, model=model or "")
+        await self.room_settings.update_room_settings(actor, room_id, changes)
 
     def events(self, room_id: int) -> list:
         seen: list = []
@@ -96,7 +103,7 @@ async def test_the_owner_changes_mode_instruction_and_model_and_the_next_reply_u
     assert view.can_edit and view.settings.mode is AiMode.MENTION and view.models == (MODEL, OTHER)
     assert not (await wired.settings.view(bob, room.id)).can_edit
 
-    await wired.settings.update(alice, room.id, mode="every", instruction="Talk like a pirate.", model=OTHER)
+    await wired.update_ai(alice, room.id, mode="every", instruction="Talk like a pirate.", model=OTHER)
     fake_llm.set_default(Script(reply="Arr, ready."))
     await wired.chat.post_message(bob, room.id, "Is the release ready?")  # no @ai: mode "every" answers anyway
     await wired.settled(room.id)
@@ -105,7 +112,7 @@ async def test_the_owner_changes_mode_instruction_and_model_and_the_next_reply_u
     system = request.messages[0]["content"]
     assert "Talk like a pirate." in system and "Is the release ready?" not in system
 
-    await wired.settings.update(alice, room.id, mode="off", instruction="", model=None)
+    await wired.update_ai(alice, room.id, mode="off", instruction="", model=None)
     await wired.chat.post_message(bob, room.id, "@ai are you there?")
     await asyncio.sleep(0.2)
     assert wired.ai.running(room.id) is None and len(fake_llm.requests) == 1  # mode off: the AI stays quiet
@@ -123,7 +130,7 @@ async def test_bad_settings_are_refused_field_by_field_and_nothing_changes(runti
     alice, _, room = await owner_and_member(runtime)
     wanted = {"mode": "mention", "instruction": "Be brief.", "model": None, **change}
     with pytest.raises(ValidationError) as refused:
-        await wired.settings.update(alice, room.id, **wanted)
+        await wired.update_ai(alice, room.id, **wanted)
     assert list(refused.value.fields) == [field]
     assert (await wired.settings.view(alice, room.id)).settings.instruction == ""
 
@@ -133,13 +140,13 @@ async def test_only_the_owner_may_change_settings_or_see_usage(runtime, wired):
     mallory, _ = await sign_up(runtime, "mallory", "Mallory")
     secret = await runtime.services.rooms.create_room(alice, name="Secret", private=True)
     with pytest.raises(Forbidden):
-        await wired.settings.update(bob, room.id, mode="off", instruction="", model=None)
+        await wired.update_ai(bob, room.id, mode="off", instruction="", model=None)
     with pytest.raises(Forbidden):
         await wired.settings.usage(bob, room.id)
     with pytest.raises(Forbidden):  # a public room they have not joined
         await wired.settings.view(mallory, room.id)
     with pytest.raises(NotFound):  # a private room they are not in does not exist for them
-        await wired.settings.update(mallory, secret.id, mode="off", instruction="", model=None)
+        await wired.update_ai(mallory, secret.id, mode="off", instruction="", model=None)
     assert (await wired.settings.view(alice, room.id)).settings.mode is AiMode.MENTION
 
 
@@ -322,7 +329,7 @@ async def test_whoever_asks_a_switched_off_or_busy_ai_alone_is_told_why(runtime,
     await wired.chat.post_message(alice, room.id, "@ai first question")
     asked = await wired.chat.post_message(bob, room.id, "@ai me too")  # while the first reply runs
     await wired.settled(room.id)
-    await wired.settings.update(alice, room.id, mode="off", instruction="", model=None)
+    await wired.update_ai(alice, room.id, mode="off", instruction="", model=None)
     off = await wired.chat.post_message(bob, room.id, "@ai hello?")
     notices = [e for e in events if isinstance(e, AiNotice)]
     assert [(n.participant_id, n.text) for n in notices] == [

@@ -55,6 +55,7 @@ from chatapp.domain.models import (
     Room,
 )
 from chatapp.domain.ports import utc_now
+from chatapp.domain.room_settings import RoomSettingsChanges
 from chatapp.domain.rooms import Rooms
 from chatapp.domain.services import Services
 from chatapp.store.db import SqlTransactor
@@ -361,7 +362,9 @@ async def create_invite(w: World, me: Actor, role: str) -> None:
 
 
 async def allow_members_to_invite(w: World) -> None:
-    await w.s.rooms.set_options(w.users.owner, w.a.id, members_can_invite=True, guests_can_use_ai=True)
+    await w.s.room_settings.update_room_settings(
+        w.users.owner, w.a.id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=True)
+    )
 
 
 async def list_invites(w: World, me: Actor, role: str) -> None:
@@ -406,7 +409,9 @@ async def readmit(w: World, me: Actor, role: str) -> None:
 
 
 async def rename_a(w: World, me: Actor, role: str) -> None:
-    await w.s.rooms.rename(me, w.a.id, name="Room A, renamed", topic="new topic")
+    await w.s.room_settings.update_room_settings(
+        me, w.a.id, RoomSettingsChanges(name="Room A, renamed", topic="new topic")
+    )
     assert (await w.s.rooms.access(w.users.owner, w.a.id)).room.name == "Room A, renamed"
 
 
@@ -417,7 +422,9 @@ async def delete_room_a(w: World, me: Actor, role: str) -> None:
 
 
 async def set_options(w: World, me: Actor, role: str) -> None:
-    await w.s.rooms.set_options(me, w.a.id, members_can_invite=True, guests_can_use_ai=False)
+    await w.s.room_settings.update_room_settings(
+        me, w.a.id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=False)
+    )
     room = (await w.s.rooms.access(w.users.owner, w.a.id)).room
     assert room.members_can_invite and not room.guests_can_use_ai
 
@@ -428,7 +435,7 @@ async def ai_settings_view(w: World, me: Actor, role: str) -> None:
 
 
 async def ai_settings_update(w: World, me: Actor, role: str) -> None:
-    await w.s.ai_settings.update(me, w.a.id, mode="every", instruction="Be brief.", model=None)
+    await w.s.room_settings.update_room_settings(me, w.a.id, RoomSettingsChanges(mode="every", instruction="Be brief."))
     settings = (await w.s.ai_settings.view(w.users.owner, w.a.id)).settings
     assert settings.mode is AiMode.EVERY and settings.instruction == "Be brief."
 
@@ -452,7 +459,9 @@ async def ai_start(w: World, me: Actor, role: str) -> None:
 
 
 async def forbid_guests_the_ai(w: World) -> None:
-    await w.s.rooms.set_options(w.users.owner, w.a.id, members_can_invite=False, guests_can_use_ai=False)
+    await w.s.room_settings.update_room_settings(
+        w.users.owner, w.a.id, RoomSettingsChanges(members_can_invite=False, guests_can_use_ai=False)
+    )
 
 
 async def ai_stop(w: World, me: Actor, role: str) -> None:
@@ -555,11 +564,11 @@ OPERATIONS: dict[str, Operation] = {
     "rooms.removed_participants(A)": Operation(list_removed, (F, NF, F, OK, OK), prepare=owner_removes_the_victim),
     "rooms.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=moderator_removes_the_victim),
     "rooms.readmit(A, removed by an owner)": Operation(readmit, (F, NF, F, F, OK), prepare=owner_removes_the_victim),
-    "rooms.rename(A)": Operation(rename_a, (F, NF, F, F, OK)),
+    "room_settings.update(A, name)": Operation(rename_a, (F, NF, F, F, OK)),
     "rooms.delete_room(A)": Operation(delete_room_a, (F, NF, F, F, OK)),
-    "rooms.set_options(A)": Operation(set_options, (F, NF, F, F, OK)),
+    "room_settings.update(A, options)": Operation(set_options, (F, NF, F, F, OK)),
     "ai_settings.view(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),
-    "ai_settings.update(A)": Operation(ai_settings_update, (F, NF, F, F, OK)),
+    "room_settings.update(A, AI)": Operation(ai_settings_update, (F, NF, F, F, OK)),
     "ai_settings.usage(A)": Operation(ai_settings_usage, (F, NF, F, F, OK), reads_only=True),
     "ai.start(A)": Operation(ai_start, (OK, NF, OK, OK, OK)),
     "ai.start(A, guests may not use the AI)": Operation(ai_start, (F, NF, OK, OK, OK), prepare=forbid_guests_the_ai),

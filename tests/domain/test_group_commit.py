@@ -62,6 +62,18 @@ async def test_a_cancelled_caller_does_not_stop_the_writer(tx):
     assert saved(tx) == ["first", "after", "later"]
 
 
+async def test_waiting_until_idle_returns_once_every_queued_write_is_committed(tx):
+    await tx.wait_until_idle()  # nothing queued: at once
+    busy = asyncio.create_task(tx.run(insert("first", pause=0.3), write=True))
+    await asyncio.sleep(0.05)
+    queued = [asyncio.create_task(tx.run(insert(f"w{i}"), write=True)) for i in range(50)]
+    await asyncio.sleep(0)
+    assert saved(tx) == []  # still in the writer's queue
+    await asyncio.wait_for(tx.wait_until_idle(), 5)
+    assert saved(tx) == ["first", *(f"w{i}" for i in range(50))]
+    await asyncio.gather(busy, *queued)
+
+
 async def test_when_the_lock_cannot_be_had_the_batch_fails_at_once(tx):
     other = sqlite3.connect(tx.engine.url.database, isolation_level=None)  # another writer (a CLI, a backup)
     other.execute("BEGIN IMMEDIATE")

@@ -17,6 +17,7 @@ from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.invites import InviteInvalid, InvitePolicy, Invites
 from chatapp.domain.live import LiveRooms
 from chatapp.domain.models import MessageStatus, ParticipantKind, ParticipantState, ReplyRecord, Role
+from chatapp.domain.room_settings import RoomSettingsChanges
 from chatapp.llm import LitellmClient
 from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
@@ -195,7 +196,9 @@ async def test_members_invite_only_when_the_room_allows_and_revoke_only_their_ow
     with pytest.raises(Forbidden):
         await invites.create(mia, room.id)
 
-    await rooms.set_options(owner, room.id, members_can_invite=True, guests_can_use_ai=True)
+    await runtime.services.room_settings.update_room_settings(
+        owner, room.id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=True)
+    )
     mias_link = await invites.create(mia, room.id)
     assert {i.id for i in await invites.list(mia, room.id)} == {owners_link.invite.id, mias_link.invite.id}
     with pytest.raises(Forbidden):
@@ -204,7 +207,9 @@ async def test_members_invite_only_when_the_room_allows_and_revoke_only_their_ow
     await invites.revoke(max_, room.id, owners_link.invite.id)  # moderators revoke anyone's
     assert all(i.revoked_at is not None for i in await invites.list(owner, room.id))
 
-    await rooms.set_options(owner, room.id, members_can_invite=False, guests_can_use_ai=True)
+    await runtime.services.room_settings.update_room_settings(
+        owner, room.id, RoomSettingsChanges(members_can_invite=False, guests_can_use_ai=True)
+    )
     with pytest.raises(Forbidden):
         await invites.create(mia, room.id)
     with pytest.raises(Forbidden):
@@ -324,7 +329,7 @@ async def test_a_guest_who_signs_up_may_ask_the_ai_only_once_made_a_member(runti
     await services.invites.accept_as_user(mod, link.token)
     mod_pid = (await services.rooms.access(mod, room.id)).me.id
     await services.rooms.set_role(owner, room.id, mod_pid, "moderator")
-    await services.rooms.set_options(owner, room.id, guests_can_use_ai=False)
+    await services.room_settings.update_room_settings(owner, room.id, RoomSettingsChanges(guests_can_use_ai=False))
     granted = await services.invites.accept_as_guest(link.token, "Gwen")
     session = await services.accounts.sign_up_guest(granted.actor, SignUpForm("gwen", "Gwen", PASSWORD))
     user = await services.accounts.authenticate(session.token)
@@ -346,7 +351,9 @@ async def test_a_room_may_make_guests_who_sign_up_members_at_once(runtime):
     owner, room = await room_with_owner(runtime)
     services = runtime.services
     strict = await services.rooms.create_room(owner, name="Strict", private=True)
-    await services.rooms.set_options(owner, room.id, signed_up_guests_become_members=True)
+    await services.room_settings.update_room_settings(
+        owner, room.id, RoomSettingsChanges(signed_up_guests_become_members=True)
+    )
     assert (await services.rooms.access(owner, room.id)).room.signed_up_guests_become_members
     granted = await services.invites.accept_as_guest((await services.invites.create(owner, room.id)).token, "Gwen")
     guest = granted.actor
@@ -867,12 +874,16 @@ async def test_someone_who_left_can_still_be_removed(runtime):
 
 async def test_a_members_links_stop_when_members_may_no_longer_invite_and_they_can_still_revoke_them(runtime):
     owner, room = await room_with_owner(runtime)
-    rooms, invites = runtime.services.rooms, runtime.services.invites
-    await rooms.set_options(owner, room.id, members_can_invite=True, guests_can_use_ai=True)
+    invites = runtime.services.invites
+    await runtime.services.room_settings.update_room_settings(
+        owner, room.id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=True)
+    )
     mia, _ = await sign_up(runtime, "mia", "Mia")
     await invites.accept_as_user(mia, (await invites.create(owner, room.id)).token)
     hers = await invites.create(mia, room.id)
-    await rooms.set_options(owner, room.id, members_can_invite=False, guests_can_use_ai=True)
+    await runtime.services.room_settings.update_room_settings(
+        owner, room.id, RoomSettingsChanges(members_can_invite=False, guests_can_use_ai=True)
+    )
     with pytest.raises(InviteInvalid):
         await invites.preview(hers.token)
     await invites.revoke(mia, room.id, hers.invite.id)  # her own link: she may still revoke it

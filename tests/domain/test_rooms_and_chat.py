@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +13,7 @@ from sqlalchemy import text
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessagePosted, room_topic
 from chatapp.domain.models import ParticipantKind, Role
+from chatapp.domain.room_settings import RoomSettingsChanges
 from tests.domain.helpers import sign_up
 
 
@@ -213,7 +215,9 @@ async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
     await services.chat.post_message(alice, room_a.id, "for A")
     assert in_a.messages == also_in_a.messages == ["for A"] and in_b.messages == []
     assert in_a.participant_changes == 1 and in_b.participant_changes == 0
-    await services.rooms.set_options(alice, room_a.id, members_can_invite=True, guests_can_use_ai=True)
+    await services.room_settings.update_room_settings(
+        alice, room_a.id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=True)
+    )
     assert in_a.room_changes == also_in_a.room_changes == 1 and in_b.room_changes == 0
     stop_a()
     await services.chat.post_message(alice, room_a.id, "second")
@@ -228,18 +232,51 @@ async def test_the_owner_renames_a_room_with_the_rules_of_creation(runtime):
     await services.rooms.join(bob, room.id)
     watcher = Recorder()
     await services.live.watch(bob, room.id, watcher)
-    renamed = await services.rooms.rename(alice, room.id, name="  Launch\nplans ", topic="Friday")
+    renamed = await services.room_settings.update_room_settings(
+        alice, room.id, RoomSettingsChanges(name="  Launch\nplans ", topic="Friday")
+    )
     assert (renamed.name, renamed.topic) == ("Launch plans", "Friday")
     assert watcher.room_changes == 1
-    await services.rooms.rename(alice, room.id, name="Launch plans", topic="Friday")
+    await services.room_settings.update_room_settings(
+        alice, room.id, RoomSettingsChanges(name="Launch plans", topic="Friday")
+    )
     assert watcher.room_changes == 1  # nothing changed, nobody told
     with pytest.raises(ValidationError) as refused:
-        await services.rooms.rename(alice, room.id, name=" ", topic="x" * 10_000)
+        await services.room_settings.update_room_settings(
+            alice, room.id, RoomSettingsChanges(name=" ", topic="x" * 10_000)
+        )
     assert set(refused.value.fields) == {"name", "topic"}
     with pytest.raises(Forbidden):
-        await services.rooms.rename(bob, room.id, name="Mine now", topic="")
+        await services.room_settings.update_room_settings(bob, room.id, RoomSettingsChanges(name="Mine now", topic=""))
     (summary,) = (await services.rooms.lobby(alice)).my_rooms
     assert (summary.room.name, summary.room.topic) == ("Launch plans", "Friday")
+
+
+async def test_room_settings_are_saved_all_at_once_or_not_at_all_and_told_once(runtime):
+    services = runtime.services
+    alice, _ = await sign_up(runtime, "alice")
+    room = await services.rooms.create_room(alice, name="Plans")
+    watcher = Recorder()
+    await services.live.watch(alice, room.id, watcher)
+    too_long = "x" * (services.ai_settings.max_instruction_chars + 1)
+    everything = RoomSettingsChanges(
+        name="Launch", topic="Friday", mode="every", members_can_invite=True, instruction=too_long
+    )
+    with pytest.raises(ValidationError) as refused:
+        await services.room_settings.update_room_settings(alice, room.id, everything)
+    assert set(refused.value.fields) == {"instruction"}
+    (summary,) = (await services.rooms.lobby(alice)).my_rooms
+    assert (summary.room.name, summary.room.topic, summary.room.members_can_invite) == ("Plans", "", False)
+    assert (await services.ai_settings.view(alice, room.id)).settings.mode.value == "mention"
+    assert watcher.room_changes == 0
+
+    saved = await services.room_settings.update_room_settings(
+        alice, room.id, replace(everything, instruction="Be brief.")
+    )
+    assert (saved.name, saved.topic, saved.members_can_invite) == ("Launch", "Friday", True)
+    ai = (await services.ai_settings.view(alice, room.id)).settings
+    assert (ai.mode.value, ai.instruction) == ("every", "Be brief.")
+    assert watcher.room_changes == 1  # one event for the three kinds of change
 
 
 async def test_the_owner_deletes_a_room_for_good_after_typing_its_name(runtime):

@@ -7,6 +7,7 @@ import pytest
 from nicegui import ui
 
 from chatapp.domain.accounts import SignUpForm
+from chatapp.domain.room_settings import RoomSettingsChanges
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.people_list import PeopleList
 from tests.domain.helpers import PASSWORD
@@ -104,9 +105,13 @@ async def test_a_members_tab_offers_invite_links_as_soon_as_the_owner_allows_it(
     await bob.should_not_see("Invite")
     owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
     room_id = element(bob, MessageList).props["room"]
-    await runtime.services.rooms.set_options(owner, room_id, members_can_invite=True, guests_can_use_ai=True)
+    await runtime.services.room_settings.update_room_settings(
+        owner, room_id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=True)
+    )
     await bob.should_see("Invite", retries=30)
-    await runtime.services.rooms.set_options(owner, room_id, members_can_invite=False, guests_can_use_ai=True)
+    await runtime.services.room_settings.update_room_settings(
+        owner, room_id, RoomSettingsChanges(members_can_invite=False, guests_can_use_ai=True)
+    )
     await bob.should_not_see("Invite", retries=30)
 
 
@@ -149,6 +154,7 @@ async def test_posting_too_fast_keeps_the_message_in_the_outbox_with_when_it_is_
         "<p>two</p>",
         "<p>three</p>",
     ]
+
 
 @pytest.mark.settings(sign_in_limit=3)
 async def test_too_many_sign_in_attempts_are_refused_with_when_to_try_again(app):

@@ -75,6 +75,8 @@ async def test_a_too_long_instruction_is_refused_on_its_field_and_nothing_is_sav
     await open_new_room(alice, "Launch")
     alice.find("Settings").click()
     await alice.should_see("When the AI answers")
+    alice.find("Room name").clear().type("Launch day")  # good changes saved with the bad one...
+    alice.find("Members may create invite links").click()
     with alice:
         (field,) = alice.find("Instructions for the AI (persona, tone, what to focus on)").elements
     field.value = "x" * 2001  # what a browser ignoring maxlength could send
@@ -84,6 +86,9 @@ async def test_a_too_long_instruction_is_refused_on_its_field_and_nothing_is_sav
     assert field.props.get("error") is True
     saved = (await owners_view(runtime, "alice")).settings
     assert saved.instruction == "" and saved.mode is AiMode.MENTION
+    owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
+    (summary,) = (await runtime.services.rooms.lobby(owner)).my_rooms
+    assert (summary.room.name, summary.room.members_can_invite) == ("Launch", False)  # ...are not saved either
 
 
 async def test_the_owner_renames_the_room_and_every_open_tab_shows_it(ai_app):
