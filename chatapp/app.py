@@ -187,11 +187,13 @@ def run_web_app(settings: Settings) -> Runtime:
     from nicegui import app, background_tasks, ui
 
     from chatapp.pages import register
+    from chatapp.pages.unavailable import DatabaseUnavailablePage
     from chatapp.server import uvicorn_options
 
     runtime = build_runtime(settings)
     migrate_database(runtime)
     register(runtime.services, settings)
+    app.add_middleware(DatabaseUnavailablePage, database_ok=runtime.services.database_ok)  # 503, not 500
     app.on_startup(tune_garbage_collector)
     app.on_shutdown(runtime.tx.wait_until_idle)  # queued writes are committed before the process exits
     app.on_shutdown(runtime.engine.dispose)
