@@ -80,6 +80,9 @@ class Tab:
     bytes_received: int = 0
     listeners: list[Callable[[str], None]] = field(default_factory=list)
     _waiters: dict[str, tuple[asyncio.Future, str]] = field(default_factory=dict)
+    seq: int = 0  # the room's latest broadcast taken in, which the page says to the server as message_list.js does
+    _acked_seq: int = 0
+    _ack_timer: asyncio.TimerHandle | None = None
 
     async def connect(self) -> None:
         """Connect like the page script: implicit handshake with client id, tab and document ids."""
@@ -108,6 +111,8 @@ class Tab:
         return future
 
     async def _on_any(self, event: str, data: Any) -> None:
+        if event.startswith("chatapp:") and isinstance(data, dict) and isinstance(data.get("seq"), int):
+            await self._took(data["seq"])
         text = json.dumps(data) if not isinstance(data, str) else data
         self.bytes_received += len(text)
         for listener in self.listeners:
@@ -119,6 +124,34 @@ class Tab:
             if marker in text and not future.done():
                 future.set_result(now)
                 del self._waiters[key]
+
+    async def _took(self, seq: int) -> None:
+        """What message_list.js does with a broadcast's number: say it every ack_every, or a second later."""
+        if seq <= self.seq:
+            return
+        self.seq = seq
+        list_id, element = self._message_list()
+        if list_id is None:
+            return
+        if self.seq - self._acked_seq >= element.get("props", {}).get("ack-every", 50):
+            await self._ack()
+        elif self._ack_timer is None:
+            self._ack_timer = asyncio.get_running_loop().call_later(1, lambda: asyncio.ensure_future(self._ack()))
+
+    async def _ack(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        list_id, _ = self._message_list()
+        if list_id is not None and self.seq > self._acked_seq and self.sio.connected:
+            self._acked_seq = self.seq
+            await self.emit_event(list_id, "received", [self.seq])
+
+    def _message_list(self) -> tuple[str | None, dict[str, Any]]:
+        for element_id, element in self.page.elements.items():
+            if any(e.get("type") == "received" for e in element.get("events", [])):
+                return element_id, element
+        return None, {}
 
     async def emit_event(self, element_id: str, event_type: str, args: list[Any]) -> None:
         """Send a DOM/Vue event of an element, as the page script does."""
@@ -150,6 +183,8 @@ class Tab:
         await self.emit_event(self.page.find_tag("nicegui-composer"), "send", [text])
 
     async def close(self) -> None:
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
         await self.sio.disconnect()
 
 

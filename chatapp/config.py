@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     invite_days: float = Field(7, gt=0, le=365)  # default expiry of a new invite link
 
     reconnect_timeout: float = Field(30.0, ge=1)
+    # Room broadcasts a tab may have been sent without saying it took them in; beyond, the broadcasts leave
+    # it out until it has, and it then catches up from the database (pages/room_feed.py).
+    live_max_backlog: int = Field(200, ge=10)
     log_level: str = "info"
 
     # The HTTP server (chatapp/server.py): proxies whose X-Forwarded-* headers are believed (comma-separated

@@ -207,7 +207,7 @@ class Accounts:
         if actor.is_guest:
             raise Forbidden("Guests keep the name they joined with; create an account to choose another.")
         name = one_line(display_name)
-        if error := display_name_error(name, reserved=self._reserved_names):
+        if error := display_name_error(name, reserved=self._reserved_names, typed=display_name):
             raise ValidationError({"display_name": error})
 
         def work(uow: UnitOfWork) -> list[int]:
@@ -263,7 +263,7 @@ class Accounts:
         policy = self._passwords.policy
         errors = {
             "username": username_error(username),
-            "display_name": display_name_error(display_name, reserved=self._reserved_names),
+            "display_name": display_name_error(display_name, reserved=self._reserved_names, typed=form.display_name),
             "password": password_error(form.password, min_chars=policy.min_chars, max_chars=policy.max_chars),
         }
         found = {field: message for field, message in errors.items() if message}

@@ -13,10 +13,12 @@ from chatapp.domain.limits import RateLimiter
 from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role, RoomAccess
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import enter_room, is_valid_id, require_member
-from chatapp.domain.validation import display_name_error, one_line
+from chatapp.domain.validation import display_name_error, name_in_use, one_line
 
 MAX_EXPIRY_DAYS = 365
 MAX_USES = 10_000
+NAME_IN_USE = "That name is already used in this room; choose another."
+GUEST_NAME_IN_USE = "Your guest name is already used in this room; create an account to join it under another name."
 
 
 class InviteInvalid(NotFound):
@@ -140,11 +142,13 @@ class Invites:
         this display name and a new guest session) joins the room."""
         self._count_join(ip)
         name = one_line(display_name)
-        if guest is None and (error := display_name_error(name, reserved=self.policy.reserved_names)):
+        reserved = self.policy.reserved_names
+        if guest is None and (error := display_name_error(name, reserved=reserved, typed=display_name)):
             raise ValidationError({"display_name": error})
 
         def work(uow: UnitOfWork) -> GuestPass:
             invite = self._usable(uow, token, lock=True, actor=guest)
+            _refuse_a_taken_name(uow, invite.room_id, name, guest=guest)
             now = self._clock()
             actor, session_token, expires_at = guest, None, None
             if actor is None:
@@ -183,10 +187,13 @@ class Invites:
 
     def _usable(self, uow: UnitOfWork, token: str, *, lock: bool = False, actor: Actor | None = None) -> Invite:
         """The invite, if it may let someone in; someone already in its room is let through whatever
-        its state (a used-up link still takes them back to the room)."""
-        invite = uow.invites.by_hash(hash_token(token), lock=lock) if _plausible(token) else None
-        if invite is None:
-            raise InviteInvalid()
+        its state (a used-up link still takes them back to the room). With `lock`, the room is locked
+        first and then the invite, in the order removals and deletions take them (no deadlock), and
+        whoever joins meanwhile waits (two guests cannot both take one name)."""
+        invite = _find(uow, token)
+        if lock:
+            uow.rooms.lock(invite.room_id)
+            invite = _find(uow, token, lock=True)
         if invite.status(self._clock()) != "active" or not _creator_may_invite(uow, invite):
             earlier = uow.participants.membership(invite.room_id, actor) if actor is not None else None
             if earlier is None or earlier.state is not ParticipantState.ACTIVE:
@@ -199,6 +206,25 @@ class Invites:
         participant = enter_room(uow, actor, invite.room_id, Role.MEMBER, self._clock(), invite_id=invite.id)
         if before is None or before.state != participant.state:
             uow.invites.count_used(invite.id)
+
+
+def _find(uow: UnitOfWork, token: str, *, lock: bool = False) -> Invite:
+    invite = uow.invites.by_hash(hash_token(token), lock=lock) if _plausible(token) else None
+    if invite is None:
+        raise InviteInvalid()
+    return invite
+
+
+def _refuse_a_taken_name(uow: UnitOfWork, room_id: int, name: str, *, guest: Actor | None) -> None:
+    """A guest may not come into a room under the name of someone who is (or was: their messages still
+    show it) in it, the AI included, compared by room_name_key; a returning guest's name is checked when
+    they are new to this room. People with accounts may share names: their usernames tell them apart."""
+    if guest is not None:
+        if uow.participants.membership(room_id, guest) is not None:
+            return  # back as the participant they were
+        name = guest.display_name
+    if name_in_use(name, uow.participants.display_names(room_id)):
+        raise ValidationError({"display_name": NAME_IN_USE if guest is None else GUEST_NAME_IN_USE})
 
 
 def _creator_may_invite(uow: UnitOfWork, invite: Invite) -> bool:

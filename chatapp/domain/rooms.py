@@ -24,7 +24,7 @@ from chatapp.domain.models import (
     Visibility,
 )
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.validation import clean_text, has_visible_character, one_line
+from chatapp.domain.validation import clean_text, has_visible_character, hidden_character_error, one_line
 
 PUBLIC_ROOMS_IN_LOBBY = 100
 MAX_ID = 2**31 - 1
@@ -374,8 +374,11 @@ def validate_room_details(limits: RoomLimits, *, name: str | None = None, topic:
     cleaned: dict[str, str] = {}
     errors: dict[str, str] = {}
     if name is not None:
-        cleaned["name"] = name = one_line(name)
-        if not name or not has_visible_character(name):
+        typed, name = name, one_line(name)
+        cleaned["name"] = name
+        if error := hidden_character_error("Room name", typed):
+            errors["name"] = error
+        elif not name or not has_visible_character(name):
             errors["name"] = "Room name is required." if not name else "Room name needs a visible character."
         elif len(name) > limits.max_name_chars:
             errors["name"] = f"Room name must be at most {limits.max_name_chars} characters."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 USERNAME_RE = re.compile(r"^[a-z0-9_.-]{3,32}$")
 MAX_DISPLAY_NAME_CHARS = 64
@@ -58,9 +59,58 @@ def name_key(name: str) -> str:
     return "".join(ch for ch in decomposed if ch.isalnum() and ch not in INVISIBLE_CHARACTERS)
 
 
-def display_name_error(name: str, *, reserved: tuple[str, ...] = ()) -> str | None:
+def room_name_key(name: str) -> str:
+    """What display names in one room are compared by, so that a guest cannot take someone's name:
+    NFKC-normalised and case-folded, with Cyrillic and Greek look-alikes read as Latin and the known
+    blank letters left out ("ALICE", a full-width "Alice", a Cyrillic "\u0410lice" and "Alice" with a
+    Hangul filler after it are all "alice"). Accents, marks and punctuation still tell names apart."""
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold()).translate(LOOKALIKES)
+    return "".join(ch for ch in folded if ch not in INVISIBLE_CHARACTERS)
+
+
+def name_in_use(name: str, names: Iterable[str]) -> bool:
+    """Whether `name` is one of `names`, compared by room_name_key."""
+    key = room_name_key(name)
+    return any(room_name_key(other) == key for other in names)
+
+
+# Controls a name may contain: whitespace that one_line turns into a space.
+WHITESPACE_CONTROLS = frozenset("\t\n\r")
+SHOWN_HIDDEN_CHARACTERS = 3
+
+
+def hidden_characters(text: str) -> list[str]:
+    """The characters of `text` (as typed, before cleaning) that draw nothing yet hide or reorder what
+    is drawn, each once in order of appearance: format characters (Cf: bidirectional embeddings,
+    overrides and isolates, zero-width spaces and joiners, direction marks, the soft hyphen, the
+    byte-order mark, word joiner and invisible operators) and controls (Cc) other than tab and newlines."""
+    return list(dict.fromkeys(ch for ch in text if _hides(ch)))
+
+
+def _hides(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category == "Cf" or (category == "Cc" and ch not in WHITESPACE_CONTROLS)
+
+
+def hidden_character_error(label: str, text: str) -> str | None:
+    """Why a name as typed is refused for hidden characters (see hidden_characters), naming the field
+    by `label` and the characters by code point, since they cannot be seen; or None."""
+    found = hidden_characters(text)
+    if not found:
+        return None
+    codes = ", ".join(f"U+{ord(ch):04X}" for ch in found[:SHOWN_HIDDEN_CHARACTERS])
+    more = "…" if len(found) > SHOWN_HIDDEN_CHARACTERS else ""
+    if len(found) == 1:
+        return f"{label} contains an invisible or text-direction character ({codes}); remove it."
+    return f"{label} contains invisible or text-direction characters ({codes}{more}); remove them."
+
+
+def display_name_error(name: str, *, reserved: tuple[str, ...] = (), typed: str | None = None) -> str | None:
     """Why a (cleaned) display name is not acceptable, or None. `reserved` are names nobody may take
-    (the AI's), compared by name_key."""
+    (the AI's), compared by name_key; `typed` is the name as it was typed, before cleaning, checked for
+    hidden characters (which cleaning would otherwise drop without a word)."""
+    if typed is not None and (error := hidden_character_error("Display name", typed)):
+        return error
     if not name:
         return "Display name is required."
     if len(name) > MAX_DISPLAY_NAME_CHARS:

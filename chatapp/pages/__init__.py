@@ -30,4 +30,4 @@ def register(services: Services, settings: Settings) -> None:
     register_auth_pages(services, settings, flash)
     register_join(services, flash)
     register_lobby(services)
-    register_room(services, ai_name=settings.ai_name)
+    register_room(services, ai_name=settings.ai_name, max_backlog=settings.live_max_backlog)

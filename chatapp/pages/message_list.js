@@ -29,6 +29,8 @@ export default {
           <header class="chat-msg-head" :class="{ 'sr-only': continues(i) }">
             <span class="chat-author">{{ m.author }}</span>
             <span v-if="m.kind === 'ai'" class="chat-badge" title="Written by the AI, not a person">AI</span>
+            <span v-else-if="m.kind === 'guest'" class="chat-badge chat-badge-guest"
+                  title="A guest: joined by an invite link, without an account">guest</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
             <template v-if="!(ai && ai.replaces === m.id)">
               <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>
@@ -72,6 +74,7 @@ export default {
     me: { type: Number, default: 0 },  // the viewer's participant id (0: not in the room)
     canModerate: { type: Boolean, default: false },
     syncedAt: { type: Number, default: 0 },  // server time (ms) up to which the page has every change
+    ackEvery: { type: Number, default: 50 },  // say which broadcasts arrived after this many (room_feed.py)
   },
   data() {
     const running = this.aiRunning;
@@ -89,6 +92,8 @@ export default {
   created() {
     this.deleted = new Set();  // ids deleted while this page is open: never shown again
     this.liveSinceConnect = new Set();  // ids that came live since the socket last connected
+    this.seq = 0;  // the number of the room's latest broadcast taken in...
+    this.ackedSeq = 0;  // ...and the one the server was last told of
   },
   mounted() {
     this.toBottom(false);
@@ -98,6 +103,7 @@ export default {
     this.resizes.observe(this.$refs.content);
     this.onLive = (data) => {
       if (!data || data.room !== this.room) return;
+      this.took(data.seq);
       for (const m of data.messages) this.liveSinceConnect.add(m.id);
       // The running reply's saved message takes the place of its stream at once (the "ended" event
       // travels another path and may come a moment later: both were on screen meanwhile).
@@ -112,10 +118,13 @@ export default {
       this.$emit("catch-up", { after: this.catchUpFrom(), since: this.seenUntil });
     };
     this.onAi = (data) => {
-      if (data && data.room === this.room) this.aiEvent(data);
+      if (!data || data.room !== this.room) return;
+      this.took(data.seq);
+      this.aiEvent(data);
     };
     this.onDeleted = (data) => {
       if (!data || data.room !== this.room) return;
+      this.took(data.seq);
       this.forget([data.id]);
       this.noteTime(data.at);
     };
@@ -123,6 +132,7 @@ export default {
   },
   unmounted() {
     clearTimeout(this.attachTimer);
+    clearTimeout(this.ackTimer);
     clearTimeout(this.noticeTimer);
     if (this.resizes) this.resizes.disconnect();
     if (window.socket) {
@@ -237,6 +247,26 @@ export default {
       this.loading = false;
       this.$nextTick(() => this.toBottom(false));
     },
+    took(seq) {
+      // The server stops sending to a page that does not say what it took in (it would be a page that
+      // cannot keep up): every ackEvery broadcasts, or a second after the last one.
+      if (!(seq > this.seq)) return;
+      this.seq = seq;
+      if (this.seq - this.ackedSeq >= this.ackEvery) this.ack();
+      else if (!this.ackTimer) this.ackTimer = setTimeout(() => this.ack(), 1000);
+    },
+    ack() {
+      clearTimeout(this.ackTimer);
+      this.ackTimer = null;
+      if (this.seq > this.ackedSeq) {
+        this.ackedSeq = this.seq;
+        this.$emit("received", this.seq);
+      }
+    },
+    resync() {
+      // the server left this tab out of the room's news while it was behind: ask for what it missed
+      this.onConnect();
+    },
     catchUpFailed() {
       // the server could not answer: ask again shortly (the composer and the list stay as they are)
       setTimeout(() => this.onConnect(), 2000);
@@ -300,11 +330,13 @@ export default {
       this.unseen = false;
     },
     continues(i) {
-      // A message by the same author within 5 minutes joins the previous one visually.
+      // A message by the same author within 5 minutes joins the previous one visually. The same
+      // participant, not the same name: two people may share a name, and each keeps their header.
       if (i === 0) return false;
       const prev = this.items[i - 1], cur = this.items[i];
       if (cur.status && cur.status !== "complete") return false;
-      return prev.author === cur.author && prev.kind === cur.kind && new Date(cur.ts) - new Date(prev.ts) < 300000;
+      return prev.pid === cur.pid && prev.author === cur.author && prev.kind === cur.kind
+        && new Date(cur.ts) - new Date(prev.ts) < 300000;
     },
     shortTime(ts) {
       const d = new Date(ts);

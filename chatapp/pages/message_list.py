@@ -141,6 +141,8 @@ class MessageList(ui.element, component="message_list.js"):
         can_moderate: bool = False,
         on_delete: Callable[[int], Awaitable[None]] | None = None,
         synced_at: datetime | None = None,
+        on_received: Callable[[int], None] | None = None,
+        ack_every: int = 50,
     ) -> None:
         super().__init__()
         # De-duplicated: a message committed while the page was built is in the history and in the
@@ -153,6 +155,11 @@ class MessageList(ui.element, component="message_list.js"):
         self._props["has-older"] = has_older or len(payloads) > DOM_WINDOW
         self._props["window-size"] = DOM_WINDOW
         self._props["room"] = room_id
+        # The page says which of the room's broadcasts it has taken in: every `ack_every`, or a moment
+        # after the last (room_feed.py leaves a tab too far behind out).
+        self._props["ack-every"] = ack_every
+        if on_received is not None:
+            self.on("received", lambda e: on_received(e.args) if type(e.args) is int else None)
         self.on("load-older", lambda e: on_load_older(e.args) if isinstance(e.args, int) else None)
         self._props["synced-at"] = epoch_ms(synced_at or datetime.now(UTC))  # news up to here is in the page
         self.on("catch-up", lambda e: on_catch_up(*request) if (request := read_catch_up_request(e.args)) else None)
@@ -214,4 +221,4 @@ class MessageList(ui.element, component="message_list.js"):
         self.run_method("loadFailed")
 
     def _displayed_contents(self, *, only_visible: bool) -> list:
-        return [f"{p['author']}: {p['html']}" for p in self.payloads]
+        return [f"{p['author']}{' (guest)' if p['kind'] == 'guest' else ''}: {p['html']}" for p in self.payloads]

@@ -9,12 +9,13 @@ from nicegui import ui
 from chatapp.domain.models import Participant
 
 ROLE_LABEL = {"owner": "Owner", "moderator": "Moderator", "member": "Member", "guest": "Guest"}
+KIND_LABEL = {"ai": "AI", "guest": "Guest, no account"}  # what messages mark with a badge
 
 
 def _entry(person: Participant) -> dict[str, object]:
     role = getattr(person.role, "value", person.role)
     kind = getattr(person.kind, "value", person.kind)
-    label = "AI" if kind == "ai" else ROLE_LABEL.get(role, str(role))
+    label = KIND_LABEL.get(kind) or ROLE_LABEL.get(role, str(role))
     return {"id": person.id, "name": person.display_name, "role": label, "role_value": role, "kind": kind}
 
 

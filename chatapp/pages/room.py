@@ -19,7 +19,7 @@ from chatapp.domain.services import Services
 from chatapp.pages.composer import Composer, Outgoing
 from chatapp.pages.message_list import MessageList, Payload, payloads_of
 from chatapp.pages.people_list import PeopleList
-from chatapp.pages.room_feed import RoomFeeds
+from chatapp.pages.room_feed import MAX_BACKLOG, RoomFeed, RoomFeeds
 from chatapp.pages.room_invites import open_invites
 from chatapp.pages.room_settings import open_room_settings
 from chatapp.pages.session import TabSession, request_actor, sign_in_url
@@ -57,6 +57,7 @@ class RoomView:
         self.messages: MessageList | None = None
         self.ready = False  # the feed buffers messages in `pending` until the page is built
         self.pending: list[Payload] = []
+        self.feed: RoomFeed | None = None  # the room's feed in this process, once the tab is in it
         self.people_list: PeopleList | None = None
         self.ai_name = ai_name
         self.on_left: list[Callable[[], None]] = []  # stops the tab's live feeds when it leaves the room
@@ -80,6 +81,21 @@ class RoomView:
         """The room's broadcast removed a deleted message from this tab."""
         if self.messages is not None:
             self.messages.forget(message_id)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the tab's socket is connected (a page simulated in tests never has one)."""
+        return self.client.has_socket_connection
+
+    def received(self, seq: int) -> None:
+        """The page has taken in the room's broadcasts up to `seq`."""
+        if self.feed is not None:
+            self.feed.received(self.client_id, seq)
+
+    def resync(self) -> None:
+        """The room's broadcasts left this tab out while it was behind: it asks for what it missed."""
+        if self.messages is not None:
+            self.messages.run_method("resync")
 
     def participant_id(self) -> int | None:
         """The tab's participant in the room (None when only viewing a public room)."""
@@ -173,6 +189,8 @@ class RoomView:
             can_moderate=self.access.can_moderate,
             on_delete=self.delete_message,
             synced_at=self.opened_at,
+            on_received=self.received,
+            ack_every=max(1, self.feed.max_backlog // 4) if self.feed else 50,
         )
         self.pending.clear()
         self.ready = True
@@ -194,6 +212,8 @@ class RoomView:
         assert self.messages is not None
         room_id = self.access.room.id
         started = datetime.now(UTC)
+        if self.feed is not None:
+            self.feed.caught_up(self.client_id)  # from here on it gets the broadcasts; before, the database
         try:
             actor = await self.tab.current()
             since = changes_from(seen_until, opened_at=self.opened_at, now=started)
@@ -352,9 +372,10 @@ def _running_view(running: RunningReply | None) -> dict[str, object] | None:
     return {"reply_id": running.reply_id, "text": running.text, "replaces": replaces}
 
 
-def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
-    """Register /rooms/{room_id}."""
-    feeds = RoomFeeds()
+def register_room(services: Services, *, ai_name: str = "Assistant", max_backlog: int = MAX_BACKLOG) -> None:
+    """Register /rooms/{room_id}; a tab `max_backlog` broadcasts behind is left out of the room's
+    broadcasts until it catches up."""
+    feeds = RoomFeeds(max_backlog=max_backlog)
 
     @ui.page("/rooms/{room_id}", title=APP_NAME)
     async def room_page(request: Request, room_id: str):
@@ -374,6 +395,7 @@ def register_room(services: Services, *, ai_name: str = "Assistant") -> None:
         # The tab joins the feed first, so a failed build still leaves through on_delete.
         feed = feeds.feed_for(access.room.id)
         leave_feed = feed.add(view)
+        view.feed = feed
         client.on_delete(leave_feed)
         tab.on_leave(leave_feed)  # a revoked session stops receiving at once, whatever its browser does
         view.on_left.append(leave_feed)  # so does a tab whose person was removed from the room

@@ -6,6 +6,14 @@ emit addressed to every tab of the room, so the payload is serialised once whate
 viewers; per-tab work on the live path is only the socket write. In a busy room, the messages of
 one short interval share an emit (FLUSH_INTERVAL_S). A tab that was disconnected at that
 moment asks for what it missed when its socket connects again (MessageList's catch-up).
+
+Every broadcast carries the feed's sequence number and each page says, now and then, up to which
+one it has taken in ("received"). A tab more than `max_backlog` broadcasts behind (a phone on a bad
+link, a frozen laptop) is left out instead of being fed an endless queue: between python-socketio's
+queue, uvicorn's write buffer and the kernel nothing bounds what waits for a slow socket, and the
+ping queued behind it times out, dropping the socket with everything it held. As soon as the tab says
+it has taken in what it was sent, or its socket connects again and it asks to catch up, it is
+included again and gets what it missed from the database.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ FLUSH_INTERVAL_S = 0.02
 AI_DELTA_INTERVAL_S = 0.1
 AI_DELTA_INTERVAL_BIG_ROOM_S = 0.3
 BIG_ROOM_TABS = 50
+MAX_BACKLOG = 200  # broadcasts a tab may be behind: the default of CHATAPP_LIVE_MAX_BACKLOG
 
 
 class FeedTab(Protocol):
@@ -49,9 +58,11 @@ class FeedTab(Protocol):
     client_id: str
     ready: bool  # False while its page is still being built (it then buffers in `pending`)
     pending: list[Payload]
+    connected: bool  # its socket is connected (a page simulated in tests never has one)
 
     def delivered(self, payloads: list[Payload]) -> None: ...
     def forget(self, message_id: int) -> None: ...
+    def resync(self) -> None: ...
     def participant_id(self) -> int | None: ...
     def left_room(self, *, reason: str) -> None: ...
     async def load_people(self) -> list[Participant] | None: ...
@@ -63,10 +74,21 @@ class FeedTab(Protocol):
 class RoomFeed:
     """The tabs of this process that show one room; a RoomWatcher of the domain's live feed."""
 
-    def __init__(self, room_id: int, on_empty: Callable[[RoomFeed], None]) -> None:
+    def __init__(
+        self,
+        room_id: int,
+        on_empty: Callable[[RoomFeed], None],
+        *,
+        max_backlog: int = MAX_BACKLOG,
+    ) -> None:
         self.room_id = room_id
         self.tabs: dict[str, FeedTab] = {}
         self._on_empty = on_empty
+        self.max_backlog = max_backlog
+        self._seq = 0  # broadcasts made
+        self._sent: dict[str, int] = {}  # by client id: the last broadcast sent to the tab...
+        self._received: dict[str, int] = {}  # ...and the last it said it has taken in
+        self._behind: set[str] = set()  # tabs left out of the broadcasts until they catch up
         self._outbox: list[Payload] = []
         self._last_flush = float("-inf")
         self._flush_timer: asyncio.TimerHandle | None = None
@@ -77,10 +99,14 @@ class RoomFeed:
     def add(self, tab: FeedTab) -> Callable[[], None]:
         """Include the tab in every broadcast; returns the function that removes it."""
         self.tabs[tab.client_id] = tab
+        self._sent[tab.client_id] = self._received[tab.client_id] = 0
 
         def remove() -> None:
             if self.tabs.get(tab.client_id) is tab:
                 del self.tabs[tab.client_id]
+                self._sent.pop(tab.client_id, None)
+                self._received.pop(tab.client_id, None)
+                self._behind.discard(tab.client_id)
                 if not self.tabs:
                     self._on_empty(self)
 
@@ -103,7 +129,45 @@ class RoomFeed:
         background_tasks.create(self._flush(), name=f"room {self.room_id} live flush")
 
     def _ready_tabs(self) -> list[FeedTab]:
-        return [tab for tab in self.tabs.values() if tab.ready]
+        """The tabs to broadcast to: built, and not too far behind with what they were sent."""
+        keeping_up = []
+        for tab in self.tabs.values():
+            if not tab.ready or tab.client_id in self._behind:
+                continue
+            if tab.connected and self._sent[tab.client_id] - self._received[tab.client_id] >= self.max_backlog:
+                log.info(
+                    "room %s: a tab is %s broadcasts behind; left out until it catches up",
+                    self.room_id,
+                    self.max_backlog,
+                )
+                self._behind.add(tab.client_id)
+            else:
+                keeping_up.append(tab)
+        return keeping_up
+
+    def received(self, client_id: str, seq: int) -> None:
+        """The tab says it has taken in the broadcasts up to `seq`. One that was left out and has now taken
+        in all it was sent is included again and asked to catch up."""
+        if client_id not in self.tabs or seq <= self._received[client_id]:
+            return
+        self._received[client_id] = min(seq, self._sent[client_id])
+        if client_id in self._behind and self._received[client_id] == self._sent[client_id]:
+            self._behind.discard(client_id)
+            _each_tab(self.tabs[client_id].resync)
+
+    def caught_up(self, client_id: str) -> None:
+        """The tab is reading what it missed from the database (its socket connected again, or it was
+        asked to): it is broadcast to again from now on, owing nothing."""
+        if client_id in self.tabs:
+            self._received[client_id] = self._sent[client_id]
+            self._behind.discard(client_id)
+
+    async def _broadcast(self, event: str, data: dict[str, Any], tabs: list[FeedTab]) -> None:
+        """One emit to the tabs, numbered."""
+        self._seq += 1
+        for tab in tabs:
+            self._sent[tab.client_id] = self._seq
+        await core.sio.emit(event, {**data, "seq": self._seq}, to=[tab.client_id for tab in tabs])
 
     async def _flush(self) -> None:
         self._last_flush = time.monotonic()
@@ -112,7 +176,7 @@ class RoomFeed:
         if batch and ready:
             for tab in ready:
                 tab.delivered(batch)
-            await core.sio.emit(LIVE_EVENT, {"room": self.room_id, "messages": batch}, to=[t.client_id for t in ready])
+            await self._broadcast(LIVE_EVENT, {"room": self.room_id, "messages": batch}, ready)
 
     async def on_ai_event(self, event: Event) -> None:
         """The AI's reply started, grew, ended, or the room gets a notice: one emit to every tab."""
@@ -159,7 +223,7 @@ class RoomFeed:
             data.pop("reply_id", None)  # the running reply's (sent with "started"): 28 bytes less per delta
         ready = self._ready_tabs()
         if ready:
-            await core.sio.emit(AI_EVENT, data, to=[tab.client_id for tab in ready])
+            await self._broadcast(AI_EVENT, data, ready)
 
     async def on_message_deleted(self, message_id: int, deleted_at: datetime | None = None) -> None:
         """A message was deleted: it goes from every tab's screen in one emit."""
@@ -169,11 +233,8 @@ class RoomFeed:
             tab.forget(message_id)
         ready = self._ready_tabs()
         if ready:
-            await core.sio.emit(
-                DELETED_EVENT,
-                {"room": self.room_id, "id": message_id, "at": epoch_ms(deleted_at) if deleted_at else 0},
-                to=[tab.client_id for tab in ready],
-            )
+            at = epoch_ms(deleted_at) if deleted_at else 0
+            await self._broadcast(DELETED_EVENT, {"room": self.room_id, "id": message_id, "at": at}, ready)
 
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None:
         """Someone was removed (or left): their tabs of this room stop receiving it and leave at once."""
@@ -224,14 +285,15 @@ def _each_tab(show: Callable[..., None], *args: Any) -> None:
 class RoomFeeds:
     """The feeds of one running app, by room id (a feed is dropped when its last tab goes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_backlog: int = MAX_BACKLOG) -> None:
         self._feeds: dict[int, RoomFeed] = {}
+        self._max_backlog = max_backlog
 
     def feed_for(self, room_id: int) -> RoomFeed:
         """The room's feed in this process, created on first use."""
         feed = self._feeds.get(room_id)
         if feed is None:
-            feed = self._feeds[room_id] = RoomFeed(room_id, on_empty=self._drop)
+            feed = self._feeds[room_id] = RoomFeed(room_id, on_empty=self._drop, max_backlog=self._max_backlog)
         return feed
 
     def _drop(self, feed: RoomFeed) -> None:

@@ -471,6 +471,10 @@ class SqlParticipants:
         ordered = sorted(rows, key=order)
         return [_participant(row) for row in ordered]
 
+    def display_names(self, room_id: int) -> list[str]:
+        stmt = select(ParticipantRow.display_name).where(ParticipantRow.room_id == room_id)
+        return list(self.s.execute(stmt).scalars())
+
 
 # The hot read paths select plain columns from statements built once: loading ORM objects and
 # building a select() per call cost more than the SQL itself (bench/history.py measured 2-4 ms per

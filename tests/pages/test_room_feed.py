@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from chatapp.domain.models import Participant
-from chatapp.pages.room_feed import RoomFeed
+from chatapp.domain.models import Message, Participant, ParticipantKind
+from chatapp.pages.room_feed import FLUSH_INTERVAL_S, RoomFeed
 
 
 @dataclass
@@ -19,7 +21,16 @@ class Tab:
     closes_while_loading: Tab | None = None  # another tab closing while this one reads the database
     shown: list = field(default_factory=list)
     ready: bool = True
+    connected: bool = True
     pending: list = field(default_factory=list)
+    delivered_ids: list[int] = field(default_factory=list)
+    resyncs: int = 0
+
+    def delivered(self, payloads: list) -> None:
+        self.delivered_ids += [p["id"] for p in payloads]
+
+    def resync(self) -> None:
+        self.resyncs += 1
 
     async def load_people(self) -> list[Participant]:
         if self.closes_while_loading is not None:
@@ -43,3 +54,40 @@ async def test_a_failing_or_closing_tab_does_not_keep_the_others_from_the_news(c
     assert first.shown == [[]] and last.shown == [[]]
     assert closing.shown == []  # it closed while the people were read: nothing is sent to it
     assert "updating a tab failed" in caplog.text
+
+
+def message(number: int) -> Message:
+    return Message(number, 1, 7, "Ann", ParticipantKind.USER, f"message {number}", datetime.now(UTC))
+
+
+async def test_a_tab_that_falls_behind_is_left_out_until_it_has_taken_in_what_it_was_sent_then_catches_up():
+    feed = RoomFeed(1, on_empty=lambda _: None, max_backlog=3)
+    slow, quick, simulated = Tab("slow"), Tab("quick"), Tab("simulated", connected=False)
+    for tab in (slow, quick, simulated):
+        feed.add(tab)
+
+    async def post(number: int) -> None:
+        await asyncio.sleep(FLUSH_INTERVAL_S * 1.5)  # each goes out in a broadcast of its own
+        await feed.on_message(message(number))
+
+    for number in (1, 2, 3, 4, 5):
+        await post(number)
+        feed.received("quick", number)  # the quick tab says it took each one in; the slow one says nothing
+    assert quick.delivered_ids == simulated.delivered_ids == [1, 2, 3, 4, 5]  # a page without a socket: no count
+    assert slow.delivered_ids == [1, 2, 3] and slow.resyncs == 0  # three behind: left out
+
+    feed.received("slow", 2)  # it reads again, but has not taken in all it was sent yet
+    await post(6)
+    assert slow.delivered_ids == [1, 2, 3] and slow.resyncs == 0
+    feed.received("slow", 3)  # all of it: asked to catch up (from the database), and broadcast to again
+    assert slow.resyncs == 1
+    await post(7)
+    assert slow.delivered_ids == [1, 2, 3, 7] and quick.delivered_ids == [1, 2, 3, 4, 5, 6, 7]
+
+    feed.received("slow", 7)
+    for number in (8, 9, 10, 11):
+        await post(number)
+    assert slow.delivered_ids[-4:] == [7, 8, 9, 10]  # three unanswered again: left out...
+    feed.caught_up("slow")  # ...until its socket connects again and it asks for what it missed
+    await post(12)
+    assert slow.delivered_ids[-2:] == [10, 12] and slow.resyncs == 1
