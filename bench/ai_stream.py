@@ -40,6 +40,7 @@ import socketio
 
 from bench.browserlike import Tab, load_page, sign_up
 from bench.fanout import TABS_PER_USER, RoomTabs, Server, fresh_chatapp, open_room_with_tabs, percentile
+from chatapp.live.wire import AI_EVENT
 from tests.fake_llm import FakeLLM, Script
 
 TCPI_BYTES_RECEIVED = 128  # offset of tcpi_bytes_received (u64) in Linux's struct tcp_info
@@ -129,7 +130,7 @@ def reply_frames(frames: list[tuple[float, str]]) -> tuple[list[tuple[float, str
     deltas, total, counting = [], 0, False
     for arrived, data in frames:
         event = json.loads(data[2:]) if isinstance(data, str) and data.startswith("42") else None
-        kind = event[1].get("type") if event and event[0] == "chatapp:ai" else None
+        kind = event[1].get("type") if event and event[0] == AI_EVENT else None
         counting = counting or kind == "ai_reply_started"
         if counting:
             total += frame_bytes(data)

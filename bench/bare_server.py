@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from chatapp.live.wire import MESSAGES_EVENT  # the same event name as chatapp's
+
 sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[])
 ROOM = "everyone"
 
@@ -28,12 +30,12 @@ async def connect(sid: str, _environ: dict, _auth: object = None) -> None:
 @sio.on("post")
 async def post(_sid: str, payload: dict) -> None:
     """A client posts: the payload goes to every socket (the writes scenario's baseline)."""
-    await sio.emit("chatapp:messages", payload, room=ROOM)
+    await sio.emit(MESSAGES_EVENT, payload, room=ROOM)
 
 
 async def broadcast(request: Request) -> JSONResponse:
     payload = await request.json()
-    await sio.emit("chatapp:messages", payload, room=ROOM)
+    await sio.emit(MESSAGES_EVENT, payload, room=ROOM)
     return JSONResponse({"ok": True})
 
 

@@ -83,6 +83,7 @@ class Tab:
     seq: int = 0  # the room's latest broadcast taken in, which the page says to the server as message_list.js does
     _acked_seq: int = 0
     _ack_timer: asyncio.TimerHandle | None = None
+    last_message_id: int = 0  # the newest message that came live: where a catch-up reads on from
 
     async def connect(self) -> None:
         """Connect like the page script: implicit handshake with client id, tab and document ids."""
@@ -112,7 +113,11 @@ class Tab:
 
     async def _on_any(self, event: str, data: Any) -> None:
         if event.startswith("chatapp:") and isinstance(data, dict) and isinstance(data.get("seq"), int):
+            for message in data.get("messages", ()):
+                self.last_message_id = max(self.last_message_id, message.get("id", 0))
             await self._took(data["seq"])
+        elif event == "run_javascript" and isinstance(data, dict) and '"resync"' in data.get("code", ""):
+            await self._catch_up()  # the server left this tab out while it was behind, as message_list.js does
         text = json.dumps(data) if not isinstance(data, str) else data
         self.bytes_received += len(text)
         for listener in self.listeners:
@@ -146,6 +151,11 @@ class Tab:
         if list_id is not None and self.seq > self._acked_seq and self.sio.connected:
             self._acked_seq = self.seq
             await self.emit_event(list_id, "received", [self.seq])
+
+    async def _catch_up(self) -> None:
+        list_id, _ = self._message_list()
+        if list_id is not None:
+            await self.emit_event(list_id, "catch-up", [{"after": self.last_message_id}])
 
     def _message_list(self) -> tuple[str | None, dict[str, Any]]:
         for element_id, element in self.page.elements.items():

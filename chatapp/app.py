@@ -41,6 +41,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     tx: SqlTransactor
+    pubsub: InProcessPubSub
     services: Services
 
 
@@ -97,6 +98,7 @@ def build_runtime(settings: Settings) -> Runtime:
         timeout=settings.ai_timeout,
         limit=limits.posts,
     )
+    ai.subscribe()  # the AI hears of every message posted, and decides whether to answer
     room_limits = RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars)
     services = Services(
         accounts=Accounts(
@@ -129,7 +131,6 @@ def build_runtime(settings: Settings) -> Runtime:
             pubsub=pubsub,
             max_message_chars=settings.max_message_chars,
             page_size=settings.page_size,
-            on_posted=ai.on_posted,
             post_limit=limits.posts,
         ),
         ai=ai,
@@ -140,7 +141,7 @@ def build_runtime(settings: Settings) -> Runtime:
         session_watch=SessionWatch(pubsub),
         database_ok=database_ok,
     )
-    return Runtime(settings=settings, engine=engine, tx=tx, services=services)
+    return Runtime(settings=settings, engine=engine, tx=tx, pubsub=pubsub, services=services)
 
 
 def reserved_names(settings: Settings) -> tuple[str, ...]:
@@ -195,6 +196,8 @@ def run_web_app(settings: Settings) -> Runtime:
     register(runtime.services, settings)
     app.add_middleware(DatabaseUnavailablePage, database_ok=runtime.services.database_ok)  # 503, not 500
     app.on_startup(tune_garbage_collector)
+    app.on_startup(runtime.pubsub.start)
+    app.on_shutdown(runtime.pubsub.stop)  # what is queued for the subscribers is handled first
     app.on_shutdown(runtime.tx.wait_until_idle)  # queued writes are committed before the process exits
     app.on_shutdown(runtime.engine.dispose)
     if settings.ai_model or settings.ai_router_config:  # litellm takes seconds to import: in the background

@@ -151,12 +151,14 @@ class LitellmClient:
 
     def _get_router(self) -> Any:
         """The litellm Router, built once (blocking: call it from a worker thread)."""
+        config = self._router_config
+        assert config is not None, "only called with a router config"
         with self._router_lock:
             if self._router is None:
                 litellm = _litellm()
                 accepted = inspect.signature(litellm.Router.__init__).parameters
-                options = {k: v for k, v in self._router_config.items() if k in accepted}
-                ignored = sorted(set(self._router_config) - set(options))
+                options = {k: v for k, v in config.items() if k in accepted}
+                ignored = sorted(set(config) - set(options))
                 if ignored:
                     log.warning("AI router config: ignoring settings litellm's Router does not take: %s", ignored)
                 options.setdefault("num_retries", self._retries)
@@ -188,6 +190,7 @@ class LitellmClient:
         if not model:
             raise no_model_configured()
         litellm = await _litellm_off_loop()
+        options: dict[str, Any]
         if self._router_config is not None:
             router = self._router or await asyncio.to_thread(self._get_router)
             complete, options = router.acompletion, {}

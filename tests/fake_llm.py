@@ -37,6 +37,8 @@ from typing import Any
 
 import uvicorn
 
+from tests.timing import LIVENESS_S
+
 try:  # the fixture needs pytest; the command line helper does not
     import pytest
 except ImportError:  # pragma: no cover
@@ -352,7 +354,7 @@ class FakeLLM:
         with self._cond:
             self._cond.notify_all()
 
-    def wait_until(self, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    def wait_until(self, predicate: Callable[[], Any], timeout: float = LIVENESS_S) -> None:
         """Block until predicate() is true (re-checked on every server-side change); TimeoutError otherwise.
 
         Blocking: from an async test use `await wait_until_async(...)` so the client loop keeps running.
@@ -365,12 +367,12 @@ class FakeLLM:
                     raise TimeoutError(f"fake LLM: condition not met within {timeout} s")
                 self._cond.wait(min(remaining, 0.05))
 
-    def wait_for_requests(self, n: int, timeout: float = 5.0) -> list[RecordedRequest]:
+    def wait_for_requests(self, n: int, timeout: float = LIVENESS_S) -> list[RecordedRequest]:
         """Block until at least n requests were received; return them."""
         self.wait_until(lambda: len(self._requests) >= n, timeout)
         return self.requests
 
-    async def wait_until_async(self, predicate: Callable[[], Any], timeout: float = 5.0) -> None:
+    async def wait_until_async(self, predicate: Callable[[], Any], timeout: float = LIVENESS_S) -> None:
         """Like wait_until, polling every 10 ms without blocking the caller's event loop."""
         deadline = time.monotonic() + timeout
         while not predicate():
@@ -378,7 +380,7 @@ class FakeLLM:
                 raise TimeoutError(f"fake LLM: condition not met within {timeout} s")
             await asyncio.sleep(0.01)
 
-    async def wait_for_requests_async(self, n: int, timeout: float = 5.0) -> list[RecordedRequest]:
+    async def wait_for_requests_async(self, n: int, timeout: float = LIVENESS_S) -> list[RecordedRequest]:
         await self.wait_until_async(lambda: len(self._requests) >= n, timeout)
         return self.requests
 
@@ -409,12 +411,12 @@ class FakeLLM:
         self._server = _Server(config, self)
         self._thread = threading.Thread(target=self._run, name=f"fake-llm-{self.port}", daemon=True)
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + LIVENESS_S
         while not self._server.started:
             if self._startup_error is not None or not self._thread.is_alive():
                 raise RuntimeError(f"fake LLM failed to start: {self._startup_error!r}")
             if time.monotonic() > deadline:  # pragma: no cover
-                raise RuntimeError("fake LLM did not start within 10 s")
+                raise RuntimeError(f"fake LLM did not start within {LIVENESS_S:.0f} s")
             time.sleep(0.002)
         return self
 

@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import ai_stream
+from tests.timing import LIVENESS_S
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -21,6 +22,6 @@ def test_ai_stream_tool_follows_one_reply_to_every_client():
     assert row["deltas"] >= 1
     assert row["frame_bytes"] > row["reply_bytes"] > 0 and row["wire_bytes"] > 0
     assert 0 < row["cpu_percent"] < 200
-    assert 0 < row["seconds"] < 30
-    assert 0 <= row["first_p50"] <= row["first_max"] < 5
-    assert 0 <= row["token_p50"] <= row["token_p99"] <= row["token_max"] < 5
+    assert 0 < row["seconds"] < LIVENESS_S
+    assert 0 <= row["first_p50"] <= row["first_max"] < LIVENESS_S
+    assert 0 <= row["token_p50"] <= row["token_p99"] <= row["token_max"] < LIVENESS_S

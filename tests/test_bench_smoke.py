@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import fanout, machine, memory, writes
+from tests.timing import LIVENESS_S
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 def test_fanout_tool_measures_both_servers_with_two_clients():
     (row,) = fanout.run([2], rounds=1)
     assert row["clients"] == 2
-    assert 0 < row["app_p50"] < 5 and 0 < row["bare_p50"] < 5
+    assert 0 < row["app_p50"] < LIVENESS_S and 0 < row["bare_p50"] < LIVENESS_S
 
 
 def test_memory_tool_reads_the_server_rss_around_new_clients():
@@ -30,7 +31,7 @@ def test_memory_tool_reads_the_server_rss_around_new_clients():
 def test_writes_tool_counts_every_message_on_both_servers():
     row = writes.run(posters=2, messages=3)
     assert row["posters"] == 2 and row["messages"] == 6
-    assert 0 < row["send_seconds"] <= row["seconds"] < 60
+    assert 0 < row["send_seconds"] <= row["seconds"] < LIVENESS_S
     assert row["per_second"] > 0 and row["bare_per_second"] > 0
 
 

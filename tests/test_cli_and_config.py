@@ -17,10 +17,9 @@ from sqlalchemy import create_engine, text
 
 from chatapp.config import Settings
 from chatapp.store.migrate import head_revision
+from tests.timing import LIVENESS_S, SERVER_START_S
 
-# The 3 s start-up target is measured by bench/startup.py (docs/BENCHMARKS.md); this test only
-# catches a start-up that has become pathologically slow, so a loaded CI machine cannot flake it.
-START_BUDGET_S = 10.0
+# How fast the server starts (the 3 s target) is measured by bench/startup.py (docs/BENCHMARKS.md), not here.
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,7 +37,7 @@ def clean_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 def chatapp(
-    args: list[str], env: dict[str, str], *, stdin: str = "", cwd: Path | None = None, timeout: float = 60
+    args: list[str], env: dict[str, str], *, stdin: str = "", cwd: Path | None = None, timeout: float = SERVER_START_S
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "chatapp", *args],
@@ -208,7 +207,7 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
     for server in started:
         server.process.terminate()
         try:
-            server.process.wait(timeout=10)
+            server.process.wait(timeout=LIVENESS_S)
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait()
@@ -225,12 +224,12 @@ def start(servers: list[Server], args: list[str], env: dict[str, str], name: str
     return server
 
 
-def wait_healthy(server: Server, url: str, started: float, budget: float) -> float:
-    """Seconds from `started` until url/healthz answers 200; fails after `budget` (+ slack to report the time).
+def wait_healthy(server: Server, url: str) -> None:
+    """Wait until url/healthz answers 200 (up to SERVER_START_S); fails at once if the server exits.
 
     One client for all attempts, no proxy lookup: the poller must not steal the CPU the server starts on.
     """
-    deadline = started + budget + 10
+    deadline = time.monotonic() + SERVER_START_S
     with httpx.Client(base_url=url, timeout=1, trust_env=False) as client:
         while time.monotonic() < deadline:
             if server.process.poll() is not None:
@@ -240,21 +239,17 @@ def wait_healthy(server: Server, url: str, started: float, budget: float) -> flo
             except httpx.TransportError:
                 time.sleep(0.05)
                 continue
-            elapsed = time.monotonic() - started
             assert response.status_code == 200, response.text
             assert response.json()["status"] == "ok"
-            return elapsed
-    pytest.fail(f"/healthz did not answer within {budget + 10:.0f} s:\n{server.output()}")
+            return
+    pytest.fail(f"/healthz did not answer within {SERVER_START_S:.0f} s:\n{server.output()}")
 
 
-def test_serve_answers_healthz_soon_after_start_and_reuses_its_secret_key(tmp_path: Path, servers) -> None:
+def test_serve_answers_healthz_and_reuses_its_secret_key(tmp_path: Path, servers) -> None:
     data_dir = tmp_path / "data"
     port = _free_port()
-    started = time.monotonic()
     first = start(servers, ["--port", str(port)], clean_env(data_dir), "first")
-    elapsed = wait_healthy(first, f"http://127.0.0.1:{port}", started, START_BUDGET_S)
-    print(f"/healthz answered {elapsed:.2f} s after process start")
-    assert elapsed < START_BUDGET_S, f"/healthz answered {elapsed:.2f} s after process start"
+    wait_healthy(first, f"http://127.0.0.1:{port}")
 
     key_file = data_dir / "secret_key"
     assert key_file.is_file()
@@ -263,25 +258,25 @@ def test_serve_answers_healthz_soon_after_start_and_reuses_its_secret_key(tmp_pa
     assert len(key.strip()) >= 32
 
     # Something signed with the key: the flash of a failed sign-up (field errors carried by a redirect).
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=LIVENESS_S) as client:
         response = client.post("/auth/sign-up", data={"username": "bob", "display_name": "Bob", "password": "short"})
     assert response.status_code == 303
     flash_url = response.headers["location"]
     assert flash_url.startswith("/sign-up?f=")
 
     first.process.terminate()
-    first.process.wait(timeout=10)
+    first.process.wait(timeout=LIVENESS_S)
 
     # Second start on the same data dir, this time host and port from CHATAPP_HOST / CHATAPP_PORT.
     port2 = _free_port()
     env = clean_env(data_dir, CHATAPP_HOST="127.0.0.2", CHATAPP_PORT=str(port2))
     second = start(servers, [], env, "second")
-    wait_healthy(second, f"http://127.0.0.2:{port2}", time.monotonic(), 20)
+    wait_healthy(second, f"http://127.0.0.2:{port2}")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port2}/healthz", timeout=1)  # bound to CHATAPP_HOST only
 
     assert key_file.read_text() == key, "the secret key file must be reused, not regenerated"
-    page = httpx.get(f"http://127.0.0.2:{port2}{flash_url}", timeout=10)
+    page = httpx.get(f"http://127.0.0.2:{port2}{flash_url}", timeout=LIVENESS_S)
     assert page.status_code == 200
     assert "Password must be at least 10 characters." in page.text, "flash signed before the restart was rejected"
 
@@ -290,6 +285,6 @@ def test_serve_subcommand_takes_its_own_port(tmp_path: Path, servers) -> None:
     port, env_port = _free_port(), _free_port()
     env = clean_env(tmp_path / "data", CHATAPP_PORT=str(env_port))
     server = start(servers, ["serve", "--port", str(port)], env, "serve")
-    wait_healthy(server, f"http://127.0.0.1:{port}", time.monotonic(), 20)
+    wait_healthy(server, f"http://127.0.0.1:{port}")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{env_port}/healthz", timeout=1)  # the flag wins over CHATAPP_PORT

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from chatapp.app import build_runtime, migrate_database
 from tests.conftest import make_settings
 from tests.test_cli_and_config import ROOT, clean_env
+from tests.timing import SERVER_START_S
 
 SIDE_FILES = ("chatapp.db-wal", "chatapp.db-shm")
 
@@ -73,7 +74,7 @@ def test_migrate_on_the_command_line_creates_a_private_database(tmp_path: Path) 
         umask=0o022,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=SERVER_START_S,
         check=False,
     )
     assert result.returncode == 0, result.stderr

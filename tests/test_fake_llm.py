@@ -22,6 +22,9 @@ import litellm
 from litellm.exceptions import MidStreamFallbackError  # not exported as litellm.MidStreamFallbackError
 
 from tests.fake_llm import FakeLLM, Script, fake_llm_fixture, split_tokens  # noqa: F401 - the fake_llm fixture
+from tests.timing import LIVENESS_S, TIME_SCALE, eventually
+
+SCHEDULE_SLACK_S = 1.0 * TIME_SCALE  # how late a paced reply may end on a loaded machine
 
 MODEL = "openai/fake-model"
 MESSAGES = [
@@ -31,7 +34,7 @@ MESSAGES = [
 REPLY = "Hello there, team!  Two spaces,\na newline and the end."
 
 
-async def open_stream(fake: FakeLLM, timeout: float = 5, **kwargs: Any) -> litellm.CustomStreamWrapper:
+async def open_stream(fake: FakeLLM, timeout: float = LIVENESS_S, **kwargs: Any) -> litellm.CustomStreamWrapper:
     return await litellm.acompletion(
         model=MODEL,
         api_base=fake.base_url,
@@ -101,7 +104,7 @@ async def test_the_recorded_request_holds_what_was_sent(fake_llm: FakeLLM) -> No
         temperature=0.25,
         max_tokens=50,
         num_retries=0,
-        timeout=5,
+        timeout=LIVENESS_S,
     )
     assert resp.choices[0].message.content == "Noted."
     assert resp.usage.prompt_tokens == 15 and resp.usage.completion_tokens == 1
@@ -121,37 +124,37 @@ async def test_scripts_are_consumed_in_order_then_the_default(fake_llm: FakeLLM)
         resp = await open_stream(fake_llm)
         replies.append("".join([content_of(c) async for c in resp]))
     assert replies == ["one", "tok0 tok1 tok2", "default"]
-    assert fake_llm.pending_scripts == 0 and len(fake_llm.wait_for_requests(3, timeout=1)) == 3
+    assert fake_llm.pending_scripts == 0 and len(fake_llm.wait_for_requests(3)) == 3
     assert all(r.stream and r.stream_options == {"include_usage": True} for r in fake_llm.requests)
 
 
 def test_a_sync_caller_is_served_too(fake_llm: FakeLLM) -> None:
     fake_llm.set_default(Script(reply="from a sync test"))
     resp = litellm.completion(
-        model=MODEL, api_base=fake_llm.base_url, api_key="k", messages=MESSAGES, num_retries=0, timeout=5
+        model=MODEL, api_base=fake_llm.base_url, api_key="k", messages=MESSAGES, num_retries=0, timeout=LIVENESS_S
     )
     assert resp.choices[0].message.content == "from a sync test"
-    assert fake_llm.wait_for_requests(1, timeout=1)[0].done
+    assert fake_llm.wait_for_requests(1)[0].done
 
 
 # --- pacing ----------------------------------------------------------------------------------------------
 
 
 async def test_pacing_20_tokens_at_100_per_second_takes_about_0_2_s(fake_llm: FakeLLM) -> None:
+    """Tokens go out on a schedule from the first (a late one does not delay the next): 20 waits of 10 ms, and
+    not much more on a loaded machine; an unpaced reply takes a fraction of that, measured beside it."""
     fake_llm.push(Script(tokens=20, tokens_per_second=100), Script(tokens=20))
-    durations = []
+    received = []
     for _ in range(2):
         resp = await open_stream(fake_llm)
-        times = []
-        async for chunk in resp:
-            if content_of(chunk):
-                times.append(time.monotonic())
-        assert len(times) == 20
-        durations.append(times[-1] - times[0])  # 19 intervals of 10 ms when paced
+        received.append([time.monotonic() async for chunk in resp if content_of(chunk)])
+    assert [len(times) for times in received] == [20, 20]
     paced, unpaced = fake_llm.requests
-    assert 0.15 < durations[0] < 0.5, durations
-    assert 0.18 < paced.last_chunk_at - paced.first_chunk_at < 0.4
-    assert durations[1] < 0.1 and unpaced.last_chunk_at - unpaced.first_chunk_at < 0.1, durations
+    paced_s, unpaced_s = (r.last_chunk_at - r.first_chunk_at for r in (paced, unpaced))
+    assert 0.18 < paced_s < 0.2 + SCHEDULE_SLACK_S
+    assert unpaced_s < paced_s / 2, (paced_s, unpaced_s)
+    # litellm hands each token on as it comes: the first arrived before the paced reply's last was sent
+    assert received[0][0] < paced.last_chunk_at
 
 
 async def test_delay_first_holds_back_the_answer(fake_llm: FakeLLM) -> None:
@@ -188,17 +191,19 @@ async def test_429_raises_rate_limit_error_with_retry_after(fake_llm: FakeLLM) -
 
 async def test_a_stall_is_cut_by_asyncio_timeout_and_the_fake_sees_the_disconnect(fake_llm: FakeLLM) -> None:
     fake_llm.push(Script(tokens=10, stall_after=3))
-    text = ""
-    started = time.monotonic()
+    text, cut_from = "", float("inf")
     with pytest.raises(TimeoutError):  # the builtin, from asyncio.timeout
-        async with asyncio.timeout(0.5):
-            resp = await open_stream(fake_llm, timeout=30)
+        async with asyncio.timeout(LIVENESS_S) as deadline:
+            resp = await open_stream(fake_llm, timeout=LIVENESS_S)
             async for chunk in resp:
                 text += content_of(chunk)
-    assert 0.45 < time.monotonic() - started < 1.5
+                if text == "tok0 tok1 tok2 ":  # the stall comes next: cut it half a second from now
+                    cut_from = time.monotonic()
+                    deadline.reschedule(asyncio.get_running_loop().time() + 0.5)
+    assert time.monotonic() - cut_from >= 0.45
     assert text == "tok0 tok1 tok2 "
     rec = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: rec.done, timeout=2)  # cancellation closed the connection
+    await fake_llm.wait_until_async(lambda: rec.done)  # cancellation closed the connection
     assert rec.disconnected_early and not rec.finished and rec.tokens_sent == 3
 
 
@@ -206,12 +211,12 @@ async def test_a_stall_is_cut_by_litellm_read_timeout(fake_llm: FakeLLM) -> None
     fake_llm.push(Script(tokens=10, stall_after=2))
     text = ""
     with pytest.raises(litellm.Timeout):
-        resp = await open_stream(fake_llm, timeout=0.3)  # per read, not a deadline for the whole reply
+        resp = await open_stream(fake_llm, timeout=1.0)  # per read, not a deadline for the whole reply
         async for chunk in resp:
             text += content_of(chunk)
     assert text == "tok0 tok1 "
     rec = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: rec.done, timeout=2)
+    await fake_llm.wait_until_async(lambda: rec.done)
     assert rec.disconnected_early and rec.tokens_sent == 2
 
 
@@ -237,20 +242,18 @@ async def test_a_dropped_stream_raises_midway_after_partial_text(fake_llm: FakeL
 
 
 async def test_aclose_makes_the_provider_see_the_disconnect_at_once(fake_llm: FakeLLM) -> None:
-    fake_llm.push(Script(tokens=200, tokens_per_second=200))  # 1 s if read to the end
+    fake_llm.push(Script(tokens=2000, tokens_per_second=200))  # 10 s if read to the end
     resp = await open_stream(fake_llm)
     received = 0
     async for chunk in resp:
         received += bool(content_of(chunk))
         if received == 3:
             break
-    closed_at = time.monotonic()
     await resp.aclose()
     rec = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: rec.done, timeout=2)
+    await fake_llm.wait_until_async(lambda: rec.done)
     assert rec.disconnected_early and not rec.finished
-    assert rec.disconnected_at - closed_at < 0.2
-    assert rec.tokens_sent < 50
+    assert rec.tokens_sent < 2000  # long before the end
 
 
 async def test_break_without_aclose_leaves_the_provider_generating(fake_llm: FakeLLM) -> None:
@@ -262,10 +265,10 @@ async def test_break_without_aclose_leaves_the_provider_generating(fake_llm: Fak
             break
     rec = fake_llm.last_request
     sent_at_break = rec.tokens_sent
-    await asyncio.sleep(0.15)
-    assert not rec.disconnected_early and rec.tokens_sent > sent_at_break + 10
+    await eventually(lambda: rec.tokens_sent > sent_at_break + 10)
+    assert not rec.disconnected_early
     await resp.aclose()
-    await fake_llm.wait_until_async(lambda: rec.done, timeout=2)
+    await fake_llm.wait_until_async(lambda: rec.done)
     assert rec.disconnected_early
 
 
@@ -275,13 +278,12 @@ async def test_break_without_aclose_leaves_the_provider_generating(fake_llm: Fak
 async def test_stopping_the_fake_ends_a_stalled_stream() -> None:
     fake = FakeLLM().start()
     fake.push(Script(tokens=5, stall_after=1))
-    resp = await open_stream(fake, timeout=30)
+    resp = await open_stream(fake)
     first = [content_of(c) async for c in _take_content(resp, 1)]
     assert first == ["tok0 "]
-    started = time.monotonic()
     await asyncio.to_thread(fake.stop)
-    assert time.monotonic() - started < 1
     rec = fake.last_request
+    # Ended by stop() itself, not by uvicorn's graceful-shutdown timeout cancelling it.
     assert rec.done and rec.stopped_by_server and not rec.disconnected_early
     with pytest.raises(MidStreamFallbackError):
         async for _ in resp:
@@ -297,10 +299,8 @@ async def _take_content(resp: Any, n: int) -> Any:
                 return
 
 
-def test_start_is_fast_and_the_port_is_free_again_after_stop() -> None:
-    started = time.monotonic()
+def test_start_returns_once_serving_and_the_port_is_free_again_after_stop() -> None:
     fake = FakeLLM().start()
-    assert time.monotonic() - started < 0.5
     assert fake.base_url == f"http://127.0.0.1:{fake.port}/v1"
     assert httpx.get(f"{fake.base_url}/models").json()["data"][0]["id"] == "fake-model"
     fake.stop()
@@ -321,11 +321,11 @@ def test_the_command_line_server_runs_until_killed() -> None:
         assert line.startswith("fake LLM serving on http://127.0.0.1:"), line
         base_url = line.split()[-1]
         body = {"model": "m", "messages": MESSAGES}
-        reply = httpx.post(f"{base_url}/chat/completions", json=body, timeout=5).json()
+        reply = httpx.post(f"{base_url}/chat/completions", json=body, timeout=LIVENESS_S).json()
         assert reply["choices"][0]["message"]["content"] == "tok0 tok1 tok2 tok3 tok4"
-        (seen,) = httpx.get(f"{base_url.removesuffix('/v1')}/_fake/requests", timeout=5).json()
+        (seen,) = httpx.get(f"{base_url.removesuffix('/v1')}/_fake/requests", timeout=LIVENESS_S).json()
         assert seen["body"]["messages"] == MESSAGES and seen["tokens_sent"] == 5
     finally:
         proc.terminate()
-        assert proc.wait(timeout=5) == 0
+        assert proc.wait(timeout=LIVENESS_S) == 0
         proc.stdout.close()

@@ -18,6 +18,7 @@ FORBIDDEN = {
     "pages": (*DATABASE_AND_AI, "chatapp.store"),
     "api": (*DATABASE_AND_AI, "chatapp.store"),
     "domain": ("nicegui", *DATABASE_AND_AI, "chatapp.pages", "chatapp.api", "chatapp.store"),
+    "live": ("nicegui", *DATABASE_AND_AI, "chatapp.pages", "chatapp.api", "chatapp.store"),  # any transport's
 }
 
 

@@ -10,6 +10,7 @@ import pytest
 from chatapp.domain.errors import LlmError
 from chatapp.llm import LitellmClient
 from tests.fake_llm import FakeLLM, Script, fake_llm_fixture  # noqa: F401 - the fake_llm fixture
+from tests.timing import LIVENESS_S
 
 MODEL = "openai/fake-model"
 KEY = "sk-test-secret-123"
@@ -38,7 +39,7 @@ async def test_text_streams_and_usage_comes_from_the_provider(fake_llm: FakeLLM)
 
 
 async def test_closing_the_stream_disconnects_the_provider(fake_llm: FakeLLM) -> None:
-    fake_llm.push(Script(tokens=200, tokens_per_second=100))
+    fake_llm.push(Script(tokens=2000, tokens_per_second=100))  # 20 s if read to the end
     stream = await client(fake_llm).stream(model=MODEL, messages=MESSAGES)
     received = 0
     async for _ in stream:
@@ -47,8 +48,8 @@ async def test_closing_the_stream_disconnects_the_provider(fake_llm: FakeLLM) ->
             break
     await stream.aclose()
     request = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: request.done, timeout=3)
-    assert request.disconnected_early and request.tokens_sent < 200
+    await fake_llm.wait_until_async(lambda: request.done)
+    assert request.disconnected_early and request.tokens_sent < 2000
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ async def test_a_stall_is_a_timeout_and_closes_the_connection(fake_llm: FakeLLM)
         await collect(fake_llm, read_timeout=0.5)
     assert caught.value.kind == "timeout"
     request = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: request.done, timeout=3)
+    await fake_llm.wait_until_async(lambda: request.done)
     assert request.disconnected_early
 
 
@@ -103,7 +104,7 @@ async def test_no_model_and_no_server_are_clear_errors() -> None:
         await nobody.stream(model="", messages=MESSAGES)
     assert not_configured.value.kind == "not_configured"
     with pytest.raises(LlmError) as unreachable:
-        await asyncio.wait_for(nobody.stream(model=MODEL, messages=MESSAGES), timeout=30)
+        await asyncio.wait_for(nobody.stream(model=MODEL, messages=MESSAGES), timeout=LIVENESS_S)
     assert unreachable.value.kind == "unavailable"
 
 

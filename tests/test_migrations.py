@@ -19,6 +19,7 @@ import chatapp.store.tables  # noqa: F401  (registers the tables on SQLModel.met
 from chatapp.app import Runtime, build_runtime, migrate_database
 from chatapp.store.migrate import ADVISORY_LOCK_KEY, current_revision, head_revision, upgrade
 from tests.conftest import make_settings
+from tests.timing import SERVER_START_S
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {"users", "sessions", "rooms", "participants", "messages"}
@@ -62,7 +63,7 @@ def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path, postgres_d
             assert waiting == 2, "both processes must wait for the migration lock"
             holder.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
             holder.commit()
-        results = [process.communicate(timeout=60) for process in processes]
+        results = [process.communicate(timeout=SERVER_START_S) for process in processes]
         for process, (out, err) in zip(processes, results, strict=True):
             assert process.returncode == 0, err
             assert f"Database is at revision {head_revision()}." in out
@@ -80,8 +81,8 @@ def test_two_processes_migrating_at_once_both_succeed(tmp_path: Path, postgres_d
 
 
 def _wait_for_lock_waiters(engine: Engine, wanted: int, processes: list[subprocess.Popen]) -> int:
-    """How many sessions wait for the migration advisory lock (polls up to 30 s for `wanted`)."""
-    deadline = time.monotonic() + 30
+    """How many sessions wait for the migration advisory lock (polls up to SERVER_START_S for `wanted`)."""
+    deadline = time.monotonic() + SERVER_START_S
     count = 0
     with engine.connect() as conn:
         while time.monotonic() < deadline:

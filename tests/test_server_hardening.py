@@ -17,12 +17,17 @@ from websockets.sync.client import connect as websocket_connect
 from chatapp.pages.session import SESSION_COOKIE, Flash
 from tests.browser.conftest import RunningApp, start_app, stop_app
 from tests.domain.helpers import PASSWORD
+from tests.timing import LIVENESS_S, TIME_SCALE
 
 SECRET = "server-hardening-test-secret-0123456789abcdef"
 SIGN_IN_LIMIT = 3
 HEADERS_TIMEOUT_S = 2.0
 KEEP_ALIVE_TIMEOUT_S = 1.0
-SLACK_S = 1.5  # scheduling on a loaded machine
+# A connection must be closed within SLACK_S of its timeout: well before anything else would close it (the
+# trickle lasts over a minute), with room for a loaded machine's scheduling. Checks that a timeout did NOT
+# strike wait PAST_S beyond it.
+SLACK_S = 5.0 * TIME_SCALE
+PAST_S = 1.5
 PROXY_VARIABLES = ("FORWARDED_ALLOW_IPS", "CHATAPP_FORWARDED_ALLOW_IPS")
 
 
@@ -54,7 +59,7 @@ def address(app: RunningApp) -> tuple[str, int]:
 def sign_in_errors(app: RunningApp, attempts: int) -> list[str]:
     """Wrong passwords for a new username each time, each claiming another client address."""
     errors = []
-    with httpx.Client(base_url=app.base_url) as client:
+    with httpx.Client(base_url=app.base_url, timeout=LIVENESS_S) as client:
         for n in range(attempts):
             response = client.post(
                 "/auth/sign-in",
@@ -73,6 +78,7 @@ def session_cookie_is_secure(app: RunningApp, username: str) -> bool:
         f"{app.base_url}/auth/sign-up",
         data={"username": username, "display_name": username.title(), "password": PASSWORD},
         headers={"X-Forwarded-Proto": "https"},
+        timeout=LIVENESS_S,
     )
     assert response.status_code == 303, response.text
     for header in response.headers.get_list("set-cookie"):
@@ -127,7 +133,7 @@ def seconds_until_closed(sock: socket.socket, trickle: bytes, *, give_up_after: 
 
 def read_response(sock: socket.socket) -> bytes:
     """One whole HTTP response (with a Content-Length) from the socket."""
-    sock.settimeout(5)
+    sock.settimeout(LIVENESS_S)
     data = b""
     while b"\r\n\r\n" not in data:
         data += sock.recv(4096)
@@ -151,7 +157,7 @@ def timeouts_app(serve) -> RunningApp:
 def test_a_new_connection_that_trickles_its_headers_is_closed(timeouts_app: RunningApp) -> None:
     with socket.create_connection(address(timeouts_app)) as sock:
         sock.sendall(b"GET / HTTP/1.1\r\n")
-        closed_after = seconds_until_closed(sock, HEADER_BYTES, give_up_after=HEADERS_TIMEOUT_S + 6)
+        closed_after = seconds_until_closed(sock, HEADER_BYTES, give_up_after=HEADERS_TIMEOUT_S + SLACK_S + 2)
     assert closed_after is not None, "a connection sending a header byte a second was never closed"
     assert closed_after <= HEADERS_TIMEOUT_S + SLACK_S
 
@@ -160,7 +166,9 @@ def test_a_kept_alive_connection_that_trickles_its_next_request_is_closed(timeou
     with socket.create_connection(address(timeouts_app)) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_response(sock).startswith(b"HTTP/1.1 200")
-        closed_after = seconds_until_closed(sock, b"GET / HTTP/1.1\r\n" + HEADER_BYTES, give_up_after=8)
+        closed_after = seconds_until_closed(
+            sock, b"GET / HTTP/1.1\r\n" + HEADER_BYTES, give_up_after=HEADERS_TIMEOUT_S + SLACK_S + 2
+        )
     assert closed_after is not None, "the next request's trickle kept the connection open for good"
     assert closed_after <= HEADERS_TIMEOUT_S + SLACK_S
 
@@ -171,23 +179,23 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keep_alive_timeout(se
         started = time.monotonic()  # before the request: the server's timer cannot have started earlier
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         assert read_response(sock).startswith(b"HTTP/1.1 200")
-        sock.settimeout(KEEP_ALIVE_TIMEOUT_S + 6)
+        sock.settimeout(KEEP_ALIVE_TIMEOUT_S + SLACK_S + 2)
         assert sock.recv(1) == b""
         assert time.monotonic() - started <= KEEP_ALIVE_TIMEOUT_S + SLACK_S
 
 
 def test_requests_and_the_websocket_outlive_the_header_timeout(timeouts_app: RunningApp) -> None:
-    with httpx.Client(base_url=timeouts_app.base_url) as client:  # one kept-alive connection, reused
+    with httpx.Client(base_url=timeouts_app.base_url, timeout=LIVENESS_S) as client:  # one kept-alive connection
         assert client.get("/healthz").status_code == 200
         time.sleep(KEEP_ALIVE_TIMEOUT_S / 2)
         assert client.get("/sign-in").status_code == 200
     host, port = address(timeouts_app)
     url = f"ws://{host}:{port}/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
-    with websocket_connect(url, open_timeout=5) as ws:
-        assert ws.recv(timeout=5).startswith("0{")  # engine.io's open packet
-        time.sleep(HEADERS_TIMEOUT_S + SLACK_S)
+    with websocket_connect(url, open_timeout=LIVENESS_S) as ws:
+        assert ws.recv(timeout=LIVENESS_S).startswith("0{")  # engine.io's open packet
+        time.sleep(HEADERS_TIMEOUT_S + PAST_S)
         ws.send("40")  # socket.io: connect to the default namespace
-        assert ws.recv(timeout=5).startswith("40{"), "the websocket was closed by the header timeout"
+        assert ws.recv(timeout=LIVENESS_S).startswith("40{"), "the websocket was closed by the header timeout"
 
 
 # --- the options themselves ------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.browserlike import load_page, open_tab, sign_up
 from bench.fanout import ROOM_LINK, fresh_chatapp
+from chatapp.live.wire import MESSAGES_EVENT
 
 POSTED = 100
 MAX_BACKLOG = 20
@@ -83,9 +84,9 @@ async def read_everything(ws: ClientConnection, idle_s: float = 2) -> tuple[int,
         if frame == "2":
             await ws.send("3")
         elif frame.startswith('42["chatapp:'):
-            live += frame.startswith('42["chatapp:messages"')
+            live += frame.startswith(f'42["{MESSAGES_EVENT}"')
             seq = max(seq, json.loads(frame[2:])[1].get("seq", 0))
-        resync = resync or ("runMethod" in frame and 'resync' in frame)
+        resync = resync or ("runMethod" in frame and "resync" in frame)
 
 
 async def test_a_tab_that_stops_reading_is_left_out_and_told_to_catch_up_when_it_reads_again():

@@ -31,6 +31,13 @@ def _require_unchanged(uow: UnitOfWork, checked: UserCredentials) -> None:
         raise InvalidCredentials()
 
 
+def _account_of(actor: Actor, refusal: str) -> int:
+    """The user id of an actor with an account; Forbidden with `refusal` for a guest."""
+    if actor.is_guest or actor.user_id is None:
+        raise Forbidden(refusal)
+    return actor.user_id
+
+
 def _require_free(uow: UnitOfWork, username: str) -> None:
     if uow.users.credentials_by_username(username) is not None:
         raise ValidationError({"username": "That username is taken."})
@@ -158,22 +165,23 @@ class Accounts:
         """A guest creates an account: their messages become the new user's, they stay guests in their
         rooms until an owner or moderator changes their role (unless a room welcomes members by
         sign-up), their guest sessions end, and the new account is signed in."""
-        if not guest.is_guest:
+        guest_id = guest.guest_id
+        if guest_id is None:
             raise Forbidden("You already have an account.")
         username, display_name, password_hash = await self._checked_new_account(form, ip)
 
         def work(uow: UnitOfWork) -> tuple[NewSession, list[int]]:
             _require_free(uow, username)
-            if uow.guests.delete_sessions(guest.guest_id) == 0:  # signed up (or out) meanwhile
+            if uow.guests.delete_sessions(guest_id) == 0:  # signed up (or out) meanwhile
                 raise NotAuthenticated()
             user = uow.users.add(
                 username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
             )
-            room_ids = uow.participants.convert_guest(guest.guest_id, user.id)
+            room_ids = uow.participants.convert_guest(guest_id, user.id)
             return self._issue_session(uow, user), room_ids
 
         session, room_ids = await self._tx.run(work, write=True)
-        await self._pubsub.publish(guest_topic(guest.guest_id), SessionsRevoked(user_id=None, guest_id=guest.guest_id))
+        await self._pubsub.publish(guest_topic(guest_id), SessionsRevoked(user_id=None, guest_id=guest_id))
         for room_id in room_ids:
             await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
         return session
@@ -204,15 +212,14 @@ class Accounts:
     async def change_display_name(self, actor: Actor, display_name: str) -> str:
         """The user's new display name, here and in every room they are in (their messages show it);
         open tabs of those rooms update their people lists. Guests keep the name they joined with."""
-        if actor.is_guest:
-            raise Forbidden("Guests keep the name they joined with; create an account to choose another.")
+        user_id = _account_of(actor, "Guests keep the name they joined with; create an account to choose another.")
         name = one_line(display_name)
         if error := display_name_error(name, reserved=self._reserved_names, typed=display_name):
             raise ValidationError({"display_name": error})
 
         def work(uow: UnitOfWork) -> list[int]:
-            uow.users.set_display_name(actor.user_id, name, self._clock())
-            return uow.participants.rename_user(actor.user_id, name)
+            uow.users.set_display_name(user_id, name, self._clock())
+            return uow.participants.rename_user(user_id, name)
 
         for room_id in await self._tx.run(work, write=True):
             await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
@@ -220,9 +227,8 @@ class Accounts:
 
     async def change_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
         """Replace the password, revoke every session of the user and issue a new one."""
-        if actor.is_guest:
-            raise Forbidden("Guests have no password; create an account first.")
-        creds = await self._tx.run(lambda uow: uow.users.credentials(actor.user_id))
+        user_id = _account_of(actor, "Guests have no password; create an account first.")
+        creds = await self._tx.run(lambda uow: uow.users.credentials(user_id))
         if creds is None:
             raise NotAuthenticated()
         errors: dict[str, str] = {}
@@ -241,12 +247,12 @@ class Accounts:
             except InvalidCredentials:
                 message = "Your password was just changed elsewhere; please try again."
                 raise ValidationError({"current_password": message}) from None
-            uow.users.set_password_hash(actor.user_id, new_hash, self._clock())
-            uow.sessions.delete_for_user(actor.user_id)
+            uow.users.set_password_hash(user_id, new_hash, self._clock())
+            uow.sessions.delete_for_user(user_id)
             return self._issue_session(uow, creds.user)
 
         session = await self._tx.run(work, write=True)
-        await self._pubsub.publish(user_topic(actor.user_id), SessionsRevoked(user_id=actor.user_id))
+        await self._pubsub.publish(user_topic(user_id), SessionsRevoked(user_id=user_id))
         return session
 
     def _issue_session(self, uow: UnitOfWork, user: User) -> NewSession:

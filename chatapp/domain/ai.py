@@ -13,16 +13,19 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from chatapp.domain.ai_prompt import Prompt, RoomContext, build_prompt
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.errors import Conflict, Forbidden, LlmError, NotFound, no_model_configured
 from chatapp.domain.events import (
+    EVERY_ROOM,
     AiNotice,
     AiReplyDelta,
     AiReplyEnded,
     AiReplyStarted,
+    Event,
     MessagePosted,
     MessageUpdated,
     ParticipantsChanged,
@@ -36,6 +39,8 @@ from chatapp.domain.models import (
     MessageStatus,
     Participant,
     ParticipantKind,
+    ParticipantState,
+    ReplyInProgress,
     ReplyRecord,
     Role,
     Room,
@@ -49,6 +54,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_S = 0.1  # at most ~10 delta events a second per reply
 HISTORY_MESSAGES = 200  # the newest messages considered for the context (then trimmed to the token budget)
+GUESTS_MAY_NOT_ASK = "The room's owner has not allowed guests to ask the AI here."
 _MENTION = re.compile(r"(?<![\w@])@ai\b", re.IGNORECASE)
 
 
@@ -58,7 +64,7 @@ def mentions_ai(text: str) -> bool:
 
 
 @dataclass
-class RunningReply:
+class _RunningReply:
     """A reply in progress; `text` is everything so far (a page opened mid-reply shows it)."""
 
     reply_id: str
@@ -67,6 +73,11 @@ class RunningReply:
     text: str = ""
     stop_requested: bool = False
     task: asyncio.Task | None = field(default=None, repr=False)
+
+    def snapshot(self) -> ReplyInProgress:
+        """The reply as it is now, frozen."""
+        replaces = self.replaces.id if self.replaces else None
+        return ReplyInProgress(reply_id=self.reply_id, room_id=self.room_id, text=self.text, replaces_id=replaces)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,24 +112,34 @@ class AiReplies:
         self._context_tokens = context_tokens
         self._timeout = timeout
         self._clock = clock
-        self._running: dict[int, RunningReply] = {}
+        self._running: dict[int, _RunningReply] = {}
 
-    async def on_posted(self, actor: Actor, message: Message, room: Room) -> None:
+    def subscribe(self) -> Callable[[], None]:
+        """Decide on every message posted in any room whether to answer it (see _on_message_posted)."""
+        return self._pubsub.subscribe(EVERY_ROOM, self._on_message_posted)
+
+    async def _on_message_posted(self, event: Event) -> None:
         """A person's message was saved: start a reply if the room's AI mode asks for one. When it
         cannot start (switched off, busy, not allowed for guests), the asker alone is told why."""
-        mode = room.ai_mode
+        if not isinstance(event, MessagePosted):
+            return
+        asked = await self._tx.run(lambda uow: _what_was_asked(uow, event))
+        if asked is None:
+            return
+        message, room, author = asked
         mentioned = mentions_ai(message.body)
-        if mode is AiMode.OFF:
+        if room.ai_mode is AiMode.OFF:
             if mentioned:
                 await self._tell(message, f"{self._ai_name} is switched off in this room (the owner's settings).")
             return
-        if not (mode is AiMode.EVERY or mentioned):
+        if not (room.ai_mode is AiMode.EVERY or mentioned):
+            return
+        if author.role is Role.GUEST and not room.guests_can_use_ai:
+            if mentioned:  # mode "every": a guest's message that may not ask simply gets no answer
+                await self._tell(message, GUESTS_MAY_NOT_ASK)
             return
         try:
-            await self.start(actor, message.room_id)
-        except Forbidden as refused:
-            if mentioned:  # mode "every": a guest's message that may not ask simply gets no answer
-                await self._tell(message, refused.message)
+            self._launch(room.id, replaces=None)
         except Conflict:
             await self._tell(message, f"{self._ai_name} is still answering; ask again when it is done.")
 
@@ -132,16 +153,24 @@ class AiReplies:
         if reply is not None and reply.task is not None:
             reply.task.cancel()
 
-    def running(self, room_id: int) -> RunningReply | None:
-        """The room's reply in progress, if any."""
-        return self._running.get(room_id)
+    async def get_reply_in_progress(self, actor: Actor, room_id: int) -> ReplyInProgress | None:
+        """The room's reply being written, as it is now (None when there is none), for someone who may
+        see the room."""
+        await self._tx.run(lambda uow: room_access(uow, actor, room_id))
+        reply = self._running.get(room_id)
+        return reply.snapshot() if reply is not None else None
 
-    async def start(self, actor: Actor, room_id: int) -> RunningReply:
+    async def wait_until_answered(self, room_id: int) -> None:
+        """Return once the room has no reply in progress (one that starts meanwhile is waited for too)."""
+        while (reply := self._running.get(room_id)) is not None and reply.task is not None:
+            await asyncio.wait({reply.task})
+
+    async def start(self, actor: Actor, room_id: int) -> ReplyInProgress:
         """Start a reply in the room; the actor must be a participant. One reply per room at a time."""
         await self._tx.run(lambda uow: _require_participant(uow, actor, room_id))
-        return self._launch(room_id, replaces=None)
+        return self._launch(room_id, replaces=None).snapshot()
 
-    async def regenerate(self, actor: Actor, room_id: int) -> RunningReply:
+    async def regenerate(self, actor: Actor, room_id: int) -> ReplyInProgress:
         """Answer again in place of the AI's latest reply in the room (the new text replaces it once
         there is any; the context is what came before the old reply). Counts as a message against the
         actor's rate limit."""
@@ -156,12 +185,12 @@ class AiReplies:
                 raise NotFound(f"{self._ai_name} has not answered in this room yet.")
             return latest
 
-        return self._launch(room_id, replaces=await self._tx.run(latest_reply))
+        return self._launch(room_id, replaces=await self._tx.run(latest_reply)).snapshot()
 
-    def _launch(self, room_id: int, *, replaces: Message | None) -> RunningReply:
+    def _launch(self, room_id: int, *, replaces: Message | None) -> _RunningReply:
         if room_id in self._running:
             raise Conflict(f"{self._ai_name} is already answering here. Wait for it, or stop it first.")
-        reply = RunningReply(reply_id=secrets.token_hex(6), room_id=room_id, replaces=replaces)
+        reply = _RunningReply(reply_id=secrets.token_hex(6), room_id=room_id, replaces=replaces)
         self._running[room_id] = reply
         reply.task = asyncio.create_task(self._run(reply), name=f"AI reply in room {room_id}")
         return reply
@@ -178,7 +207,7 @@ class AiReplies:
         await asyncio.gather(reply.task, return_exceptions=True)
         return True
 
-    async def _run(self, reply: RunningReply) -> None:
+    async def _run(self, reply: _RunningReply) -> None:
         started = time.monotonic()
         topic = room_topic(reply.room_id)
         status, notice = MessageStatus.COMPLETE, ""
@@ -231,12 +260,12 @@ class AiReplies:
             )
             await self._pubsub.publish(topic, failed)
 
-    async def _publish_delta(self, reply: RunningReply, text: str) -> None:
+    async def _publish_delta(self, reply: _RunningReply, text: str) -> None:
         await self._pubsub.publish(
             room_topic(reply.room_id), AiReplyDelta(room_id=reply.room_id, reply_id=reply.reply_id, text=text)
         )
 
-    async def _request(self, reply: RunningReply) -> _Request:
+    async def _request(self, reply: _RunningReply) -> _Request:
         """Load the room, its AI participant (created if missing) and history; build the prompt."""
         room_id = reply.room_id
         before_id = reply.replaces.id if reply.replaces else None  # a regenerated reply sees what came before
@@ -346,7 +375,19 @@ def _require_participant(uow: UnitOfWork, actor: Actor, room_id: int) -> None:
     if access.me is None:
         raise Forbidden("Join the room to ask the AI.")
     if not access.may_ask_ai:
-        raise Forbidden("The room's owner has not allowed guests to ask the AI here.")
+        raise Forbidden(GUESTS_MAY_NOT_ASK)
+
+
+def _what_was_asked(uow: UnitOfWork, event: MessagePosted) -> tuple[Message, Room, Participant] | None:
+    """The message, its room and its author, if the author is a person still in the room."""
+    message = event.message or uow.messages.get(event.message_id)
+    room = uow.rooms.get(event.room_id)
+    author = uow.participants.get(message.participant_id) if message is not None else None
+    if message is None or room is None or author is None:
+        return None
+    if author.kind is ParticipantKind.AI or author.state is not ParticipantState.ACTIVE:
+        return None
+    return message, room, author
 
 
 async def _close(stream: LlmStream) -> None:

@@ -78,7 +78,7 @@ def system_part(context: RoomContext) -> str:
     parts = [BASE_INSTRUCTIONS.format(ai_name=context.ai_name)]
     if context.instruction.strip():
         parts.append("Instructions from the room's owner:\n" + context.instruction.strip())
-    room = {
+    room: dict[str, str | int | list[str]] = {
         "room_name": context.room_name,
         "room_topic": context.room_topic,
         "people_present": list(context.present[:MAX_PRESENT_NAMES]),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
 from chatapp.domain.limits import RateLimiter, actor_key
-from chatapp.domain.models import Actor, CatchUp, Message, MessagePage, Room
+from chatapp.domain.models import Actor, CatchUp, Message, MessagePage
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.rooms import is_valid_id, require_member, room_access
 from chatapp.domain.validation import clean_text
@@ -41,11 +40,9 @@ class Chat:
         max_message_chars: int,
         page_size: int,
         clock: Clock = utc_now,
-        on_posted: Callable[[Actor, Message, Room], Awaitable[None]] | None = None,
         post_limit: RateLimiter | None = None,
     ) -> None:
         self._post_limit = post_limit  # per participant: a burst, then a steady rate
-        self._on_posted = on_posted  # e.g. the AI participant deciding whether to answer
         self._tx = tx
         self._pubsub = pubsub
         self.max_message_chars = max_message_chars
@@ -87,7 +84,7 @@ class Chat:
         if (earlier := await self._take_post_slot(actor, room_id, client_message_id)) is not None:
             return earlier
 
-        def work(uow: UnitOfWork) -> tuple[Message, Room, bool]:
+        def work(uow: UnitOfWork) -> tuple[Message, bool]:
             access = room_access(uow, actor, room_id)
             if access.me is None:
                 raise Forbidden("Join the room to post.")
@@ -96,19 +93,18 @@ class Chat:
                 room_id=room_id, author=access.me, body=text, now=now, client_message_id=client_message_id
             )
             if message is not None:
-                return message, access.room, True
-            return _earlier_send(uow, access.me.id, client_message_id), access.room, False
+                return message, True
+            return _earlier_send(uow, access.me.id, client_message_id), False
 
-        message, room, is_new = await self._tx.run(work, write=True)
+        message, is_new = await self._tx.run(work, write=True)
         if not is_new:
             if self._post_limit is not None:
                 self._post_limit.refund(actor_key(room_id, actor))  # a resend is not a new message
             return message
+        # The room's tabs, and the AI deciding whether to answer, hear of it through the event.
         await self._pubsub.publish(
             room_topic(room_id), MessagePosted(room_id=room_id, message_id=message.id, message=message)
         )
-        if self._on_posted is not None:
-            await self._on_posted(actor, message, room)
         return message
 
     async def _take_post_slot(self, actor: Actor, room_id: int, client_message_id: str | None) -> Message | None:
@@ -118,8 +114,11 @@ class Chat:
         if self._post_limit is None:
             return None
         key = actor_key(room_id, actor)
-        resend_when_refused = client_message_id is not None and self._post_limit.wait_needed(key) > 0
-        if resend_when_refused and (earlier := await self._already_sent(actor, room_id, client_message_id)):
+        if (
+            client_message_id is not None
+            and self._post_limit.wait_needed(key) > 0
+            and (earlier := await self._already_sent(actor, room_id, client_message_id))
+        ):
             return earlier
         self._post_limit.hit(key, "You are sending messages too fast.")
         return None
@@ -137,7 +136,7 @@ class Chat:
         disappears from every screen; the record keeps when and by whom."""
 
         def work(uow: UnitOfWork) -> None:
-            me = require_member(uow, actor, room_id).me
+            me = require_member(uow, actor, room_id).member
             message = uow.messages.get(message_id) if is_valid_id(message_id) else None
             if message is None or message.room_id != room_id:
                 raise NotFound("That message does not exist (or was already deleted).")

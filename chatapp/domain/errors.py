@@ -58,6 +58,11 @@ class LlmError(DomainError):
         self.kind = kind
 
 
+def not_a_member() -> Forbidden:
+    """The error of an operation that needs the actor in the room, asked by someone who only views it."""
+    return Forbidden("Join the room first.")
+
+
 def no_model_configured() -> LlmError:
     """The error of a reply asked for while the server has no AI model."""
     return LlmError(

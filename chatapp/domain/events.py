@@ -57,8 +57,9 @@ def _json_safe(value: Any) -> Any:
 
 
 @cache
-def _datetime_fields(cls: type[Event]) -> tuple[str, ...]:
-    """The names of the class's fields that hold a datetime (or None)."""
+def _datetime_fields(kind: str) -> tuple[str, ...]:
+    """The names of the fields of the event class of this kind that hold a datetime (or None)."""
+    cls = EVENT_TYPES[kind]
     hints = get_type_hints(cls)
     return tuple(f.name for f in fields(cls) if datetime in (get_args(hints[f.name]) or (hints[f.name],)))
 
@@ -191,7 +192,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise ValueError(f"unknown event kind {kind!r}")
-    for name in _datetime_fields(cls):
+    for name in _datetime_fields(cls.kind):
         if isinstance(values.get(name), str):
             values[name] = datetime.fromisoformat(values[name])
     return cls(**values)
@@ -200,6 +201,9 @@ def event_from_dict(data: dict[str, Any]) -> Event:
 def room_topic(room_id: int) -> str:
     """The pub/sub topic of a room's events."""
     return f"room:{room_id}"
+
+
+EVERY_ROOM = "room:*"  # subscribes to the events of every room
 
 
 def user_topic(user_id: int) -> str:

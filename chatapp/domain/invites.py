@@ -87,7 +87,7 @@ class Invites:
             return uow.invites.add(
                 room_id=room_id,
                 token_hash=hash_token(token),
-                created_by=access.me.id,
+                created_by=access.member.id,
                 now=now,
                 expires_at=now + timedelta(days=days) if days else None,
                 max_uses=max_uses,
@@ -113,7 +113,7 @@ class Invites:
             invite = uow.invites.get(invite_id) if is_valid_id(invite_id) else None
             if invite is None or invite.room_id != room_id:
                 raise NotFound("That invite link does not exist.")
-            own = invite.created_by == access.me.id
+            own = invite.created_by == access.member.id
             if not (access.can_moderate or own):
                 raise Forbidden("Only the room's owners and moderators can revoke this link.")
             uow.invites.revoke(invite.id, self._clock())
@@ -128,8 +128,11 @@ class Invites:
             invite = self._usable(uow, token, actor=actor)
             membership = uow.participants.membership(invite.room_id, actor) if actor is not None else None
             already_in = membership is not None and membership.state is ParticipantState.ACTIVE
+            room = uow.rooms.get(invite.room_id)
+            if room is None:  # deleted meanwhile (its links go with it)
+                raise InviteInvalid()
             return InvitePreview(
-                room_name=uow.rooms.get(invite.room_id).name,
+                room_name=room.name,
                 member_of_room_id=invite.room_id if already_in else None,
             )
 

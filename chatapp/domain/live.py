@@ -143,5 +143,10 @@ class SessionWatch:
             if isinstance(event, SessionsRevoked):
                 await on_revoked()
 
-        topic = guest_topic(actor.guest_id) if actor.is_guest else user_topic(actor.user_id)
+        if actor.guest_id is not None:
+            topic = guest_topic(actor.guest_id)
+        elif actor.user_id is not None:
+            topic = user_topic(actor.user_id)
+        else:
+            raise ValueError("an actor is a user or a guest")
         return self._pubsub.subscribe(topic, handler)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from chatapp.domain.errors import not_a_member
+
 
 class ParticipantKind(StrEnum):
     """Who stands behind a participant."""
@@ -221,6 +223,16 @@ class CatchUp:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyInProgress:
+    """The AI's reply being written in a room, as it is now: a page opened mid-reply starts from it."""
+
+    reply_id: str
+    room_id: int
+    text: str  # everything so far
+    replaces_id: int | None = None  # the reply it regenerates, if any
+
+
+@dataclass(frozen=True, slots=True)
 class RoomSummary:
     """A lobby row: a room, my role in it, and its newest message if any."""
 
@@ -241,6 +253,13 @@ class RoomAccess:
 
     room: Room
     me: Participant | None
+
+    @property
+    def member(self) -> Participant:
+        """The actor's participant, for operations that need one: Forbidden when they only view the room."""
+        if self.me is None:
+            raise not_a_member()
+        return self.me
 
     @property
     def can_post(self) -> bool:

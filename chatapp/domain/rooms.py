@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
+from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError, not_a_member
 from chatapp.domain.events import (
     ParticipantRemoved,
     ParticipantsChanged,
@@ -57,7 +57,7 @@ def require_member(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
     """room_access for operations that need the actor in the room (Forbidden when they only view it)."""
     access = room_access(uow, actor, room_id)
     if access.me is None:
-        raise Forbidden("Join the room first.")
+        raise not_a_member()
     return access
 
 
@@ -233,7 +233,7 @@ class Rooms:
 
         def work(uow: UnitOfWork) -> Participant:
             uow.rooms.lock(room_id)  # two owners stepping down at once must not leave the room without one
-            me = require_moderator(uow, actor, room_id).me
+            me = require_moderator(uow, actor, room_id).member
             target = _target(uow, room_id, participant_id)
             if me.role is not Role.OWNER and not (target.role is Role.GUEST and wanted is Role.MEMBER):
                 raise Forbidden("Only the room's owner can do that.")
@@ -256,7 +256,7 @@ class Rooms:
 
         def work(uow: UnitOfWork) -> Removal:
             uow.rooms.lock(room_id)
-            me = require_moderator(uow, actor, room_id).me
+            me = require_moderator(uow, actor, room_id).member
             # leaving does not dodge removal
             target = _target(uow, room_id, participant_id, states=(ParticipantState.ACTIVE, ParticipantState.LEFT))
             if target.id == me.id:
@@ -302,7 +302,7 @@ class Rooms:
 
         def work(uow: UnitOfWork) -> Participant:
             uow.rooms.lock(room_id)
-            me = require_moderator(uow, actor, room_id).me
+            me = require_moderator(uow, actor, room_id).member
             target = _target(
                 uow,
                 room_id,
@@ -336,7 +336,7 @@ class Rooms:
 
         def work(uow: UnitOfWork) -> Participant:
             uow.rooms.lock(room_id)
-            me = require_member(uow, actor, room_id).me
+            me = require_member(uow, actor, room_id).member
             if me.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
                 raise Conflict(
                     "You are the room's only owner: make someone else an owner before you leave, "

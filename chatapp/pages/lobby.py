@@ -11,7 +11,7 @@ from nicegui import ui
 from chatapp.domain.errors import DomainError, ValidationError
 from chatapp.domain.models import Room, RoomSummary
 from chatapp.domain.services import Services
-from chatapp.pages.markdown import plain_text
+from chatapp.live.markdown import plain_text
 from chatapp.pages.session import TabSession, request_actor, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 

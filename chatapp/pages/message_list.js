@@ -1,5 +1,5 @@
 // The room's message list: one element holding messages as data.
-// New messages arrive through one room-wide socket.io event ("chatapp:messages", emitted once for all
+// New messages arrive through one room-wide socket.io event (events.messages, emitted once for all
 // viewers, a batch when the room is busy); whatever was missed while the socket was down is asked for on every (re)connect
 // ("catch-up"); older pages come through prepend(). Nothing re-renders the history.
 function newerEdit(a, b) {
@@ -74,7 +74,8 @@ export default {
     me: { type: Number, default: 0 },  // the viewer's participant id (0: not in the room)
     canModerate: { type: Boolean, default: false },
     syncedAt: { type: Number, default: 0 },  // server time (ms) up to which the page has every change
-    ackEvery: { type: Number, default: 50 },  // say which broadcasts arrived after this many (room_feed.py)
+    ackEvery: { type: Number, default: 50 },
+    events: { type: Object, required: true },  // the live events' names (chatapp/live/wire.py)  // say which broadcasts arrived after this many (room_feed.py)
   },
   data() {
     const running = this.aiRunning;
@@ -136,9 +137,9 @@ export default {
     clearTimeout(this.noticeTimer);
     if (this.resizes) this.resizes.disconnect();
     if (window.socket) {
-      window.socket.off("chatapp:messages", this.onLive);
-      window.socket.off("chatapp:ai", this.onAi);
-      window.socket.off("chatapp:deleted", this.onDeleted);
+      window.socket.off(this.events.messages, this.onLive);
+      window.socket.off(this.events.ai, this.onAi);
+      window.socket.off(this.events.deleted, this.onDeleted);
       window.socket.off("connect", this.onConnect);
     }
   },
@@ -149,9 +150,9 @@ export default {
         this.attachTimer = setTimeout(() => this.attach(), 10);
         return;
       }
-      window.socket.on("chatapp:messages", this.onLive);
-      window.socket.on("chatapp:ai", this.onAi);
-      window.socket.on("chatapp:deleted", this.onDeleted);
+      window.socket.on(this.events.messages, this.onLive);
+      window.socket.on(this.events.ai, this.onAi);
+      window.socket.on(this.events.deleted, this.onDeleted);
       window.socket.on("connect", this.onConnect);
       if (window.socket.connected) this.onConnect();
     },

@@ -2,120 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import math
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from nicegui import ui
 
-from chatapp.domain.models import Message
-from chatapp.pages.markdown import markdown_cost, render_markdown
+from chatapp.live.catch_up import read_catch_up_request
+from chatapp.live.payloads import Payload, epoch_ms
+from chatapp.live.wire import EVENT_NAMES
 
 DOM_WINDOW = 300
-
-Payload = dict[str, Any]
-
-
-PAYLOAD_CACHE_SIZE = 8192
-_payloads: OrderedDict[Message, Payload] = OrderedDict()  # built once per message, shared by all viewers
-# Renders under way, by message: every request needing one awaits the same task. The task (not the
-# request) fills _payloads, so a request abandoned meanwhile (NiceGUI cancels a page not built in 3 s)
-# does not make the next one render again.
-_rendering: dict[Message, asyncio.Task[dict[Message, Payload]]] = {}
-
-
-def _build_payload(message: Message) -> Payload:
-    """What a browser needs to show a message."""
-    return {
-        "id": message.id,
-        "pid": message.participant_id,
-        "author": message.author_name,
-        "kind": message.author_kind.value,
-        "ts": message.created_at.isoformat(),
-        "html": render_markdown(message.body),
-        "status": message.status.value,  # an AI reply can be "stopped" or "failed" part-way
-        "edited": message.edited_at.isoformat() if message.edited_at else None,  # a regenerated reply
-    }
-
-
-INLINE_RENDER_MAX_CHARS = 2000  # a short message without code blocks renders in ~0.1-0.3 ms
-INLINE_RENDER_MAX_COST = 1000  # markdown_cost's estimated us: at most ~1 ms on the loop
-
-
-def _renders_quickly(message: Message) -> bool:
-    """Short, cheap prose: rendering it on the loop costs less than a hop to a worker thread."""
-    body = message.body
-    return (
-        len(body) <= INLINE_RENDER_MAX_CHARS
-        and "```" not in body
-        and "~~~" not in body
-        and markdown_cost(body) <= INLINE_RENDER_MAX_COST
-    )
-
-
-def _remember(built: dict[Message, Payload]) -> None:
-    """Cache payloads, forgetting the oldest beyond PAYLOAD_CACHE_SIZE."""
-    _payloads.update(built)
-    while len(_payloads) > PAYLOAD_CACHE_SIZE:
-        _payloads.popitem(last=False)
-
-
-def _start_rendering(messages: list[Message]) -> None:
-    """Render messages in a worker thread; the result goes to the cache whoever still waits for it."""
-    task = asyncio.get_running_loop().create_task(asyncio.to_thread(lambda: {m: _build_payload(m) for m in messages}))
-    for message in messages:
-        _rendering[message] = task
-
-    def finished(_: asyncio.Task) -> None:  # runs before the awaiting requests resume
-        for message in messages:
-            if _rendering.get(message) is task:
-                del _rendering[message]
-        if not task.cancelled() and task.exception() is None:
-            _remember(task.result())
-
-    task.add_done_callback(finished)
-
-
-async def payloads_of(messages: list[Message]) -> list[Payload]:
-    """Payloads for messages, built once per message and shared by every viewer.
-
-    A single short, cheap message (the live path) renders on the loop; anything else, such as code blocks
-    (Pygments can take milliseconds) or a page of history, renders in a worker thread, once, however
-    many requests ask for it meanwhile and whether or not they wait for the end.
-    """
-    found = {m: p for m in messages if (p := _payloads.get(m)) is not None}
-    missing = [m for m in dict.fromkeys(messages) if m not in found]
-    if len(missing) == 1 and missing[0] not in _rendering and _renders_quickly(missing[0]):
-        found[missing[0]] = _build_payload(missing[0])
-        _remember({missing[0]: found[missing[0]]})
-    elif missing:
-        if new := [m for m in missing if m not in _rendering]:
-            _start_rendering(new)
-        for task in {_rendering[m] for m in missing}:
-            built = await asyncio.shield(task)
-            found.update((m, built[m]) for m in missing if m in built)
-    return [found[m] for m in messages]
-
-
-def epoch_ms(moment: datetime) -> int:
-    """A server time as the browser holds it: milliseconds since the epoch."""
-    return round(moment.timestamp() * 1000)
-
-
-def read_catch_up_request(args: Any) -> tuple[int, datetime | None] | None:
-    """The browser's catch-up request: the id to read on from and the server time it has news up to."""
-    if isinstance(args, int) and not isinstance(args, bool):
-        return args, None  # a page script from before the time was sent
-    if not isinstance(args, dict) or not isinstance(args.get("after"), int) or isinstance(args["after"], bool):
-        return None
-    since = args.get("since")
-    if isinstance(since, int | float) and not isinstance(since, bool) and math.isfinite(since) and since >= 0:
-        return args["after"], datetime.fromtimestamp(min(since, 2**42) / 1000, UTC)
-    return args["after"], None
-
 
 class MessageList(ui.element, component="message_list.js"):
     """Holds the room's visible messages as data; the browser renders them (role=log).
@@ -155,6 +51,7 @@ class MessageList(ui.element, component="message_list.js"):
         self._props["has-older"] = has_older or len(payloads) > DOM_WINDOW
         self._props["window-size"] = DOM_WINDOW
         self._props["room"] = room_id
+        self._props["events"] = EVENT_NAMES  # the live events' names, said once (chatapp/live/wire.py)
         # The page says which of the room's broadcasts it has taken in: every `ack_every`, or a moment
         # after the last (room_feed.py leaves a tab too far behind out).
         self._props["ack-every"] = ack_every

@@ -30,13 +30,11 @@ from nicegui import background_tasks, core
 
 from chatapp.domain.events import AiReplyDelta, AiReplyStarted, Event
 from chatapp.domain.models import Message, Participant, Room
-from chatapp.pages.message_list import Payload, epoch_ms, payloads_of
+from chatapp.live.payloads import Payload, epoch_ms, payloads_of
+from chatapp.live.wire import AI_EVENT, DELETED_EVENT, MESSAGES_EVENT, ai_event_data
 
 log = logging.getLogger(__name__)
 
-LIVE_EVENT = "chatapp:messages"
-AI_EVENT = "chatapp:ai"
-DELETED_EVENT = "chatapp:deleted"
 # A busy room sends at most one live emit per interval, carrying every message of that interval: each
 # emit costs a socket write per tab, so 20 posters in a room of 20 tabs would otherwise cost 400
 # writes per round of messages. A message into a quiet room is sent at once.
@@ -58,7 +56,8 @@ class FeedTab(Protocol):
     client_id: str
     ready: bool  # False while its page is still being built (it then buffers in `pending`)
     pending: list[Payload]
-    connected: bool  # its socket is connected (a page simulated in tests never has one)
+    @property
+    def connected(self) -> bool: ...  # its socket is connected (a page simulated in tests never has one)
 
     def delivered(self, payloads: list[Payload]) -> None: ...
     def forget(self, message_id: int) -> None: ...
@@ -176,7 +175,7 @@ class RoomFeed:
         if batch and ready:
             for tab in ready:
                 tab.delivered(batch)
-            await self._broadcast(LIVE_EVENT, {"room": self.room_id, "messages": batch}, ready)
+            await self._broadcast(MESSAGES_EVENT, {"room": self.room_id, "messages": batch}, ready)
 
     async def on_ai_event(self, event: Event) -> None:
         """The AI's reply started, grew, ended, or the room gets a notice: one emit to every tab."""
@@ -216,14 +215,9 @@ class RoomFeed:
             await self._emit_ai(delta)
 
     async def _emit_ai(self, event: Event) -> None:
-        data = {"room": self.room_id, "type": event.kind, **event.to_dict()}
-        data.pop("kind", None)
-        data.pop("room_id", None)  # said once, as "room"
-        if isinstance(event, AiReplyDelta):
-            data.pop("reply_id", None)  # the running reply's (sent with "started"): 28 bytes less per delta
         ready = self._ready_tabs()
         if ready:
-            await self._broadcast(AI_EVENT, data, ready)
+            await self._broadcast(AI_EVENT, ai_event_data(self.room_id, event), ready)
 
     async def on_message_deleted(self, message_id: int, deleted_at: datetime | None = None) -> None:
         """A message was deleted: it goes from every tab's screen in one emit."""

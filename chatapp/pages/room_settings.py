@@ -4,6 +4,7 @@ who may invite, and what the AI has used."""
 from __future__ import annotations
 
 from nicegui import ui
+from nicegui.elements.mixins.disableable_element import DisableableElement
 
 from chatapp.domain.errors import DomainError, ValidationError
 from chatapp.domain.models import ModelUsage, Room, RoomAiView
@@ -62,7 +63,8 @@ def _room_form(services: Services, tab: TabSession, room: Room, view: RoomAiView
         "Guests who create an account become members", value=room.signed_up_guests_become_members
     )
     fields = {"name": name, "topic": topic, "mode": mode, "instruction": instruction, "model": model}
-    for element in [*fields.values(), guests_ai, members_invite, guests_to_members]:
+    editable: list[DisableableElement] = [name, topic, mode, instruction, model, guests_ai, members_invite]
+    for element in [*editable, guests_to_members]:
         element.set_enabled(view.can_edit)
 
     async def save() -> None:

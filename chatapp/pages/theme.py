@@ -8,7 +8,7 @@ from nicegui import Client, app, ui
 from starlette.exceptions import HTTPException
 
 from chatapp.domain.models import Actor
-from chatapp.pages.markdown import code_css
+from chatapp.live.markdown import code_css
 
 APP_NAME = "chatapp"
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import ARTIFACTS
+from tests.timing import LIVENESS_MS, LIVENESS_S, SERVER_START_S
 
 REQUIRE_BROWSER = os.environ.get("CHATAPP_REQUIRE_BROWSER") == "1"
 CHROMIUM_FLAGS = [
@@ -46,9 +47,30 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class PatientBrowser:
+    """The launched browser, whose pages wait up to LIVENESS_S for what a test waits for (an element, a URL):
+    Playwright's own default is 30 s, and a wait returns as soon as the thing happens."""
+
+    def __init__(self, launched) -> None:
+        self._launched = launched
+
+    def new_context(self, **options):
+        context = self._launched.new_context(**options)
+        context.set_default_timeout(LIVENESS_MS)
+        return context
+
+    def new_page(self, **options):
+        page = self._launched.new_page(**options)
+        page.set_default_timeout(LIVENESS_MS)
+        return page
+
+    def __getattr__(self, name: str):
+        return getattr(self._launched, name)
+
+
 @pytest.fixture
 def browser():
-    """A headless Debian chromium (never a downloaded browser), one per test.
+    """A headless Debian chromium (never a downloaded browser), one per test, as a PatientBrowser.
 
     Playwright's sync API runs an event loop on this thread while it is open; keeping it per test
     means no async test ever starts while that loop is still running.
@@ -62,7 +84,7 @@ def browser():
         _skip_or_fail("playwright is not installed")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=path, args=CHROMIUM_FLAGS)
-        yield launched
+        yield PatientBrowser(launched)
         launched.close()
 
 
@@ -74,7 +96,7 @@ class RunningApp:
 
 
 def start_app(data_dir: Path, env_extra: dict[str, str] | None = None, port: int | None = None) -> RunningApp:
-    """Start `python -m chatapp` (on a free port unless given) and wait for /healthz."""
+    """Start `python -m chatapp` (on a free port unless given) and wait for /healthz (up to SERVER_START_S)."""
     port = port or _free_port()
     env = {
         **os.environ,
@@ -88,15 +110,16 @@ def start_app(data_dir: Path, env_extra: dict[str, str] | None = None, port: int
     log = open(data_dir.parent / f"server-{port}.log", "w")  # noqa: SIM115 (closed with the process)
     process = subprocess.Popen([sys.executable, "-m", "chatapp"], env=env, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + SERVER_START_S
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
                 return RunningApp(base_url, process, data_dir)
         except httpx.HTTPError:
-            time.sleep(0.1)
+            pass
         if process.poll() is not None:
             break
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"chatapp did not start: see {log.name}")
 
@@ -104,7 +127,7 @@ def start_app(data_dir: Path, env_extra: dict[str, str] | None = None, port: int
 def stop_app(app: RunningApp) -> None:
     app.process.terminate()
     try:
-        app.process.wait(timeout=10)
+        app.process.wait(timeout=LIVENESS_S)
     except subprocess.TimeoutExpired:
         app.process.kill()
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.browser.conftest import start_app, stop_app
 from tests.domain.helpers import PASSWORD
+from tests.timing import eventually_blocking
 
 pytestmark = pytest.mark.browser
 
@@ -63,7 +64,7 @@ def test_two_browsers_chat_live(browser, live_app, artifacts):
     bob.get_by_role("button", name="Join").click()
     bob.wait_for_url(room_url)
     log(bob).wait_for()
-    alice.get_by_text("People (3)").wait_for(timeout=2000)
+    alice.get_by_text("People (3)").wait_for()
     people = alice.get_by_role("list", name="Participants")
     alice_sees, alice_may = people.get_by_role("listitem").all_inner_texts(), people.get_by_role("button")
     assert [text.split("\n")[:3] for text in alice_sees] == [
@@ -73,14 +74,12 @@ def test_two_browsers_chat_live(browser, live_app, artifacts):
     ]
     assert alice_may.all_inner_texts() == ["Remove"]  # the owner may remove Bob; nobody removes the AI
 
-    say(alice, "Hello Bob, **welcome**!")
-    started = time.monotonic()
-    log(bob).get_by_text("Hello Bob,").wait_for(timeout=1000)
-    assert time.monotonic() - started < 1.0
+    say(alice, "Hello Bob, **welcome**!")  # how fast it arrives is measured by bench/fanout.py
+    log(bob).get_by_text("Hello Bob,").wait_for()
     assert log(bob).locator("strong").inner_text() == "welcome"
 
     say(bob, "Thanks Alice\n```python\nprint('hi')\n```")
-    log(alice).get_by_text("Thanks Alice").wait_for(timeout=1000)
+    log(alice).get_by_text("Thanks Alice").wait_for()
     assert log(alice).locator("pre.codehilite span").count() > 0  # highlighted code block
     assert alice.get_by_label("Message", exact=True).input_value() == ""
 
@@ -108,7 +107,7 @@ def test_hostile_markup_renders_inert(browser, live_app, artifacts):
     create_room(page, "Sandbox")
     for text in HOSTILE:
         say(page, text)
-    log(page).get_by_text("<svg onload").wait_for(timeout=2000)
+    log(page).get_by_text("<svg onload").wait_for()
     page.get_by_text("click me").click()
     time.sleep(0.3)
 
@@ -131,7 +130,7 @@ def test_quick_type_enter_type_enter_loses_nothing(browser, live_app, artifacts)
     create_room(page, "Rapid")
     for i in range(10):  # no waiting between messages: the server's "cleared" update races the typing
         say(page, f"rapid {i}")
-    log(page).get_by_text("rapid 9").wait_for(timeout=3000)
+    log(page).get_by_text("rapid 9").wait_for()
     time.sleep(0.5)
     assert log(page).locator(".chat-body").all_inner_texts() == [f"rapid {i}" for i in range(10)]
     box = page.get_by_label("Message", exact=True)
@@ -140,10 +139,10 @@ def test_quick_type_enter_type_enter_loses_nothing(browser, live_app, artifacts)
     box.press("Shift+Enter")
     box.type("second line")
     box.press("Enter")
-    log(page).get_by_text("second line").wait_for(timeout=2000)
+    log(page).get_by_text("second line").wait_for()
     assert log(page).locator(".chat-body").last.inner_html() == "<p>first line<br>\nsecond line</p>"
     say(page, "   ")
-    page.get_by_text("Message is empty.").wait_for(timeout=2000)
+    page.get_by_text("Message is empty.").wait_for()
     assert box.input_value() == "   "  # an invalid draft stays in the box
     context.close()
 
@@ -157,16 +156,16 @@ def test_history_is_rebuilt_after_server_restart(browser, tmp_path, artifacts):
         create_room(page, "Durable")
         for i in range(3):
             say(page, f"note {i}")
-        log(page).get_by_text("note 2").wait_for(timeout=2000)
+        log(page).get_by_text("note 2").wait_for()
         page.evaluate("window.__old_page = true")
         stop_app(app)
         app = start_app(tmp_path / "data", port=port)
         # The page reconnects, finds its old client gone and reloads: history comes from the database.
-        page.wait_for_function("window.__old_page === undefined", timeout=20000)
-        log(page).get_by_text("note 2").wait_for(timeout=15000)
-        page.wait_for_function("document.querySelectorAll('article.chat-msg').length === 3", timeout=15000)
+        page.wait_for_function("window.__old_page === undefined")
+        log(page).get_by_text("note 2").wait_for()
+        page.wait_for_function("document.querySelectorAll('article.chat-msg').length === 3")
         say(page, "after restart")
-        log(page).get_by_text("after restart").wait_for(timeout=5000)
+        log(page).get_by_text("after restart").wait_for()
         texts = log(page).locator("article .chat-body").all_inner_texts()
         assert texts == ["note 0", "note 1", "note 2", "after restart"]
         page.screenshot(path=str(artifacts / "after-restart.png"))
@@ -182,12 +181,12 @@ def test_room_opens_on_newest_page_and_loads_older_on_demand(browser, live_app, 
     room_id = int(room_url.rsplit("/", 1)[1])
     seed_messages(live_app.data_dir, "olga", room_id, 65)
     page.reload()
-    log(page).get_by_text("message 64").wait_for(timeout=5000)
+    log(page).get_by_text("message 64").wait_for()
     articles = log(page).locator("article")
     assert articles.count() == 50
     assert articles.first.locator(".chat-body").inner_text() == "message 15"
     log(page).get_by_role("button", name="Load older messages").click()
-    log(page).get_by_text("start of the conversation").wait_for(timeout=5000)
+    log(page).get_by_text("start of the conversation").wait_for()
     assert articles.count() == 65
     assert articles.first.locator(".chat-body").inner_text() == "message 0"
     page.screenshot(path=str(artifacts / "older-loaded.png"))
@@ -205,13 +204,12 @@ def test_a_room_of_long_messages_opens_at_the_bottom_and_your_own_message_is_alw
     seed_messages(live_app.data_dir, "lena", int(room_url.rsplit("/", 1)[1]), 30, text=long_text)
     page.reload()
     log(page).locator("article").last.wait_for()
-    page.wait_for_timeout(500)  # fonts and layout settle; the list must follow them down
-    assert log(page).evaluate(GAP_BELOW) < 48
+    eventually_blocking(lambda: log(page).evaluate(GAP_BELOW) < 48)  # fonts and layout settle: the list follows them
     log(page).evaluate("el => el.scrollBy(0, -150)")  # a layout-like scroll, not the reader's
     say(page, "my own reply")
-    log(page).get_by_text("my own reply").wait_for(timeout=3000)
-    page.wait_for_timeout(300)
-    assert log(page).evaluate(GAP_BELOW) < 48 and page.get_by_text("New messages below").count() == 0
+    log(page).get_by_text("my own reply").wait_for()
+    eventually_blocking(lambda: log(page).evaluate(GAP_BELOW) < 48)
+    assert page.get_by_text("New messages below").count() == 0
     page.screenshot(path=str(artifacts / "long-messages-bottom.png"))
     context.close()
 
@@ -262,12 +260,12 @@ def test_a_tab_back_after_a_big_cleanup_shows_none_of_the_deleted_messages(brows
     room_id = int(room_url.rsplit("/", 1)[1])
     seed_messages(live_app.data_dir, "alice", room_id, 60, text="spam")
     alice.reload()
-    log(alice).get_by_text("spam 59").wait_for(timeout=10000)
+    log(alice).get_by_text("spam 59").wait_for()
     alice_ctx.set_offline(True)
     delete_newest(live_app.data_dir, "alice", room_id, 55)  # more than a catch-up carries: the list starts over
     time.sleep(1)
     alice_ctx.set_offline(False)
-    log(alice).get_by_text("spam 59").wait_for(state="detached", timeout=15000)
+    log(alice).get_by_text("spam 59").wait_for(state="detached")
     texts = log(alice).locator("article .chat-body").all_inner_texts()
     assert texts == [f"spam {i}" for i in range(5)]
     alice.screenshot(path=str(artifacts / "after-cleanup.png"))
@@ -286,7 +284,7 @@ def test_messages_sent_while_offline_arrive_after_reconnect(browser, live_app, a
     say(bob, "while you were away 2")
     time.sleep(2)
     alice_ctx.set_offline(False)
-    log(alice).get_by_text("while you were away 2").wait_for(timeout=15000)
+    log(alice).get_by_text("while you were away 2").wait_for()
     texts = log(alice).locator("article .chat-body").all_inner_texts()
     assert texts == ["while you were away 1", "while you were away 2"]
     alice.screenshot(path=str(artifacts / "after-reconnect.png"))
@@ -299,7 +297,7 @@ def test_messages_sent_while_offline_arrive_after_reconnect(browser, live_app, a
     seed_messages(live_app.data_dir, "bob", int(room_url.rsplit("/", 1)[1]), 80)
     time.sleep(1)
     alice_ctx.set_offline(False)
-    log(alice).get_by_text("message 79").wait_for(timeout=15000)
+    log(alice).get_by_text("message 79").wait_for()
     assert alice.evaluate("window.__same_page") is True
     assert alice.get_by_label("Message", exact=True).input_value() == "my unsent draft"
     texts = log(alice).locator("article .chat-body").all_inner_texts()
@@ -318,10 +316,11 @@ def test_two_browsers_chat_live_on_postgresql(browser, postgres_database, tmp_pa
         room_url = create_room(alice, "On Postgres")
         join_room(bob, room_url)
         say(alice, "stored in PostgreSQL")
-        log(bob).get_by_text("stored in PostgreSQL").wait_for(timeout=1000)
+        log(bob).get_by_text("stored in PostgreSQL").wait_for()
         say(bob, "and back")
-        log(alice).get_by_text("and back").wait_for(timeout=1000)
+        log(alice).get_by_text("and back").wait_for()
         bob.reload()
+        log(bob).get_by_text("and back").wait_for()
         assert log(bob).locator("article .chat-body").all_inner_texts() == ["stored in PostgreSQL", "and back"]
         alice_ctx.close()
         bob_ctx.close()
@@ -339,9 +338,7 @@ def test_signing_out_in_one_tab_sends_the_other_tabs_to_sign_in(browser, live_ap
     lobby.get_by_role("button", name="Tess").click()
     lobby.get_by_role("button", name="Sign out").click()
     lobby.wait_for_url("**/sign-in")
-    started = time.monotonic()
-    room.wait_for_url(lambda url: "/sign-in" in url, timeout=2000)
-    assert time.monotonic() - started < 1.5
+    room.wait_for_url(lambda url: "/sign-in" in url)  # pushed to the tab: it leaves without doing anything
     room.get_by_role("button", name="Sign in").wait_for()
     room.screenshot(path=str(artifacts / "room-tab-after-sign-out.png"))
     context.close()
@@ -360,9 +357,9 @@ def test_password_change_shows_its_notice_and_signs_out_other_browsers(browser, 
     page.get_by_label("Current password").fill(PASSWORD)
     page.get_by_label("New password").fill("a brand new password")
     page.get_by_role("button", name="Change password").click()
-    page.get_by_role("status").filter(has_text="Password changed").wait_for(timeout=3000)
+    page.get_by_role("status").filter(has_text="Password changed").wait_for()
     assert "/account" in page.url
-    other.wait_for_url(lambda url: "/sign-in" in url, timeout=2000)
+    other.wait_for_url(lambda url: "/sign-in" in url)
     page.screenshot(path=str(artifacts / "password-changed.png"))
     mine.close()
     elsewhere.close()

@@ -12,6 +12,7 @@ import pytest
 
 from tests.browser.conftest import _free_port
 from tests.browser.test_chat_in_browser import create_room, log, say, sign_up
+from tests.timing import eventually_blocking
 
 pytestmark = pytest.mark.browser
 
@@ -58,7 +59,11 @@ def test_another_site_cannot_frame_the_app(browser, live_app, other_site, artifa
     page = context.new_page()
     page.goto(f"{base}/frame.html")
     page.wait_for_load_state("load")
-    page.wait_for_timeout(1500)  # the sign-in page builds itself in the frame within this, when allowed to
+    # Chromium says when it refuses the frame: after that, nothing of the app can build itself in it.
+    eventually_blocking(
+        lambda: any("frame-ancestors 'none'" in m for m in messages),
+        pause=lambda seconds: page.wait_for_timeout(seconds * 1000),  # lets Playwright deliver the console events
+    )
     page.screenshot(path=str(artifacts / "framed.png"))
 
     frames = [frame for frame in page.frames if frame is not page.main_frame]
@@ -88,11 +93,11 @@ def test_the_app_works_under_its_policy_without_violations(browser, live_app, ar
     page = sign_up(context, live_app.base_url, "alice", "Alice")
     create_room(page, "General")
     say(page, "Hello under **CSP**\n```python\nprint('hi')\n```")
-    log(page).get_by_text("Hello under").wait_for(timeout=3000)
+    log(page).get_by_text("Hello under").wait_for()
     assert log(page).locator("strong").inner_text() == "CSP"
     assert log(page).locator("pre.codehilite span").count() > 0
     page.reload()
-    log(page).get_by_text("Hello under").wait_for(timeout=3000)
+    log(page).get_by_text("Hello under").wait_for()
     page.screenshot(path=str(artifacts / "room-under-csp.png"))
 
     assert sockets, "no websocket was opened"

@@ -19,7 +19,7 @@ def test_a_tab_opened_before_signing_in_elsewhere_reloads_when_its_socket_comes_
     # The first tab's connection drops and comes back (a network blip): its page was rendered for no
     # session, the browser now sends one, so its socket is refused, and the page is rendered again.
     earlier.evaluate("window.socket.io.engine.close()")
-    earlier.wait_for_url(f"{live_app.base_url}/", timeout=15000)  # signed in: the lobby
+    earlier.wait_for_url(f"{live_app.base_url}/")  # signed in: the lobby
     earlier.get_by_label("Room name").wait_for()
     earlier.screenshot(path=str(artifacts / "reloaded-into-the-lobby.png"))
     context.close()

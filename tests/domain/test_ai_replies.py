@@ -17,6 +17,7 @@ from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
 from tests.domain.helpers import sign_up
 from tests.fake_llm import FakeLLM, Script, fake_llm_fixture  # noqa: F401 - the fake_llm fixture
+from tests.timing import LIVENESS_S
 
 MODEL = "openai/fake-model"
 
@@ -25,7 +26,7 @@ MODEL = "openai/fake-model"
 def ai(runtime, fake_llm: FakeLLM):
     """AiReplies on the test's database, talking to the fake provider; `events` records the room events."""
     pubsub = InProcessPubSub()
-    llm = LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=5)
+    llm = LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=LIVENESS_S)
     tx = SqlTransactor(runtime.engine)
     settings = AiSettings(tx=tx, pubsub=pubsub, models=(MODEL,), default_model=MODEL, max_instruction_chars=2000)
     replies = AiReplies(
@@ -35,7 +36,7 @@ def ai(runtime, fake_llm: FakeLLM):
         ai_name="Assistant",
         settings=settings,
         context_tokens=8000,
-        timeout=5,
+        timeout=LIVENESS_S,  # the reply's hard deadline: test_a_stall_hits_the_deadline sets its own
     )
     replies.pubsub = pubsub
     return replies
@@ -55,7 +56,9 @@ async def room_with_talk(runtime, name: str = "Launch"):
 
 
 async def finished(ai: AiReplies, reply) -> None:
-    await asyncio.wait_for(asyncio.shield(reply.task), timeout=10)
+    """Wait until the reply has ended and its events have reached their subscribers."""
+    await asyncio.wait_for(ai.wait_until_answered(reply.room_id), timeout=LIVENESS_S)
+    await ai.pubsub.settled()
 
 
 async def test_a_reply_streams_in_coalesced_deltas_and_is_saved_once_with_usage(runtime, ai, fake_llm):
@@ -82,7 +85,7 @@ async def test_a_reply_streams_in_coalesced_deltas_and_is_saved_once_with_usage(
             {"id": saved.id},
         ).one()
     assert row[0] == "complete" and row[1] == MODEL and row[3] == 40 and row[2] > 0 and row[4] >= 300
-    assert ai.running(room.id) is None
+    assert await ai.get_reply_in_progress(alice, room.id) is None
 
 
 async def test_the_request_holds_only_this_rooms_talk_with_people_outside_the_system_part(runtime, ai, fake_llm):
@@ -101,10 +104,10 @@ async def test_stop_closes_the_provider_stream_and_keeps_the_partial_text(runtim
     events = record_events(ai, room.id)
     fake_llm.push(Script(tokens=500, tokens_per_second=50))
     await ai.start(alice, room.id)
-    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 5, timeout=5)
+    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 5)
     assert await ai.stop(alice, room.id) is True
     request = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: request.done, timeout=3)
+    await fake_llm.wait_until_async(lambda: request.done)
     assert request.disconnected_early and request.tokens_sent < 500
     ended = events[-1]
     assert ended.status == "stopped"
@@ -138,7 +141,7 @@ async def test_a_stall_hits_the_deadline(runtime, ai, fake_llm):
     await finished(ai, await ai.start(alice, room.id))
     assert events[-1].status == "failed" and "too long" in events[-1].notice
     request = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: request.done, timeout=3)
+    await fake_llm.wait_until_async(lambda: request.done)
     assert request.disconnected_early
 
 
@@ -170,17 +173,17 @@ async def test_a_reply_that_cannot_be_saved_still_ends_with_a_notice(runtime, ai
     events = record_events(ai, room.id)
     fake_llm.push(Script(tokens=20, tokens_per_second=20))
     reply = await ai.start(alice, room.id)
-    await fake_llm.wait_for_requests_async(1, timeout=5)  # the prompt is built: the answer is streaming
+    await fake_llm.wait_for_requests_async(1)  # the prompt is built: the answer is streaming
     with runtime.engine.begin() as conn:  # now the database refuses the reply's insert
         conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
     try:
-        await asyncio.wait_for(asyncio.shield(reply.task), timeout=10)
+        await finished(ai, reply)
     finally:
         with runtime.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE messages_away RENAME TO messages")
     ended = events[-1]
     assert isinstance(ended, AiReplyEnded) and ended.status == "failed" and "could not be saved" in ended.notice
-    assert ai.running(room.id) is None
+    assert await ai.get_reply_in_progress(alice, room.id) is None
 
 
 async def test_provider_text_is_cleaned_like_user_text_and_never_logged(runtime, ai, fake_llm, caplog):

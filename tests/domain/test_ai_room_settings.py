@@ -26,6 +26,7 @@ from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
 from tests.domain.helpers import sign_up
 from tests.fake_llm import FakeLLM, Script, fake_llm_fixture  # noqa: F401 - the fake_llm fixture
+from tests.timing import LIVENESS_S
 
 MODEL, OTHER = "openai/fake-model", "openai/fake-large"
 
@@ -48,10 +49,11 @@ class Wired:
             ai_name="Assistant",
             settings=self.settings,
             context_tokens=8000,
-            timeout=5,
+            timeout=LIVENESS_S,
             limit=limit,
         )
-        self.chat = Chat(tx=tx, pubsub=self.pubsub, max_message_chars=4000, page_size=50, on_posted=self.ai.on_posted)
+        self.ai.subscribe()  # the AI hears of the messages posted
+        self.chat = Chat(tx=tx, pubsub=self.pubsub, max_message_chars=4000, page_size=50)
         self.room_settings = RoomSettings(tx=tx, pubsub=self.pubsub, limits=RoomLimits(), ai=self.settings)
 
     async def update_ai(self, actor, room_id: int, *, mode: str, instruction: str, model: str | None) -> None:
@@ -65,18 +67,18 @@ class Wired:
         return seen
 
     async def settled(self, room_id: int) -> None:
-        """Wait until the room's AI is not answering any more."""
-        for _ in range(200):
-            running = self.ai.running(room_id)
-            if running is None:
-                return
-            await asyncio.wait({running.task}, timeout=10)
-        raise AssertionError("the AI reply did not end")
+        """Wait until every event so far was handled (the AI decided whether to answer) and the room's AI
+        is not answering any more, and its events reached their subscribers."""
+        await self.pubsub.settled()
+        await asyncio.wait_for(self.ai.wait_until_answered(room_id), timeout=LIVENESS_S)
+        await self.pubsub.settled()
 
 
 @pytest.fixture
 def wired(runtime, fake_llm: FakeLLM) -> Wired:
-    return Wired(runtime, LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=5))
+    return Wired(
+        runtime, LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=LIVENESS_S)
+    )
 
 
 async def owner_and_member(runtime):
@@ -114,8 +116,9 @@ async def test_the_owner_changes_mode_instruction_and_model_and_the_next_reply_u
 
     await wired.update_ai(alice, room.id, mode="off", instruction="", model=None)
     await wired.chat.post_message(bob, room.id, "@ai are you there?")
-    await asyncio.sleep(0.2)
-    assert wired.ai.running(room.id) is None and len(fake_llm.requests) == 1  # mode off: the AI stays quiet
+    await wired.settled(room.id)
+    assert await wired.ai.get_reply_in_progress(bob, room.id) is None  # mode off: the AI stays quiet...
+    assert len(fake_llm.requests) == 1
 
 
 @pytest.mark.parametrize(
@@ -159,10 +162,10 @@ async def test_regenerate_replaces_the_latest_reply_in_place_from_the_talk_befor
     first = (await runtime.services.chat.history(alice, room.id)).messages[-1]
     await wired.chat.post_message(bob, room.id, "thanks")  # after the reply: not part of the regenerated context
 
-    reply = await wired.ai.regenerate(bob, room.id)
+    await wired.ai.regenerate(bob, room.id)
     with pytest.raises(Conflict):
         await wired.ai.regenerate(alice, room.id)  # one at a time
-    await asyncio.wait_for(asyncio.shield(reply.task), timeout=10)
+    await wired.settled(room.id)
 
     started = [e for e in events if isinstance(e, AiReplyStarted)]
     assert started[-1].replaces == first.id
@@ -198,7 +201,8 @@ async def test_a_reconnecting_view_gets_the_edits_and_deletions_made_while_it_wa
     last_seen, away = doomed.id, datetime.now(UTC)
     assert await wired.chat.catch_up(alice, room.id, last_seen, away) == CatchUp(new=[], edited=[], deleted_ids=[])
 
-    await asyncio.wait_for(asyncio.shield((await wired.ai.regenerate(bob, room.id)).task), timeout=10)
+    await wired.ai.regenerate(bob, room.id)
+    await wired.settled(room.id)
     await wired.chat.delete_message(bob, room.id, doomed.id)
     later = await wired.chat.post_message(alice, room.id, "while you were away")
     missed = await wired.chat.catch_up(alice, room.id, last_seen, away)
@@ -228,16 +232,14 @@ async def test_deleting_a_room_ends_the_reply_being_written_there_without_saving
         tx=SqlTransactor(runtime.engine), pubsub=wired.pubsub, limits=RoomLimits(), on_deleted=wired.ai.drop_room
     )
     fake_llm.push(Script(tokens=500, tokens_per_second=50))
-    reply = await wired.ai.start(alice, room.id)
-    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 3, timeout=5)
+    await wired.ai.start(alice, room.id)
+    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 3)
     with caplog.at_level(logging.ERROR):
         await rooms.delete_room(alice, room.id, confirm_name="Launch")
-        with pytest.raises(asyncio.CancelledError):
-            await asyncio.wait_for(asyncio.shield(reply.task), timeout=5)
+        await wired.settled(room.id)  # the reply ended (the room's deletion stopped it)
     request = fake_llm.last_request
-    await fake_llm.wait_until_async(lambda: request.done, timeout=5)
+    await fake_llm.wait_until_async(lambda: request.done)
     assert request.disconnected_early  # the provider stops writing too
-    assert wired.ai.running(room.id) is None
     assert "AI reply" not in caplog.text  # nothing tried to save into the deleted room
 
 
@@ -245,7 +247,7 @@ async def test_a_stopped_reply_records_counted_usage(runtime, wired, fake_llm):
     alice, _, room = await owner_and_member(runtime)
     fake_llm.push(Script(tokens=500, tokens_per_second=50))
     await wired.ai.start(alice, room.id)
-    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 5, timeout=5)
+    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 5)
     await wired.ai.stop(alice, room.id)
     (usage,) = await wired.settings.usage(alice, room.id)
     assert usage.replies == 1 and usage.prompt_tokens > 0 and usage.completion_tokens >= 5
@@ -313,7 +315,7 @@ def test_a_bad_router_config_is_a_clear_settings_error(tmp_path, content, proble
 
 
 async def test_retries_take_a_failed_start_again(runtime, fake_llm):
-    wired = Wired(runtime, LitellmClient(api_base=fake_llm.base_url, api_key="k", retries=1, read_timeout=5))
+    wired = Wired(runtime, LitellmClient(api_base=fake_llm.base_url, api_key="k", retries=1, read_timeout=LIVENESS_S))
     alice, _, room = await owner_and_member(runtime)
     events = wired.events(room.id)
     fake_llm.push(Script(status=500), Script(reply="Second time lucky."))
@@ -331,6 +333,7 @@ async def test_whoever_asks_a_switched_off_or_busy_ai_alone_is_told_why(runtime,
     await wired.settled(room.id)
     await wired.update_ai(alice, room.id, mode="off", instruction="", model=None)
     off = await wired.chat.post_message(bob, room.id, "@ai hello?")
+    await wired.settled(room.id)
     notices = [e for e in events if isinstance(e, AiNotice)]
     assert [(n.participant_id, n.text) for n in notices] == [
         (asked.participant_id, "Assistant is still answering; ask again when it is done."),

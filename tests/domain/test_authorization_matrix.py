@@ -61,6 +61,7 @@ from chatapp.domain.services import Services
 from chatapp.store.db import SqlTransactor
 from tests.conftest import make_settings
 from tests.domain.helpers import PASSWORD, sign_up
+from tests.timing import LIVENESS_S
 
 GUEST, MEMBER_B, MEMBER, MODERATOR, OWNER = "guest_of_A", "member_of_B", "member_of_A", "moderator_of_A", "owner_of_A"
 ROLES = (GUEST, MEMBER_B, MEMBER, MODERATOR, OWNER)
@@ -267,10 +268,11 @@ class Recorder:
 
 
 async def settle(w: World) -> None:
-    """Wait until A's AI reply (if one was started) has ended, so no task outlives the cell."""
-    running = w.s.ai.running(w.a.id)
-    if running is not None and running.task is not None:
-        await asyncio.wait_for(asyncio.shield(running.task), timeout=60)
+    """Wait until every event was handled and A's AI reply (if one was started) has ended, so no task
+    outlives the cell."""
+    await w.runtime.pubsub.settled()
+    await asyncio.wait_for(w.s.ai.wait_until_answered(w.a.id), timeout=LIVENESS_S)
+    await w.runtime.pubsub.settled()
 
 
 def ids(messages) -> list[int]:
@@ -319,6 +321,7 @@ async def watch_a(w: World, me: Actor, role: str) -> None:
     stop = await w.s.live.watch(me, w.a.id, seen)
     try:
         await w.s.chat.post_message(w.users.owner, w.a.id, "live news")
+        await w.runtime.pubsub.settled()
         assert seen.messages == ["live news"]
     finally:
         stop()
@@ -449,7 +452,7 @@ async def ai_start(w: World, me: Actor, role: str) -> None:
     stop = await w.s.live.watch(w.users.owner, w.a.id, seen)
     try:
         reply = await w.s.ai.start(me, w.a.id)
-        assert reply.room_id == w.a.id and reply.replaces is None
+        assert reply.room_id == w.a.id and reply.replaces_id is None
         await settle(w)
     finally:
         stop()
@@ -470,7 +473,7 @@ async def ai_stop(w: World, me: Actor, role: str) -> None:
 
 async def ai_regenerate(w: World, me: Actor, role: str) -> None:
     reply = await w.s.ai.regenerate(me, w.a.id)  # allowed and there is an earlier reply: not "nothing to do"
-    assert reply.replaces is not None and reply.replaces.id == w.ai_reply
+    assert reply.replaces_id == w.ai_reply
     await settle(w)
 
 
@@ -619,7 +622,9 @@ async def test_cell(backend: Backend, operation: str, role: str) -> None:
         assert got == expected, f"{cell}: expected {_name(expected)}, got {_name(got)}{why}"
         if before is not None:
             assert snapshot(w) == before, f"{cell}: {_name(got)}, but the database changed"
-            assert w.s.ai.running(w.a.id) is None, f"{cell}: {_name(got)}, but an AI reply started"
+            await w.runtime.pubsub.settled()  # the AI has decided whether to answer
+            started = await w.s.ai.get_reply_in_progress(w.users.owner, w.a.id)
+            assert started is None, f"{cell}: {_name(got)}, but an AI reply started"
     finally:
         await settle(w)
 
@@ -646,6 +651,7 @@ ANONYMOUS_ENTRY_POINTS = {
     (Accounts, "sign_out_guest"),
     (Invites, "preview"),
     (Invites, "accept_as_guest"),  # takes the browser's guest Actor when there is one
+    (AiReplies, "wait_until_answered"),  # returns nothing: a wait for a room's reply to end (shutdown, tests)
 }
 
 

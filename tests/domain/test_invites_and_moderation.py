@@ -23,6 +23,7 @@ from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
 from tests.domain.helpers import PASSWORD, sign_up
 from tests.fake_llm import FakeLLM, Script, fake_llm_fixture  # noqa: F401 - the fake_llm fixture
+from tests.timing import LIVENESS_S
 
 INVALID = "This invite link is not valid: it may have expired, been revoked or used up. Ask for a new one."
 
@@ -655,6 +656,7 @@ async def test_a_deleted_message_vanishes_from_every_read_and_the_row_keeps_who_
 
     await services.chat.delete_message(max_, room.id, secret.id)
     await services.chat.delete_message(bob, room.id, own.id)  # authors delete their own
+    await runtime.pubsub.settled()
     stop()
     assert tab.deleted == [secret.id, own.id]
     assert [m.id for m in (await services.chat.history(bob, room.id)).messages] == [kept.id]
@@ -737,9 +739,9 @@ async def test_a_reply_deleted_while_it_is_being_regenerated_stays_deleted(runti
     tx, pubsub = SqlTransactor(runtime.engine), InProcessPubSub()
     model = "openai/fake-model"
     settings = AiSettings(tx=tx, pubsub=pubsub, models=(model,), default_model=model, max_instruction_chars=2000)
-    llm = LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=10)
+    llm = LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=LIVENESS_S)
     ai = AiReplies(
-        tx=tx, pubsub=pubsub, llm=llm, ai_name="Assistant", settings=settings, context_tokens=8000, timeout=30
+        tx=tx, pubsub=pubsub, llm=llm, ai_name="Assistant", settings=settings, context_tokens=8000, timeout=LIVENESS_S
     )
     chat = Chat(tx=tx, pubsub=pubsub, max_message_chars=4000, page_size=50)
     live = LiveRooms(tx=tx, pubsub=pubsub)
@@ -761,10 +763,11 @@ async def test_a_reply_deleted_while_it_is_being_regenerated_stays_deleted(runti
     tab = Screen()
     stop = await live.watch(owner, room.id, tab)
     fake_llm.push(Script(tokens=30, tokens_per_second=30))
-    reply = await ai.regenerate(owner, room.id)
-    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 3, timeout=10)
+    await ai.regenerate(owner, room.id)
+    await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 3)
     await chat.delete_message(owner, room.id, old)  # a moderator deletes it while the new text streams
-    await asyncio.wait_for(asyncio.shield(reply.task), timeout=30)
+    await asyncio.wait_for(ai.wait_until_answered(room.id), timeout=LIVENESS_S)
+    await runtime.pubsub.settled()
     stop()
 
     assert tab.deleted == [old]

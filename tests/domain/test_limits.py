@@ -388,19 +388,25 @@ async def test_sign_ups_are_limited_per_ip_and_the_limit_is_reserved_before_hash
 
 async def test_a_flood_of_sign_ups_for_a_taken_name_does_not_slow_down_sign_in(runtime):
     """Taken names are refused before argon2 runs, so a flood queues no hashing in front of real
-    sign-ins (it did: 64 at once slowed a sign-in from 76 ms to 2.2 s). Compared with a sign-in
-    timed just before, in the same run: a machine's speed cancels out."""
+    sign-ins (it did: 64 at once slowed a sign-in from 76 ms to 2.2 s). Compared with sign-ins
+    timed just before, in the same run: a machine's speed cancels out. The fastest of three on each
+    side, since other load on the machine only ever adds time."""
     accounts = runtime.services.accounts
     await accounts.sign_up(_form("ann"))
-    started = time.perf_counter()
-    await accounts.sign_in(username="ann", password=PASSWORD)
-    alone = time.perf_counter() - started
 
-    flood = [asyncio.ensure_future(accounts.sign_up(_form("ann"))) for _ in range(64)]
-    await asyncio.sleep(0)
-    started = time.perf_counter()
-    await accounts.sign_in(username="ann", password=PASSWORD)
-    during_flood = time.perf_counter() - started
-    outcomes = await asyncio.gather(*flood, return_exceptions=True)
-    assert all(isinstance(o, ValidationError) and o.fields == {"username": "That username is taken."} for o in outcomes)
-    assert during_flood < 5 * alone + 0.05, (alone, during_flood)
+    async def sign_in_seconds() -> float:
+        started = time.perf_counter()
+        await accounts.sign_in(username="ann", password=PASSWORD)
+        return time.perf_counter() - started
+
+    alone = min([await sign_in_seconds() for _ in range(3)])
+    during_flood = []
+    for _ in range(3):
+        flood = [asyncio.ensure_future(accounts.sign_up(_form("ann"))) for _ in range(64)]
+        await asyncio.sleep(0)
+        during_flood.append(await sign_in_seconds())
+        outcomes = await asyncio.gather(*flood, return_exceptions=True)
+        assert all(
+            isinstance(o, ValidationError) and o.fields == {"username": "That username is taken."} for o in outcomes
+        )
+    assert min(during_flood) < 5 * alone + 0.05, (alone, during_flood)

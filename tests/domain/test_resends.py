@@ -29,7 +29,7 @@ def _count_posts(runtime, room_id):
         if isinstance(event, MessagePosted):
             posted.append(event)
 
-    runtime.services.live._pubsub.subscribe(room_topic(room_id), on_event)
+    runtime.pubsub.subscribe(room_topic(room_id), on_event)
     return posted
 
 

@@ -150,6 +150,7 @@ async def test_history_pages_back_by_keyset(runtime):
             break
         before = page.messages[0].id
     assert pages == [(50, True), (50, True), (20, False)]
+    await runtime.pubsub.settled()
     assert seen == [f"m{i}" for i in range(120)]
 
 
@@ -176,8 +177,9 @@ async def test_message_is_published_after_commit(runtime):
         stored = await chat.history(alice, room.id)  # committed before anyone hears of it
         seen.append((event, [m.id for m in stored.messages]))
 
-    runtime.services.live._pubsub.subscribe(room_topic(room.id), on_event)
+    runtime.pubsub.subscribe(room_topic(room.id), on_event)
     message = await chat.post_message(alice, room.id, "hello")
+    await runtime.pubsub.settled()
     assert seen == [(MessagePosted(room_id=room.id, message_id=message.id), [message.id])]
 
 
@@ -213,14 +215,18 @@ async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
     await services.live.watch(alice, room_b.id, in_b)
     await services.rooms.join(bob, room_a.id)
     await services.chat.post_message(alice, room_a.id, "for A")
+    await runtime.pubsub.settled()
     assert in_a.messages == also_in_a.messages == ["for A"] and in_b.messages == []
+    await runtime.pubsub.settled()
     assert in_a.participant_changes == 1 and in_b.participant_changes == 0
     await services.room_settings.update_room_settings(
         alice, room_a.id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=True)
     )
+    await runtime.pubsub.settled()
     assert in_a.room_changes == also_in_a.room_changes == 1 and in_b.room_changes == 0
     stop_a()
     await services.chat.post_message(alice, room_a.id, "second")
+    await runtime.pubsub.settled()
     assert in_a.messages == ["for A"] and also_in_a.messages == ["for A", "second"]
 
 
@@ -236,10 +242,12 @@ async def test_the_owner_renames_a_room_with_the_rules_of_creation(runtime):
         alice, room.id, RoomSettingsChanges(name="  Launch\nplans ", topic="Friday")
     )
     assert (renamed.name, renamed.topic) == ("Launch plans", "Friday")
+    await runtime.pubsub.settled()
     assert watcher.room_changes == 1
     await services.room_settings.update_room_settings(
         alice, room.id, RoomSettingsChanges(name="Launch plans", topic="Friday")
     )
+    await runtime.pubsub.settled()
     assert watcher.room_changes == 1  # nothing changed, nobody told
     with pytest.raises(ValidationError) as refused:
         await services.room_settings.update_room_settings(
@@ -268,6 +276,7 @@ async def test_room_settings_are_saved_all_at_once_or_not_at_all_and_told_once(r
     (summary,) = (await services.rooms.lobby(alice)).my_rooms
     assert (summary.room.name, summary.room.topic, summary.room.members_can_invite) == ("Plans", "", False)
     assert (await services.ai_settings.view(alice, room.id)).settings.mode.value == "mention"
+    await runtime.pubsub.settled()
     assert watcher.room_changes == 0
 
     saved = await services.room_settings.update_room_settings(
@@ -276,6 +285,7 @@ async def test_room_settings_are_saved_all_at_once_or_not_at_all_and_told_once(r
     assert (saved.name, saved.topic, saved.members_can_invite) == ("Launch", "Friday", True)
     ai = (await services.ai_settings.view(alice, room.id)).settings
     assert (ai.mode.value, ai.instruction) == ("every", "Be brief.")
+    await runtime.pubsub.settled()
     assert watcher.room_changes == 1  # one event for the three kinds of change
 
 
@@ -294,9 +304,11 @@ async def test_the_owner_deletes_a_room_for_good_after_typing_its_name(runtime):
         await services.rooms.delete_room(alice, room.id, confirm_name="Old")
     with pytest.raises(Forbidden):
         await services.rooms.delete_room(bob, room.id, confirm_name="Old project")
+    await runtime.pubsub.settled()
     assert not watcher.deleted and (await services.chat.history(alice, room.id)).messages
 
     await services.rooms.delete_room(alice, room.id, confirm_name=" Old project ")
+    await runtime.pubsub.settled()
     assert watcher.deleted
     for actor in (alice, bob):
         with pytest.raises(NotFound):

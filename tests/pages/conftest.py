@@ -16,6 +16,7 @@ from nicegui.testing.user import User
 
 from chatapp.app import Runtime, run_web_app
 from tests.domain.helpers import PASSWORD
+from tests.timing import SHOULD_NOT_SEE_RETRIES, SHOULD_SEE_RETRIES
 
 
 class RoutedUser(User):
@@ -26,10 +27,22 @@ class RoutedUser(User):
     With several users in one test, a navigation that follows an `await` in a click handler could
     then be carried out by another user's browser. Routing by `context.client` (the tab whose
     handler is running) makes the simulation behave like separate browsers.
+
+    Its should_see and should_not_see wait up to tests/timing.py's LIVENESS_S, not NiceGUI's 0.3 s.
     """
 
     def __getattribute__(self, name: str):
         return object.__getattribute__(self, name)
+
+    async def should_see(self, *args, retries: int = SHOULD_SEE_RETRIES, **kwargs) -> None:
+        """NiceGUI's should_see, waiting up to LIVENESS_S (its own default gives up after 0.3 s): it returns
+        as soon as the element is there, so only a failing test waits that long."""
+        await super().should_see(*args, retries=retries, **kwargs)
+
+    async def should_not_see(self, *args, retries: int = SHOULD_NOT_SEE_RETRIES, **kwargs) -> None:
+        """NiceGUI's should_not_see, waiting up to LIVENESS_S for the element to go: it returns as soon as the
+        element is absent (at once when it never was), so a passing test does not wait."""
+        await super().should_not_see(*args, retries=retries, **kwargs)
 
 
 class _RouteToActingUser:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from chatapp.pages.message_list import read_catch_up_request
-from chatapp.pages.room import CHANGES_MARGIN, changes_from
+from chatapp.live.catch_up import CHANGES_MARGIN, changes_from, read_catch_up_request
 
 
 def test_a_catch_up_request_is_read_defensively():

@@ -6,8 +6,8 @@ import html
 
 import pytest
 
-from chatapp.pages import message_list
-from chatapp.pages.markdown import render_markdown
+from chatapp.live import payloads as message_payloads
+from chatapp.live.markdown import render_markdown
 from tests.pages.conftest import signed_up
 from tests.pages.test_live_room import bodies
 
@@ -29,7 +29,7 @@ async def test_the_room_opens_quickly_with_50_such_messages(app):
     for body in posted:
         await runtime.services.chat.post_message(actor, room.id, body)
 
-    message_list._payloads.clear()  # a restart: nothing rendered yet
+    message_payloads._payloads.clear()  # a restart: nothing rendered yet
     render_markdown.cache_clear()
     await alice.open(f"/rooms/{room.id}")  # NiceGUI answers 500 when the page is not built in 3 s
     await alice.should_see("General")

@@ -10,6 +10,7 @@ import pytest
 from chatapp.pages.composer import Composer
 from chatapp.pages.message_list import MessageList
 from tests.pages.conftest import signed_up
+from tests.timing import eventually
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -119,7 +120,7 @@ async def test_sign_out_sends_open_tabs_to_sign_in(app):
     await other_browser.open("/")
     assert alice.client is not None
     await runtime.services.accounts.sign_out(token)
-    await alice.should_see("Sign in", retries=10)
+    await alice.should_see("Sign in")
     await other_browser.should_see("Create a room")
 
 
@@ -130,7 +131,7 @@ async def test_a_message_that_cannot_be_saved_stays_in_the_outbox_and_its_resend
     with runtime.engine.begin() as conn:  # the database really refuses the insert
         conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
     cid = await send(alice, "precious words")
-    await alice.should_see("Not sent, retrying: Your message could not be saved yet.", retries=100)
+    await alice.should_see("Not sent, retrying: Your message could not be saved yet.")
     assert composer_of(alice).unconfirmed == {cid: "precious words"}  # the browser keeps it and resends
     assert composer_of(alice).returned_draft == ""
     assert bodies(alice) == []
@@ -138,10 +139,7 @@ async def test_a_message_that_cannot_be_saved_stays_in_the_outbox_and_its_resend
         conn.exec_driver_sql("ALTER TABLE messages_away RENAME TO messages")
     for _ in range(2):  # the browser's timer resends, then a reconnect sends it once more
         await send(alice, "precious words", cid)
-    for _ in range(500):
-        if bodies(alice) and not composer_of(alice).unconfirmed:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: bodies(alice) and not composer_of(alice).unconfirmed)
     assert bodies(alice) == ["<p>precious words</p>"]
     assert composer_of(alice).unconfirmed == {} and composer_of(alice).error == ""
     await alice.should_not_see("Not sent, retrying")
@@ -168,10 +166,7 @@ async def test_messages_sent_in_quick_succession_all_arrive_in_order(app):
     await open_new_room(alice, "General")
     for i in range(5):  # the next message is typed before the previous send's handler has run
         await send(alice, f"quick {i}")
-    for _ in range(100):
-        if len(bodies(alice)) == 5:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: len(bodies(alice)) == 5)
     assert bodies(alice) == [f"<p>quick {i}</p>" for i in range(5)]
 
 
@@ -204,7 +199,7 @@ async def test_a_revoked_tab_stops_receiving_whatever_its_browser_does(app):
     await send(bob, "before")
     await alice.should_see("before")
     await runtime.services.accounts.sign_out(alice.http_client.cookies["chatapp_session"])
-    await alice.should_see("Sign in", retries=10)
+    await alice.should_see("Sign in")
     await send(bob, "after the sign-out")
     await bob.should_see("after the sign-out")
     await asyncio.sleep(0.1)

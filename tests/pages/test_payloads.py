@@ -8,9 +8,10 @@ from datetime import UTC, datetime
 import pytest
 
 from chatapp.domain.models import Message, ParticipantKind
-from chatapp.pages import message_list
-from chatapp.pages.markdown import render_markdown
-from chatapp.pages.message_list import payloads_of
+from chatapp.live import payloads as message_payloads
+from chatapp.live.markdown import render_markdown
+from chatapp.live.payloads import payloads_of
+from tests.timing import eventually
 
 
 def messages(count: int, *, first_id: int = 1) -> list[Message]:
@@ -40,10 +41,10 @@ def renders() -> int:
 @pytest.fixture(autouse=True)
 def fresh_caches():
     """Each test starts as after a restart."""
-    message_list._payloads.clear()
+    message_payloads._payloads.clear()
     render_markdown.cache_clear()
     yield
-    message_list._payloads.clear()
+    message_payloads._payloads.clear()
 
 
 async def test_concurrent_requests_for_the_same_messages_share_one_render() -> None:
@@ -62,11 +63,7 @@ async def test_a_request_abandoned_while_rendering_still_fills_the_cache() -> No
     request.cancel()
     with pytest.raises(asyncio.CancelledError):
         await request
-    for _ in range(500):
-        if all(m in message_list._payloads for m in page):
-            break
-        await asyncio.sleep(0.01)
-    assert all(m in message_list._payloads for m in page), "the finished render landed in the cache"
+    await eventually(lambda: all(m in message_payloads._payloads for m in page))  # the finished render is cached
     before = renders()
     assert [p["id"] for p in await payloads_of(page)] == [m.id for m in page]
     assert renders() == before, "nothing is rendered again"

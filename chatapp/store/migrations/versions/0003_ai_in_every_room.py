@@ -11,7 +11,7 @@ CHATAPP_AI_NAME, which a migration does not know): see chatapp.app.migrate_datab
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision: str = "0003"

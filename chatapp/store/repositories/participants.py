@@ -1,0 +1,176 @@
+"""Participants: who is in a room (people, guests and the room's AI), with their role and state."""
+
+from __future__ import annotations
+
+import builtins
+from datetime import datetime
+
+from sqlalchemy import exists, func, insert, literal, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from chatapp.domain.errors import Conflict
+from chatapp.domain.models import Actor, Participant, ParticipantKind, ParticipantState, Role
+from chatapp.store.repositories.rows import ACTIVE, is_actor, load, participant_from_row, table_of
+from chatapp.store.tables import ParticipantRow, RoomRow
+
+_COLUMNS = table_of(ParticipantRow).c
+_IS_AI = col(ParticipantRow.kind) == ParticipantKind.AI.value
+# owners, moderators, the AI, members, guests
+_PLACE = {Role.OWNER.value: 0, Role.MODERATOR.value: 1, Role.MEMBER.value: 3, Role.GUEST.value: 4}
+_AI_PLACE, _UNKNOWN_PLACE = 2, 9
+
+
+def _place_in_list(row: ParticipantRow) -> tuple[int, str, int | None]:
+    """Where a participant goes in the people list: by role (the AI after the moderators), then by name."""
+    place = _AI_PLACE if row.kind == ParticipantKind.AI.value else _PLACE.get(row.role, _UNKNOWN_PLACE)
+    return place, row.display_name.lower(), row.id
+
+
+class SqlParticipants:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+
+    def add(
+        self,
+        *,
+        room_id: int,
+        kind: ParticipantKind,
+        display_name: str,
+        role: Role,
+        now: datetime,
+        user_id: int | None = None,
+        guest_id: int | None = None,
+        invite_id: int | None = None,
+    ) -> Participant:
+        row = ParticipantRow(
+            room_id=room_id,
+            kind=kind.value,
+            user_id=user_id,
+            guest_id=guest_id,
+            invite_id=invite_id,
+            display_name=display_name,
+            role=role.value,
+            joined_at=now,
+        )
+        self.s.add(row)
+        try:
+            self.s.flush()
+        except IntegrityError as exc:
+            raise Conflict("Already in this room.") from exc
+        return participant_from_row(row)
+
+    def membership(self, room_id: int, actor: Actor) -> Participant | None:
+        """The actor's participant in the room whatever its state (left, removed), if any."""
+        stmt = select(ParticipantRow).where(col(ParticipantRow.room_id) == room_id, is_actor(actor))
+        row = self.s.execute(stmt).scalars().first()
+        return participant_from_row(row) if row else None
+
+    def get(self, participant_id: int) -> Participant | None:
+        row = self.s.get(ParticipantRow, participant_id)
+        return participant_from_row(row) if row else None
+
+    def set_role(self, participant_id: int, role: Role) -> Participant:
+        row = load(self.s, ParticipantRow, participant_id)
+        row.role = role.value
+        self.s.add(row)
+        self.s.flush()
+        return participant_from_row(row)
+
+    def set_state(
+        self,
+        participant_id: int,
+        state: ParticipantState,
+        *,
+        removed_by: int | None = None,
+        now: datetime | None = None,
+        invite_id: int | None = None,
+    ) -> Participant:
+        row = load(self.s, ParticipantRow, participant_id)
+        row.state = state.value
+        row.removed_by = removed_by
+        if state is ParticipantState.ACTIVE and now is not None:
+            row.joined_at = now
+            row.invite_id = invite_id
+        self.s.add(row)
+        self.s.flush()
+        return participant_from_row(row)
+
+    def count_owners(self, room_id: int) -> int:
+        stmt = select(func.count()).where(
+            col(ParticipantRow.room_id) == room_id, col(ParticipantRow.role) == Role.OWNER.value, ACTIVE
+        )
+        return int(self.s.execute(stmt).scalar_one())
+
+    def convert_guest(self, guest_id: int, user_id: int) -> list[int]:
+        """A guest signed up: their participants become the new user's, keeping the guest role except
+        in rooms that make guests who sign up members; returns the ids of their rooms."""
+        stmt = select(ParticipantRow, col(RoomRow.signed_up_guests_become_members)).join(
+            RoomRow, col(RoomRow.id) == col(ParticipantRow.room_id)
+        )
+        rows = self.s.execute(stmt.where(col(ParticipantRow.guest_id) == guest_id)).all()
+        for row, become_members in rows:
+            row.kind, row.user_id, row.guest_id = ParticipantKind.USER.value, user_id, None
+            if row.role == Role.GUEST.value and become_members:
+                row.role = Role.MEMBER.value
+            self.s.add(row)
+        self.s.flush()
+        return [row.room_id for row, _ in rows]
+
+    def ai_of(self, room_id: int) -> Participant | None:
+        stmt = select(ParticipantRow).where(col(ParticipantRow.room_id) == room_id, _IS_AI)
+        row = self.s.execute(stmt.order_by(col(ParticipantRow.id))).scalars().first()
+        return participant_from_row(row) if row else None
+
+    def sync_ai(self, *, display_name: str, now: datetime) -> int:
+        """Give every room its AI participant, named display_name; returns how many rooms got one.
+
+        Reads first and writes only what is missing or renamed, so a start-up with nothing to do
+        writes nothing."""
+        renamed = select(col(ParticipantRow.id)).where(_IS_AI, col(ParticipantRow.display_name) != display_name)
+        if self.s.execute(renamed.limit(1)).first() is not None:
+            self.s.exec(update(ParticipantRow).where(_IS_AI).values(display_name=display_name))
+        has_ai = exists().where(col(ParticipantRow.room_id) == col(RoomRow.id), _IS_AI)
+        if self.s.execute(select(col(RoomRow.id)).where(~has_ai).limit(1)).first() is None:
+            return 0
+        missing = select(
+            col(RoomRow.id),
+            literal(ParticipantKind.AI.value, _COLUMNS.kind.type),
+            literal(display_name, _COLUMNS.display_name.type),
+            literal(Role.MEMBER.value, _COLUMNS.role.type),
+            literal(now, _COLUMNS.joined_at.type),
+        ).where(~has_ai)
+        columns = ["room_id", "kind", "display_name", "role", "joined_at"]
+        return self.s.exec(insert(ParticipantRow).from_select(columns, missing)).rowcount or 0
+
+    def rename_user(self, user_id: int, display_name: str) -> list[int]:
+        """The user's participants take the new name; returns the rooms they are active in."""
+        self.s.exec(
+            update(ParticipantRow).where(col(ParticipantRow.user_id) == user_id).values(display_name=display_name)
+        )
+        stmt = select(col(ParticipantRow.room_id)).where(col(ParticipantRow.user_id) == user_id, ACTIVE)
+        return list(self.s.execute(stmt).scalars())
+
+    def count_by_invite(self, invite_id: int, *, excluding: int) -> int:
+        stmt = select(func.count()).where(
+            col(ParticipantRow.invite_id) == invite_id,
+            col(ParticipantRow.id) != excluding,
+            col(ParticipantRow.state) != ParticipantState.REMOVED.value,
+        )
+        return int(self.s.execute(stmt).scalar_one())
+
+    def removed(self, room_id: int) -> list[Participant]:
+        stmt = select(ParticipantRow).where(
+            col(ParticipantRow.room_id) == room_id, col(ParticipantRow.state) == ParticipantState.REMOVED.value
+        )
+        rows = self.s.execute(stmt).scalars().all()
+        return [participant_from_row(row) for row in sorted(rows, key=lambda row: (row.display_name.lower(), row.id))]
+
+    def list(self, room_id: int) -> builtins.list[Participant]:
+        stmt = select(ParticipantRow).where(col(ParticipantRow.room_id) == room_id, ACTIVE)
+        rows = self.s.execute(stmt).scalars().all()
+        return [participant_from_row(row) for row in sorted(rows, key=_place_in_list)]
+
+    def display_names(self, room_id: int) -> builtins.list[str]:
+        stmt = select(col(ParticipantRow.display_name)).where(col(ParticipantRow.room_id) == room_id)
+        return list(self.s.execute(stmt).scalars())
