@@ -13,6 +13,7 @@ from chatapp.live.wire import EVENT_NAMES
 
 DOM_WINDOW = 300
 
+
 class MessageList(ui.element, component="message_list.js"):
     """Holds the room's visible messages as data; the browser renders them (role=log).
 

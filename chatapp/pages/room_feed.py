@@ -56,6 +56,7 @@ class FeedTab(Protocol):
     client_id: str
     ready: bool  # False while its page is still being built (it then buffers in `pending`)
     pending: list[Payload]
+
     @property
     def connected(self) -> bool: ...  # its socket is connected (a page simulated in tests never has one)
 
