@@ -12,6 +12,7 @@ from chatapp.domain.errors import DomainError, ValidationError
 from chatapp.domain.models import Room, RoomSummary
 from chatapp.domain.services import Services
 from chatapp.live.markdown import plain_text
+from chatapp.pages.notices import refusals_noticed, show_refusal
 from chatapp.pages.session import TabSession, request_actor, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
@@ -81,10 +82,9 @@ def register_lobby(services: Services) -> None:
         header(actor)
 
         async def join(room: Room) -> None:
-            try:
+            with refusals_noticed() as refused:
                 await services.rooms.join(await tab.current(), room.id)
-            except DomainError as exc:
-                ui.notify(exc.message, type="warning")
+            if refused:
                 return
             ui.navigate.to(f"/rooms/{room.id}")
 
@@ -148,7 +148,7 @@ async def _new_room_form(services: Services, tab: TabSession) -> None:
                 topic.error = exc.fields.get("topic")
                 return
             except DomainError as exc:
-                ui.notify(exc.message, type="warning")
+                show_refusal(exc)
                 return
             finally:
                 create_button.props(remove="loading")

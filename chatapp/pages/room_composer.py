@@ -13,6 +13,7 @@ from chatapp.domain.limits import RateLimited
 from chatapp.domain.models import RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.composer import Composer, Outgoing
+from chatapp.pages.notices import refusals_noticed, show_refusal
 
 if TYPE_CHECKING:
     from chatapp.pages.room_view import RoomView
@@ -35,7 +36,7 @@ def leave_button(services: Services, view: RoomView) -> None:
         except DomainError as exc:
             button.props(remove="data-armed")
             button.text = "Leave room"
-            ui.notify(exc.message, type="warning")
+            show_refusal(exc)
             return
         ui.navigate.to("/?left=you")
 
@@ -53,10 +54,9 @@ def room_composer(services: Services, view: RoomView) -> None:
                 ui.label("You are viewing a public room.").classes("opacity-80")
 
                 async def join() -> None:
-                    try:
+                    with refusals_noticed() as refused:
                         await services.rooms.join(await view.tab.current(), room_id)
-                    except DomainError as exc:
-                        ui.notify(exc.message, type="warning")
+                    if refused:
                         return
                     ui.navigate.reload()
 

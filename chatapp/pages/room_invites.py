@@ -9,6 +9,7 @@ from nicegui import ui
 from chatapp.domain.errors import DomainError
 from chatapp.domain.models import Invite
 from chatapp.domain.services import Services
+from chatapp.pages.notices import refusals_noticed
 from chatapp.pages.session import TabSession
 
 EXPIRY_CHOICES = {1: "1 day", 7: "7 days", 30: "30 days", 0: "Never"}
@@ -17,10 +18,9 @@ USES_CHOICES = {0: "Unlimited", 1: "1 person", 5: "5 people", 10: "10 people", 2
 
 async def open_invites(services: Services, tab: TabSession, room_id: int) -> None:
     """Show the invite dialog: a form for a new link, then the room's links with their state."""
-    try:
+    with refusals_noticed() as refused:
         invites = await services.invites.list(await tab.current(), room_id)
-    except DomainError as exc:
-        ui.notify(exc.message, type="warning")
+    if refused:
         return
     base_url = _base_url()
     default_days = int(services.invites.policy.default_expiry_days)
@@ -39,12 +39,11 @@ async def open_invites(services: Services, tab: TabSession, room_id: int) -> Non
         listing = ui.column().classes("w-full gap-1")
 
         async def create() -> None:
-            try:
+            with refusals_noticed() as refused:
                 new = await services.invites.create(
                     await tab.current(), room_id, expires_in_days=float(expiry.value), max_uses=uses.value or None
                 )
-            except DomainError as exc:
-                ui.notify(exc.message, type="warning")
+            if refused:
                 return
             link = f"{base_url}/join/{new.token}"
             created.clear()
@@ -56,10 +55,9 @@ async def open_invites(services: Services, tab: TabSession, room_id: int) -> Non
             await refresh()
 
         async def revoke(invite: Invite) -> None:
-            try:
+            with refusals_noticed() as refused:
                 await services.invites.revoke(await tab.current(), room_id, invite.id)
-            except DomainError as exc:
-                ui.notify(exc.message, type="warning")
+            if refused:
                 return
             ui.notify("Link revoked.")
             await refresh()

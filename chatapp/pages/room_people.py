@@ -7,10 +7,10 @@ from typing import Any
 
 from nicegui import Client, background_tasks, ui
 
-from chatapp.domain.errors import DomainError
 from chatapp.domain.models import Actor, Participant, RoomAccess
 from chatapp.domain.services import Services
 from chatapp.pages.message_list import MessageList
+from chatapp.pages.notices import refusals_noticed
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.session import TabSession
 
@@ -78,11 +78,8 @@ class PeopleActions:
 
     async def _act(self, action: Callable[[Actor], Awaitable[Any]]) -> None:
         """Do it as the tab's person; a refusal becomes a notice in this tab."""
-        try:
+        with refusals_noticed(self.client):
             await action(await self.tab.current())
-        except DomainError as exc:
-            with self.client:
-                ui.notify(exc.message, type="warning")
 
     def show_people(self, people: list[Participant]) -> None:
         """Show a new list of participants (and follow a change of this tab's own role)."""

@@ -10,6 +10,7 @@ from chatapp.domain.errors import DomainError, ValidationError
 from chatapp.domain.models import ModelUsage, Room, RoomAiView
 from chatapp.domain.room_settings import RoomSettingsChanges
 from chatapp.domain.services import Services
+from chatapp.pages.notices import refusals_noticed, show_refusal
 from chatapp.pages.session import TabSession
 
 MODE_LABELS = {"off": "Off: the AI never answers", "mention": "When mentioned as @ai", "every": "After every message"}
@@ -18,13 +19,12 @@ SERVER_DEFAULT = ""
 
 async def open_room_settings(services: Services, tab: TabSession, room_id: int) -> None:
     """Read the room's AI settings and usage fresh, then show them in a dialog (editable by owners)."""
-    try:
+    with refusals_noticed() as refused:
         actor = await tab.current()
         view = await services.ai_settings.view(actor, room_id)
         usage = await services.ai_settings.usage(actor, room_id) if view.can_edit else []
         room = (await services.rooms.access(actor, room_id)).room
-    except DomainError as exc:
-        ui.notify(exc.message, type="warning")
+    if refused:
         return
     with ui.dialog() as dialog, ui.card().classes("room-settings"):
         ui.label("Room settings").classes("text-lg font-semibold").props('role="heading" aria-level="2"')
@@ -92,7 +92,7 @@ def _room_form(services: Services, tab: TabSession, room: Room, view: RoomAiView
             ui.notify(exc.message, type="warning")
             return
         except DomainError as exc:
-            ui.notify(exc.message, type="warning")
+            show_refusal(exc)
             return
         ui.notify("Settings saved.", type="positive")
         dialog.close()
@@ -149,7 +149,7 @@ def _delete_form(services: Services, tab: TabSession, room: Room) -> None:
                 confirm.update()
                 return
             except DomainError as exc:
-                ui.notify(exc.message, type="warning")
+                show_refusal(exc)
                 return
             ui.navigate.to("/?left=deleted")
 
