@@ -22,13 +22,13 @@ from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.passwords import PasswordPolicy, Passwords
 from chatapp.domain.ports import utc_now
 from chatapp.domain.room_settings import RoomSettings
-from chatapp.domain.rooms import RoomLimits, Rooms
+from chatapp.domain.rooms import RoomLimits, Rooms, give_every_room_its_ai
 from chatapp.domain.services import Services
 from chatapp.llm import LitellmClient
 from chatapp.store import migrate
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine, make_sqlite_file_private
 from chatapp.store.pubsub import InProcessPubSub
-from chatapp.store.repositories import SqlParticipants
+from chatapp.store.repositories import SqlUnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,7 @@ def migrate_database(runtime: Runtime) -> None:
     """Apply pending migrations (under an advisory lock on PostgreSQL), then give every room its AI."""
     migrate.upgrade(runtime.engine)
     with Session(runtime.engine) as session:  # rooms made before the AI was in every room get theirs
-        SqlParticipants(session).sync_ai(display_name=runtime.settings.ai_name, now=utc_now())
+        give_every_room_its_ai(SqlUnitOfWork(session), runtime.settings.ai_name, utc_now())
         session.commit()
 
 

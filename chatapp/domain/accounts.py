@@ -6,9 +6,9 @@ import base64
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from chatapp.domain.errors import Forbidden, InvalidCredentials, NotAuthenticated, ValidationError
+from chatapp.domain.errors import AlreadyExists, Forbidden, InvalidCredentials, NotAuthenticated, ValidationError
 from chatapp.domain.events import ParticipantsChanged, SessionsRevoked, guest_topic, room_topic, user_topic
 from chatapp.domain.limits import Limits, reserve
 from chatapp.domain.models import Actor, NewSession, User, UserCredentials
@@ -38,9 +38,20 @@ def _account_of(actor: Actor, refusal: str) -> int:
     return actor.user_id
 
 
+USERNAME_TAKEN = "That username is taken."
+
+
 def _require_free(uow: UnitOfWork, username: str) -> None:
     if uow.users.credentials_by_username(username) is not None:
-        raise ValidationError({"username": "That username is taken."})
+        raise ValidationError({"username": USERNAME_TAKEN})
+
+
+def _add_user(uow: UnitOfWork, *, username: str, display_name: str, password_hash: str, now: datetime) -> User:
+    """The new account, or the same refusal as _require_free when another request took the name meanwhile."""
+    try:
+        return uow.users.add(username=username, display_name=display_name, password_hash=password_hash, now=now)
+    except AlreadyExists as exc:
+        raise ValidationError({"username": USERNAME_TAKEN}) from exc
 
 
 def new_token() -> str:
@@ -94,8 +105,8 @@ class Accounts:
 
         def work(uow: UnitOfWork) -> User:
             _require_free(uow, username)
-            return uow.users.add(
-                username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
+            return _add_user(
+                uow, username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
             )
 
         return await self._tx.run(work, write=True)
@@ -174,8 +185,8 @@ class Accounts:
             _require_free(uow, username)
             if uow.guests.delete_sessions(guest_id) == 0:  # signed up (or out) meanwhile
                 raise NotAuthenticated()
-            user = uow.users.add(
-                username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
+            user = _add_user(
+                uow, username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
             )
             room_ids = uow.participants.convert_guest(guest_id, user.id)
             return self._issue_session(uow, user), room_ids

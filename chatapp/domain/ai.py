@@ -28,7 +28,6 @@ from chatapp.domain.events import (
     Event,
     MessagePosted,
     MessageUpdated,
-    ParticipantsChanged,
     room_topic,
 )
 from chatapp.domain.limits import RateLimiter, actor_key
@@ -47,7 +46,7 @@ from chatapp.domain.models import (
     UsageRecord,
 )
 from chatapp.domain.ports import Clock, LlmClient, LlmStream, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.rooms import require_member, room_access
+from chatapp.domain.rooms import ai_participant, place_in_people_list, require_member, room_access
 from chatapp.domain.validation import clean_text, drop_control_characters
 
 log = logging.getLogger(__name__)
@@ -270,17 +269,15 @@ class AiReplies:
         room_id = reply.room_id
         before_id = reply.replaces.id if reply.replaces else None  # a regenerated reply sees what came before
 
-        def load(uow: UnitOfWork):
+        def load(uow: UnitOfWork):  # a read: the SQLite writer stays free for the room's messages
             room = uow.rooms.get(room_id)
             settings = uow.rooms.ai_settings(room_id)
-            ai, created = _ai_participant(uow, room_id, self._ai_name, self._clock())
-            people = [p.display_name for p in uow.participants.list(room_id)]
+            ai = ai_participant(uow, room_id)
+            people = [p.display_name for p in sorted(uow.participants.list(room_id), key=place_in_people_list)]
             history = list(reversed(uow.messages.newest_before(room_id, before_id, HISTORY_MESSAGES)))
-            return room, settings, ai, created, people, history
+            return room, settings, ai, people, history
 
-        room, settings, ai, created, people, history = await self._tx.run(load, write=True)
-        if created:
-            await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+        room, settings, ai, people, history = await self._tx.run(load)
         model = self._settings.model_for(settings)
         if not model:
             raise no_model_configured()  # before counting tokens: that would import litellm for nothing
@@ -357,17 +354,6 @@ class AiReplies:
         return uow.messages.add_reply(
             room_id=reply.room_id, participant_id=request.ai_participant_id, body=body, now=now, record=record
         )
-
-
-def _ai_participant(uow: UnitOfWork, room_id: int, name: str, now) -> tuple[Participant, bool]:
-    """The room's AI participant, created if the room has none yet; and whether it was created."""
-    ai = uow.participants.ai_of(room_id)
-    if ai is not None:
-        return ai, False
-    created = uow.participants.add(
-        room_id=room_id, kind=ParticipantKind.AI, display_name=name, role=Role.MEMBER, now=now
-    )
-    return created, True
 
 
 def _require_participant(uow: UnitOfWork, actor: Actor, room_id: int) -> None:

@@ -48,6 +48,11 @@ class Conflict(DomainError):
     """The change clashes with existing data (a taken username, say)."""
 
 
+class AlreadyExists(Exception):
+    """A repository's write met a row with the same unique key (two requests racing). Not a DomainError:
+    it has no words for people; the domain operation that may meet it says what it means."""
+
+
 class LlmError(DomainError):
     """A model call failed. `kind` says how (for the room's notice and for retries); the message never
     carries secrets or provider internals."""

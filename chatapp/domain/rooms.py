@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
-from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError, not_a_member
+from chatapp.domain.errors import AlreadyExists, Conflict, Forbidden, NotFound, ValidationError, not_a_member
 from chatapp.domain.events import (
     ParticipantRemoved,
     ParticipantsChanged,
@@ -108,16 +109,19 @@ def enter_room(
         if earlier.state is ParticipantState.ACTIVE:
             return earlier
         return uow.participants.set_state(earlier.id, ParticipantState.ACTIVE, now=now, invite_id=invite_id)
-    return uow.participants.add(
-        room_id=room_id,
-        kind=ParticipantKind.GUEST if actor.is_guest else ParticipantKind.USER,
-        user_id=actor.user_id,
-        guest_id=actor.guest_id,
-        display_name=actor.display_name,
-        role=Role.GUEST if actor.is_guest else role,
-        now=now,
-        invite_id=invite_id,
-    )
+    try:
+        return uow.participants.add(
+            room_id=room_id,
+            kind=ParticipantKind.GUEST if actor.is_guest else ParticipantKind.USER,
+            user_id=actor.user_id,
+            guest_id=actor.guest_id,
+            display_name=actor.display_name,
+            role=Role.GUEST if actor.is_guest else role,
+            now=now,
+            invite_id=invite_id,
+        )
+    except AlreadyExists as exc:  # the same person joining twice at once
+        raise Conflict("Already in this room.") from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +131,42 @@ class Removal:
 
     name: str
     link_kept_for: int
+
+
+# Every room has its AI participant: this module is the invariant's one owner. A room gets it when it
+# is created; rooms from before (and a changed CHATAPP_AI_NAME) are brought in line at start-up.
+
+
+def add_ai_participant(uow: UnitOfWork, room_id: int, ai_name: str, now: datetime) -> Participant:
+    """Put the AI in a new room, as a member."""
+    return uow.participants.add(
+        room_id=room_id, kind=ParticipantKind.AI, display_name=ai_name, role=Role.MEMBER, now=now
+    )
+
+
+def give_every_room_its_ai(uow: UnitOfWork, ai_name: str, now: datetime) -> int:
+    """At start-up: every room without its AI gets one and every AI takes the configured name; how many
+    rooms got one (nothing is written when nothing is missing)."""
+    return uow.participants.sync_ai(display_name=ai_name, now=now)
+
+
+def ai_participant(uow: UnitOfWork, room_id: int) -> Participant:
+    """The room's AI participant (every room has one)."""
+    ai = uow.participants.ai_of(room_id)
+    if ai is None:
+        raise LookupError(f"room {room_id} has no AI participant: give_every_room_its_ai was not run")
+    return ai
+
+
+# The people list: owners, moderators, the AI, members, guests; by name within each.
+_PLACE = {Role.OWNER: 0, Role.MODERATOR: 1, Role.MEMBER: 3, Role.GUEST: 4}
+_AI_PLACE = 2
+
+
+def place_in_people_list(participant: Participant) -> tuple[int, str, int]:
+    """Where a participant goes in the people list: by role (the AI after the moderators), then by name."""
+    place = _AI_PLACE if participant.kind is ParticipantKind.AI else _PLACE.get(participant.role, 9)
+    return place, participant.display_name.lower(), participant.id
 
 
 class Rooms:
@@ -173,9 +213,7 @@ class Rooms:
                 role=Role.OWNER,
                 now=now,
             )
-            uow.participants.add(
-                room_id=room.id, kind=ParticipantKind.AI, display_name=self._ai_name, role=Role.MEMBER, now=now
-            )
+            add_ai_participant(uow, room.id, self._ai_name, now)
             return room
 
         return await self._tx.run(work, write=True)
@@ -218,7 +256,7 @@ class Rooms:
 
         def work(uow: UnitOfWork) -> list[Participant]:
             room_access(uow, actor, room_id)
-            return uow.participants.list(room_id)
+            return sorted(uow.participants.list(room_id), key=place_in_people_list)
 
         return await self._tx.run(work)
 
@@ -290,7 +328,7 @@ class Rooms:
 
         def work(uow: UnitOfWork) -> list[Participant]:
             require_moderator(uow, actor, room_id)
-            return uow.participants.removed(room_id)
+            return sorted(uow.participants.removed(room_id), key=lambda p: (p.display_name.lower(), p.id))
 
         return await self._tx.run(work)
 

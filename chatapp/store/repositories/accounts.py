@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete
 
-from chatapp.domain.errors import ValidationError
+from chatapp.domain.errors import AlreadyExists
 from chatapp.domain.models import Actor, User, UserCredentials
 from chatapp.store.repositories.rows import aware, saved_id, user_from_row
 from chatapp.store.tables import GuestRow, GuestSessionRow, SessionRow, UserRow
@@ -26,7 +26,7 @@ class SqlUsers:
         try:
             self.s.flush()
         except IntegrityError as exc:
-            raise ValidationError({"username": "That username is taken."}) from exc
+            raise AlreadyExists("users.username") from exc
         return user_from_row(row)
 
     def credentials_by_username(self, username: str) -> UserCredentials | None:

@@ -9,22 +9,13 @@ from sqlalchemy import exists, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from chatapp.domain.errors import Conflict
+from chatapp.domain.errors import AlreadyExists
 from chatapp.domain.models import Actor, Participant, ParticipantKind, ParticipantState, Role
 from chatapp.store.repositories.rows import ACTIVE, is_actor, load, participant_from_row, table_of
 from chatapp.store.tables import ParticipantRow, RoomRow
 
 _COLUMNS = table_of(ParticipantRow).c
 _IS_AI = col(ParticipantRow.kind) == ParticipantKind.AI.value
-# owners, moderators, the AI, members, guests
-_PLACE = {Role.OWNER.value: 0, Role.MODERATOR.value: 1, Role.MEMBER.value: 3, Role.GUEST.value: 4}
-_AI_PLACE, _UNKNOWN_PLACE = 2, 9
-
-
-def _place_in_list(row: ParticipantRow) -> tuple[int, str, int | None]:
-    """Where a participant goes in the people list: by role (the AI after the moderators), then by name."""
-    place = _AI_PLACE if row.kind == ParticipantKind.AI.value else _PLACE.get(row.role, _UNKNOWN_PLACE)
-    return place, row.display_name.lower(), row.id
 
 
 class SqlParticipants:
@@ -57,7 +48,7 @@ class SqlParticipants:
         try:
             self.s.flush()
         except IntegrityError as exc:
-            raise Conflict("Already in this room.") from exc
+            raise AlreadyExists("participants (room, person)") from exc
         return participant_from_row(row)
 
     def membership(self, room_id: int, actor: Actor) -> Participant | None:
@@ -163,13 +154,11 @@ class SqlParticipants:
         stmt = select(ParticipantRow).where(
             col(ParticipantRow.room_id) == room_id, col(ParticipantRow.state) == ParticipantState.REMOVED.value
         )
-        rows = self.s.execute(stmt).scalars().all()
-        return [participant_from_row(row) for row in sorted(rows, key=lambda row: (row.display_name.lower(), row.id))]
+        return [participant_from_row(row) for row in self.s.execute(stmt.order_by(col(ParticipantRow.id))).scalars()]
 
     def list(self, room_id: int) -> builtins.list[Participant]:
         stmt = select(ParticipantRow).where(col(ParticipantRow.room_id) == room_id, ACTIVE)
-        rows = self.s.execute(stmt).scalars().all()
-        return [participant_from_row(row) for row in sorted(rows, key=_place_in_list)]
+        return [participant_from_row(row) for row in self.s.execute(stmt.order_by(col(ParticipantRow.id))).scalars()]
 
     def display_names(self, room_id: int) -> builtins.list[str]:
         stmt = select(col(ParticipantRow.display_name)).where(col(ParticipantRow.room_id) == room_id)
