@@ -90,6 +90,7 @@ def fresh_chatapp(extra_env: dict[str, str] | None = None):
             "CHATAPP_DATA_DIR": str(Path(tmp) / "data"),
             "CHATAPP_LOG_LEVEL": "warning",
             "CHATAPP_MESSAGE_BURST": "0",  # the posters send far faster than a person: no per-person rate limit
+            "CHATAPP_SIGN_UP_LIMIT": "0",  # N = 1,000 signs up 21 people from one address
             **(extra_env or {}),
         }
         with server(["-m", "chatapp"], env) as running:
