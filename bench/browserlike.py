@@ -84,6 +84,7 @@ class Tab:
     _acked_seq: int = 0
     _ack_timer: asyncio.TimerHandle | None = None
     last_message_id: int = 0  # the newest message that came live: where a catch-up reads on from
+    _list: tuple[str | None, dict[str, Any]] | None = None  # the page's message list (id, element), once found
 
     async def connect(self) -> None:
         """Connect like the page script: implicit handshake with client id, tab and document ids."""
@@ -112,12 +113,15 @@ class Tab:
         return future
 
     async def _on_any(self, event: str, data: Any) -> None:
+        await self._record(data)  # first: the arrival time is what the scenarios measure
         if event.startswith("chatapp:") and isinstance(data, dict) and isinstance(data.get("seq"), int):
             for message in data.get("messages", ()):
                 self.last_message_id = max(self.last_message_id, message.get("id", 0))
             await self._took(data["seq"])
         elif event == "run_javascript" and isinstance(data, dict) and '"resync"' in data.get("code", ""):
             await self._catch_up()  # the server left this tab out while it was behind, as message_list.js does
+
+    async def _record(self, data: Any) -> None:
         text = json.dumps(data) if not isinstance(data, str) else data
         self.bytes_received += len(text)
         for listener in self.listeners:
@@ -131,7 +135,7 @@ class Tab:
                 del self._waiters[key]
 
     async def _took(self, seq: int) -> None:
-        """What message_list.js does with a broadcast's number: say it every ack_every, or a second later."""
+        """What message_list.js does with a broadcast's number: say it every ack_every, or 5 s later."""
         if seq <= self.seq:
             return
         self.seq = seq
@@ -141,7 +145,7 @@ class Tab:
         if self.seq - self._acked_seq >= element.get("props", {}).get("ack-every", 50):
             await self._ack()
         elif self._ack_timer is None:
-            self._ack_timer = asyncio.get_running_loop().call_later(1, lambda: asyncio.ensure_future(self._ack()))
+            self._ack_timer = asyncio.get_running_loop().call_later(5, lambda: asyncio.ensure_future(self._ack()))
 
     async def _ack(self) -> None:
         if self._ack_timer is not None:
@@ -158,10 +162,16 @@ class Tab:
             await self.emit_event(list_id, "catch-up", [{"after": self.last_message_id}])
 
     def _message_list(self) -> tuple[str | None, dict[str, Any]]:
-        for element_id, element in self.page.elements.items():
-            if any(e.get("type") == "received" for e in element.get("events", [])):
-                return element_id, element
-        return None, {}
+        if self._list is None:
+            self._list = next(
+                (
+                    (element_id, element)
+                    for element_id, element in self.page.elements.items()
+                    if any(e.get("type") == "received" for e in element.get("events", []))
+                ),
+                (None, {}),
+            )
+        return self._list
 
     async def emit_event(self, element_id: str, event_type: str, args: list[Any]) -> None:
         """Send a DOM/Vue event of an element, as the page script does."""

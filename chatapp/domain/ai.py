@@ -28,6 +28,8 @@ from chatapp.domain.events import (
     Event,
     MessagePosted,
     MessageUpdated,
+    RoomDeleted,
+    RoomSettingsChanged,
     room_topic,
 )
 from chatapp.domain.limits import RateLimiter, actor_key
@@ -112,6 +114,9 @@ class AiReplies:
         self._timeout = timeout
         self._clock = clock
         self._running: dict[int, _RunningReply] = {}
+        # room -> its AI mode, as last read; forgotten when the room's settings change. Most messages
+        # mention nobody in a room that answers mentions only: they are decided without a read.
+        self._modes: dict[int, AiMode] = {}
 
     def subscribe(self) -> Callable[[], None]:
         """Decide on every message posted in any room whether to answer it (see _on_message_posted)."""
@@ -120,12 +125,15 @@ class AiReplies:
     async def _on_message_posted(self, event: Event) -> None:
         """A person's message was saved: start a reply if the room's AI mode asks for one. When it
         cannot start (switched off, busy, not allowed for guests), the asker alone is told why."""
-        if not isinstance(event, MessagePosted):
+        if isinstance(event, RoomSettingsChanged | RoomDeleted):
+            self._modes.pop(event.room_id, None)
+        if not isinstance(event, MessagePosted) or not self._may_ask(event):
             return
         asked = await self._tx.run(lambda uow: _what_was_asked(uow, event))
         if asked is None:
             return
         message, room, author = asked
+        self._modes[room.id] = room.ai_mode
         mentioned = mentions_ai(message.body)
         if room.ai_mode is AiMode.OFF:
             if mentioned:
@@ -141,6 +149,17 @@ class AiReplies:
             self._launch(room.id, replaces=None)
         except Conflict:
             await self._tell(message, f"{self._ai_name} is still answering; ask again when it is done.")
+
+    def _may_ask(self, event: MessagePosted) -> bool:
+        """False when the message surely asks nothing (the AI's own, or no mention in a room whose AI
+        answers mentions only or is off): then nothing is read."""
+        message = event.message
+        if message is None:
+            return True
+        if message.author_kind is ParticipantKind.AI:
+            return False
+        mode = self._modes.get(event.room_id)
+        return mode is None or mode is AiMode.EVERY or mentions_ai(message.body)
 
     async def _tell(self, message: Message, text: str) -> None:
         notice = AiNotice(room_id=message.room_id, text=text, participant_id=message.participant_id)
