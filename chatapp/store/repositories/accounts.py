@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, delete
 
-from chatapp.domain.errors import AlreadyExists
 from chatapp.domain.models import Actor, User, UserCredentials
-from chatapp.store.repositories.rows import aware, saved_id, user_from_row
+from chatapp.store.repositories.rows import aware, insert_new, saved_id, user_from_row
 from chatapp.store.tables import GuestRow, GuestSessionRow, SessionRow, UserRow
 
 
@@ -22,11 +20,7 @@ class SqlUsers:
         row = UserRow(
             username=username, display_name=display_name, password_hash=password_hash, created_at=now, updated_at=now
         )
-        self.s.add(row)
-        try:
-            self.s.flush()
-        except IntegrityError as exc:
-            raise AlreadyExists("users.username") from exc
+        insert_new(self.s, row, "users.username")
         return user_from_row(row)
 
     def credentials_by_username(self, username: str) -> UserCredentials | None:

@@ -6,12 +6,10 @@ import builtins
 from datetime import datetime
 
 from sqlalchemy import exists, func, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from chatapp.domain.errors import AlreadyExists
 from chatapp.domain.models import Actor, Participant, ParticipantKind, ParticipantState, Role
-from chatapp.store.repositories.rows import ACTIVE, is_actor, load, participant_from_row, table_of
+from chatapp.store.repositories.rows import ACTIVE, insert_new, is_actor, load, participant_from_row, table_of
 from chatapp.store.tables import ParticipantRow, RoomRow
 
 _COLUMNS = table_of(ParticipantRow).c
@@ -44,11 +42,7 @@ class SqlParticipants:
             role=role.value,
             joined_at=now,
         )
-        self.s.add(row)
-        try:
-            self.s.flush()
-        except IntegrityError as exc:
-            raise AlreadyExists("participants (room, person)") from exc
+        insert_new(self.s, row, "participants (room, person)")
         return participant_from_row(row)
 
     def membership(self, room_id: int, actor: Actor) -> Participant | None:

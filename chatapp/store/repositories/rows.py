@@ -7,8 +7,10 @@ from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col
 
+from chatapp.domain.errors import AlreadyExists
 from chatapp.domain.models import (
     Actor,
     AiMode,
@@ -45,6 +47,15 @@ def load(session: Session, table: type[R], row_id: int) -> R:
     if row is None:
         raise LookupError(f"no {table.__name__} with id {row_id}")
     return row
+
+
+def insert_new(session: Session, row: SQLModel, key: str) -> None:
+    """Add the row and write it now; AlreadyExists (naming `key`) when a unique constraint refuses it."""
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise AlreadyExists(key) from exc
 
 
 def table_of(model: type[SQLModel]) -> Table:
