@@ -12,7 +12,7 @@ messages are bulk-loaded (executemany for SQLite, COPY for PostgreSQL, then VACU
   every row of the table).
 
 Timed, in-process ("server-side", no HTTP), per request kind:
-- domain call: `await services.chat.history(actor, room_id, before_id=...)`, as the web app calls it
+- domain call: `await services.chat.list_messages(actor, room_id, before_id=...)`, as the web app calls it
   (a worker-thread hop, a session, the room/participant check and the page query, mapped to objects);
 - no thread hop: the same domain call on a Chat whose transactor runs the work on the calling thread;
 - bare SQL: the page query the app sends (captured from the engine), replayed on a DBAPI cursor;
@@ -47,10 +47,10 @@ from sqlalchemy.engine import Engine, make_url
 
 from chatapp.app import Runtime, build_runtime, migrate_database
 from chatapp.config import Settings
+from chatapp.domain.access import MAX_ID
 from chatapp.domain.accounts import SignUpForm
 from chatapp.domain.chat import Chat
 from chatapp.domain.models import Actor, MessagePage
-from chatapp.domain.rooms import MAX_ID
 from chatapp.store.db import SqlTransactor
 from chatapp.store.pubsub import InProcessPubSub
 
@@ -170,6 +170,7 @@ def make_runtime(url: str, tmp: Path) -> Runtime:
 async def make_rooms(runtime: Runtime) -> Setup:
     """Two users and three rooms, both users in every room: all through the domain services."""
     accounts, rooms = runtime.services.accounts, runtime.services.rooms
+    membership = runtime.services.membership
     actors = []
     for username in ("owner", "member"):
         form = SignUpForm(username=username, display_name=username.title(), password=PASSWORD)
@@ -180,12 +181,12 @@ async def make_rooms(runtime: Runtime) -> Setup:
     ids = []
     for name in ("A million messages", "Elsewhere", "Quiet corner"):
         room = await rooms.create_room(owner, name=name)
-        await rooms.join(member, room.id)
+        await membership.join(member, room.id)
         ids.append(room.id)
     big, other, small = ids
 
     async def participant(actor: Actor, room_id: int) -> int:
-        me = (await rooms.access(actor, room_id)).me
+        me = (await rooms.get_room_access(actor, room_id)).me
         assert me is not None
         return me.id
 
@@ -321,7 +322,7 @@ async def capture_page_query(runtime: Runtime, actor: Actor, room_id: int, befor
 
     event.listen(runtime.engine, "before_cursor_execute", listen)
     try:
-        await runtime.services.chat.history(actor, room_id, before_id=before_id)
+        await runtime.services.chat.list_messages(actor, room_id, before_id=before_id)
     finally:
         event.remove(runtime.engine, "before_cursor_execute", listen)
     assert len(captured) == 1, f"expected one page query, saw {len(captured)}"
@@ -351,7 +352,7 @@ async def time_calls(chat: Chat, actor: Actor, history: History, before_ids: lis
     times = []
     for before_id in before_ids:
         started = time.perf_counter()
-        page = await chat.history(actor, history.room_id, before_id=before_id)
+        page = await chat.list_messages(actor, history.room_id, before_id=before_id)
         times.append(time.perf_counter() - started)
         history.check(page, before_id)
     return times
@@ -408,10 +409,10 @@ def explain(engine: Engine, query: PageQuery, before_id: int | None) -> list[str
 async def page_chain(chat: Chat, actor: Actor, history: History, pages: int) -> list[int | None]:
     """The before_ids of up to `pages` consecutive "load older" clicks from the newest page."""
     chain: list[int | None] = []
-    page = await chat.history(actor, history.room_id)
+    page = await chat.list_messages(actor, history.room_id)
     while len(chain) < pages and page.has_older:
         chain.append(page.messages[0].id)
-        page = await chat.history(actor, history.room_id, before_id=chain[-1])
+        page = await chat.list_messages(actor, history.room_id, before_id=chain[-1])
     return chain
 
 
@@ -494,7 +495,7 @@ async def bench_backend(backend: str, count: int, pages: int) -> BackendResult:
             big = History(setup.room_id, big_room_ids(count), page_size)
             small = History(setup.small_room_id, list(range(1, small_room_size(count) + 1)), page_size)
             started = time.perf_counter()
-            first = await runtime.services.chat.history(setup.actor, setup.room_id)
+            first = await runtime.services.chat.list_messages(setup.actor, setup.room_id)
             first_open_ms = (time.perf_counter() - started) * 1000
             big.check(first, None)
             stats, plans, thread_hop = await measure(runtime, setup, big, small, pages)

@@ -7,6 +7,7 @@ import gc
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -19,6 +20,7 @@ from chatapp.domain.chat import Chat
 from chatapp.domain.invites import InvitePolicy, Invites
 from chatapp.domain.limits import Limits, Rate, RateLimiter
 from chatapp.domain.live import LiveRooms, SessionWatch
+from chatapp.domain.membership import Membership
 from chatapp.domain.passwords import PasswordPolicy, Passwords
 from chatapp.domain.ports import utc_now
 from chatapp.domain.room_settings import RoomSettings
@@ -47,85 +49,21 @@ class Runtime:
 
 def build_runtime(settings: Settings) -> Runtime:
     """Create the engine, pub/sub and domain services. Does not touch the schema."""
-    url = settings.resolved_database_url
-    if is_sqlite(url):
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        make_sqlite_file_private(url)
-    engine = make_engine(url)
+    engine = _open_database(settings)
     tx = SqlTransactor(engine)
     pubsub = InProcessPubSub()
-    passwords = Passwords(
-        PasswordPolicy(
-            memory_kib=settings.argon2_memory_kib,
-            time_cost=settings.argon2_time_cost,
-            parallelism=settings.argon2_parallelism,
-            min_chars=settings.min_password_chars,
-        )
-    )
-
-    async def database_ok() -> bool:
-        try:
-            await asyncio.wait_for(asyncio.to_thread(tx.ping), timeout=3)
-        except Exception:  # any failure means "not healthy"; the reason goes to the log
-            log.warning("health check: database unreachable", exc_info=True)
-            return False
-        return True
-
     limits = build_limits(settings)
-    passwords.warm_up()
-    llm = LitellmClient(
-        api_base=settings.ai_api_base,
-        api_key=settings.ai_api_key.get_secret_value() if settings.ai_api_key else None,
-        read_timeout=min(60.0, settings.ai_timeout),
-        retries=settings.ai_retries,
-        router_config=settings.ai_router_config,
-    )
-    models = settings.offered_ai_models or llm.router_models()
-    ai_settings = AiSettings(
-        tx=tx,
-        pubsub=pubsub,
-        models=models,
-        default_model=settings.ai_model or (models[0] if models else ""),
-        max_instruction_chars=settings.ai_max_instruction_chars,
-    )
-    ai = AiReplies(
-        tx=tx,
-        pubsub=pubsub,
-        llm=llm,
-        ai_name=settings.ai_name,
-        settings=ai_settings,
-        context_tokens=settings.ai_context_tokens,
-        timeout=settings.ai_timeout,
-        limit=limits.posts,
-    )
+    llm = _llm(settings)
+    ai_settings = _ai_settings(settings, tx, pubsub, llm)
+    ai = _ai_replies(settings, tx, pubsub, llm, ai_settings, limits)
     ai.subscribe()  # the AI hears of every message posted, and decides whether to answer
-    room_limits = RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars)
     services = Services(
-        accounts=Accounts(
-            tx=tx,
-            pubsub=pubsub,
-            passwords=passwords,
-            session_lifetime=timedelta(days=settings.session_days),
-            limits=limits,
-            reserved_names=reserved_names(settings),
-        ),
-        invites=Invites(
-            tx=tx,
-            pubsub=pubsub,
-            policy=InvitePolicy(
-                default_expiry_days=settings.invite_days,
-                guest_session_days=settings.session_days,
-                reserved_names=reserved_names(settings),
-            ),
-            join_limit=limits.joins,
-        ),
+        accounts=_accounts(settings, tx, pubsub, limits),
+        invites=_invites(settings, tx, pubsub, limits),
         rooms=Rooms(
-            tx=tx,
-            pubsub=pubsub,
-            limits=room_limits,
-            ai_name=settings.ai_name,
-            on_deleted=ai.drop_room,
+            tx=tx, pubsub=pubsub, limits=_room_limits(settings), ai_name=settings.ai_name, on_deleted=ai.drop_room
         ),
+        membership=Membership(tx=tx, pubsub=pubsub),
         chat=Chat(
             tx=tx,
             pubsub=pubsub,
@@ -135,13 +73,111 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         ai=ai,
         ai_settings=ai_settings,
-        room_settings=RoomSettings(tx=tx, pubsub=pubsub, limits=room_limits, ai=ai_settings),
+        room_settings=RoomSettings(tx=tx, pubsub=pubsub, limits=_room_limits(settings), ai=ai_settings),
         llm_warm_up=llm.warm_up,
         live=LiveRooms(tx=tx, pubsub=pubsub),
         session_watch=SessionWatch(pubsub),
-        database_ok=database_ok,
+        database_ok=partial(_database_ok, tx),
     )
     return Runtime(settings=settings, engine=engine, tx=tx, pubsub=pubsub, services=services)
+
+
+def _llm(settings: Settings) -> LitellmClient:
+    """The model client (litellm) of the configured provider or router."""
+    return LitellmClient(
+        api_base=settings.ai_api_base,
+        api_key=settings.ai_api_key.get_secret_value() if settings.ai_api_key else None,
+        read_timeout=min(60.0, settings.ai_timeout),
+        retries=settings.ai_retries,
+        router_config=settings.ai_router_config,
+    )
+
+
+def _open_database(settings: Settings) -> Engine:
+    """The engine of the configured database; an SQLite file is made readable by its owner only."""
+    url = settings.resolved_database_url
+    if is_sqlite(url):
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_sqlite_file_private(url)
+    return make_engine(url)
+
+
+async def _database_ok(tx: SqlTransactor) -> bool:
+    """The health check: the database answers within 3 s."""
+    try:
+        await asyncio.wait_for(asyncio.to_thread(tx.ping), timeout=3)
+    except Exception:  # any failure means "not healthy"; the reason goes to the log
+        log.warning("health check: database unreachable", exc_info=True)
+        return False
+    return True
+
+
+def _accounts(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, limits: Limits) -> Accounts:
+    policy = PasswordPolicy(
+        memory_kib=settings.argon2_memory_kib,
+        time_cost=settings.argon2_time_cost,
+        parallelism=settings.argon2_parallelism,
+        min_chars=settings.min_password_chars,
+    )
+    passwords = Passwords(policy)
+    passwords.warm_up()
+    return Accounts(
+        tx=tx,
+        pubsub=pubsub,
+        passwords=passwords,
+        session_lifetime=timedelta(days=settings.session_days),
+        limits=limits,
+        reserved_names=reserved_names(settings),
+    )
+
+
+def _invites(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, limits: Limits) -> Invites:
+    return Invites(
+        tx=tx,
+        pubsub=pubsub,
+        policy=InvitePolicy(
+            default_expiry_days=settings.invite_days,
+            guest_session_days=settings.session_days,
+            reserved_names=reserved_names(settings),
+        ),
+        join_limit=limits.joins,
+    )
+
+
+def _ai_replies(
+    settings: Settings,
+    tx: SqlTransactor,
+    pubsub: InProcessPubSub,
+    llm: LitellmClient,
+    ai_settings: AiSettings,
+    limits: Limits,
+) -> AiReplies:
+    return AiReplies(
+        tx=tx,
+        pubsub=pubsub,
+        llm=llm,
+        ai_name=settings.ai_name,
+        settings=ai_settings,
+        context_tokens=settings.ai_context_tokens,
+        timeout=settings.ai_timeout,
+        limit=limits.posts,
+    )
+
+
+def _room_limits(settings: Settings) -> RoomLimits:
+    return RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars)
+
+
+def _ai_settings(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, llm: LitellmClient) -> AiSettings:
+    """The rooms' AI settings, offering the configured models (or the router's)."""
+    models = settings.offered_ai_models or llm.router_models()
+    return AiSettings(
+        tx=tx,
+        pubsub=pubsub,
+        models=models,
+        default_model=settings.ai_model or (models[0] if models else ""),
+        max_instruction_chars=settings.ai_max_instruction_chars,
+    )
 
 
 def reserved_names(settings: Settings) -> tuple[str, ...]:

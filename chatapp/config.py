@@ -52,7 +52,7 @@ class Settings(BaseSettings):
 
     reconnect_timeout: float = Field(30.0, ge=1)
     # Room broadcasts a tab may have been sent without saying it took them in; beyond, the broadcasts leave
-    # it out until it has, and it then catches up from the database (pages/room_feed.py).
+    # it out until it has, and it then catches up from the database (live/flow.py).
     live_max_backlog: int = Field(200, ge=10)
     log_level: str = "info"
 

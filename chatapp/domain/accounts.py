@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from chatapp.domain.errors import AlreadyExists, Forbidden, InvalidCredentials, NotAuthenticated, ValidationError
 from chatapp.domain.events import ParticipantsChanged, SessionsRevoked, guest_topic, room_topic, user_topic
 from chatapp.domain.limits import Limits, reserve
+from chatapp.domain.membership import become_user
 from chatapp.domain.models import Actor, NewSession, User, UserCredentials
 from chatapp.domain.passwords import Passwords
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
@@ -188,7 +189,7 @@ class Accounts:
             user = _add_user(
                 uow, username=username, display_name=display_name, password_hash=password_hash, now=self._clock()
             )
-            room_ids = uow.participants.convert_guest(guest_id, user.id)
+            room_ids = become_user(uow, guest_id, user.id)
             return self._issue_session(uow, user), room_ids
 
         session, room_ids = await self._tx.run(work, write=True)
@@ -220,7 +221,7 @@ class Accounts:
         if guest_id is not None:
             await self._pubsub.publish(guest_topic(guest_id), SessionsRevoked(user_id=None, guest_id=guest_id))
 
-    async def change_display_name(self, actor: Actor, display_name: str) -> str:
+    async def update_display_name(self, actor: Actor, display_name: str) -> str:
         """The user's new display name, here and in every room they are in (their messages show it);
         open tabs of those rooms update their people lists. Guests keep the name they joined with."""
         user_id = _account_of(actor, "Guests keep the name they joined with; create an account to choose another.")
@@ -236,7 +237,7 @@ class Accounts:
             await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
         return name
 
-    async def change_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
+    async def update_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
         """Replace the password, revoke every session of the user and issue a new one."""
         user_id = _account_of(actor, "Guests have no password; create an account first.")
         creds = await self._tx.run(lambda uow: uow.users.credentials(user_id))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chatapp.domain.errors import Forbidden, ValidationError
-from chatapp.domain.models import Actor, AiMode, ModelUsage, Role, RoomAiSettings, RoomAiView
+from chatapp.domain.access import require_member, require_owner
+from chatapp.domain.ai_models import ModelUsage, RoomAiSettings, RoomAiView
+from chatapp.domain.errors import ValidationError
+from chatapp.domain.models import Actor, AiMode, Role
 from chatapp.domain.ports import PubSub, Transactor, UnitOfWork
-from chatapp.domain.rooms import require_owner, room_access
 from chatapp.domain.validation import clean_text
 
 
@@ -36,13 +37,11 @@ class AiSettings:
             return settings.model
         return self.default_model
 
-    async def view(self, actor: Actor, room_id: int) -> RoomAiView:
+    async def get_ai_settings(self, actor: Actor, room_id: int) -> RoomAiView:
         """The room's AI settings and the choices, for anyone in the room (owners may edit them)."""
 
         def work(uow: UnitOfWork) -> RoomAiView:
-            me = room_access(uow, actor, room_id).me
-            if me is None:
-                raise Forbidden("Join the room to see its settings.")
+            me = require_member(uow, actor, room_id, to="see its settings").member
             return RoomAiView(
                 settings=uow.rooms.ai_settings(room_id),
                 models=self.models,
@@ -53,7 +52,7 @@ class AiSettings:
 
         return await self._tx.run(work)
 
-    async def usage(self, actor: Actor, room_id: int) -> list[ModelUsage]:
+    async def list_ai_usage(self, actor: Actor, room_id: int) -> list[ModelUsage]:
         """Tokens (and cost, where the model's prices are known) the room's AI used, per model; owners only."""
 
         def work(uow: UnitOfWork) -> list[ModelUsage]:

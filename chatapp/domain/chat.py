@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
+from chatapp.domain.access import is_valid_id, require_member, room_access
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
 from chatapp.domain.limits import RateLimiter, actor_key
 from chatapp.domain.models import Actor, CatchUp, Message, MessagePage
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.rooms import is_valid_id, require_member, room_access
 from chatapp.domain.validation import clean_text
 
 # How much longer than the limit a raw body may be and still be cleaned before it is measured: room for
@@ -85,16 +85,14 @@ class Chat:
             return earlier
 
         def work(uow: UnitOfWork) -> tuple[Message, bool]:
-            access = room_access(uow, actor, room_id)
-            if access.me is None:
-                raise Forbidden("Join the room to post.")
+            access = require_member(uow, actor, room_id, to="post")
             now = self._clock()
             message = uow.messages.add(
-                room_id=room_id, author=access.me, body=text, now=now, client_message_id=client_message_id
+                room_id=room_id, author=access.member, body=text, now=now, client_message_id=client_message_id
             )
             if message is not None:
                 return message, True
-            return _earlier_send(uow, access.me.id, client_message_id), False
+            return _earlier_send(uow, access.member.id, client_message_id), False
 
         message, is_new = await self._tx.run(work, write=True)
         if not is_new:
@@ -149,7 +147,7 @@ class Chat:
         deleted = MessageDeleted(room_id=room_id, message_id=message_id, deleted_at=now)
         await self._pubsub.publish(room_topic(room_id), deleted)
 
-    async def history(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
+    async def list_messages(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
         """A page of messages older than before_id (or the newest), oldest first; keyset pagination."""
         limit = self.page_size
         if before_id is not None and not is_valid_id(before_id):

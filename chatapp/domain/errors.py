@@ -63,9 +63,10 @@ class LlmError(DomainError):
         self.kind = kind
 
 
-def not_a_member() -> Forbidden:
-    """The error of an operation that needs the actor in the room, asked by someone who only views it."""
-    return Forbidden("Join the room first.")
+def not_a_member(to: str | None = None) -> Forbidden:
+    """The refusal of an operation that needs the actor in the room, asked by someone who only views it:
+    "Join the room to <to>." (or "Join the room first.")."""
+    return Forbidden(f"Join the room to {to}." if to else "Join the room first.")
 
 
 def no_model_configured() -> LlmError:

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from chatapp.domain.access import is_valid_id, require_member
 from chatapp.domain.accounts import hash_token, new_token
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import ParticipantsChanged, room_topic
 from chatapp.domain.limits import RateLimiter
+from chatapp.domain.membership import enter_room
 from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role, RoomAccess
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
-from chatapp.domain.rooms import enter_room, is_valid_id, require_member
 from chatapp.domain.validation import display_name_error, name_in_use, one_line
 
 MAX_EXPIRY_DAYS = 365
@@ -64,7 +65,7 @@ class Invites:
         self._join_limit = join_limit
         self._clock = clock
 
-    async def create(
+    async def create_invite(
         self, actor: Actor, room_id: int, *, expires_in_days: float | None = None, max_uses: int | None = None
     ) -> NewInvite:
         """A new link to the room (owners and moderators; members when the room allows it). The token
@@ -95,7 +96,7 @@ class Invites:
 
         return NewInvite(invite=await self._tx.run(work, write=True), token=token)
 
-    async def list(self, actor: Actor, room_id: int) -> list[Invite]:
+    async def list_invites(self, actor: Actor, room_id: int) -> list[Invite]:
         """The room's links, newest first, for those who may invite."""
 
         def work(uow: UnitOfWork) -> list[Invite]:
@@ -105,7 +106,7 @@ class Invites:
 
         return await self._tx.run(work)
 
-    async def revoke(self, actor: Actor, room_id: int, invite_id: int) -> None:
+    async def revoke_invite(self, actor: Actor, room_id: int, invite_id: int) -> None:
         """Revoke a link: owners and moderators any; whoever created one, their own."""
 
         def work(uow: UnitOfWork) -> None:
@@ -120,7 +121,7 @@ class Invites:
 
         await self._tx.run(work, write=True)
 
-    async def preview(self, token: str, actor: Actor | None = None) -> InvitePreview:
+    async def get_invite_preview(self, token: str, actor: Actor | None = None) -> InvitePreview:
         """The room a link leads to, if the link is usable (or the actor is already in that room);
         changes nothing."""
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from chatapp.domain.access import room_access
 from chatapp.domain.events import (
     AiNotice,
     AiReplyDelta,
@@ -28,7 +29,6 @@ from chatapp.domain.events import (
 )
 from chatapp.domain.models import Actor, Message
 from chatapp.domain.ports import PubSub, Transactor
-from chatapp.domain.rooms import room_access
 
 log = logging.getLogger(__name__)
 

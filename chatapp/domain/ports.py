@@ -8,22 +8,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
+from chatapp.domain.ai_models import ModelUsage, ReplyRecord, RoomAiSettings, UsageRecord
 from chatapp.domain.events import Event
 from chatapp.domain.models import (
     Actor,
     Invite,
     Message,
-    ModelUsage,
     Participant,
     ParticipantKind,
-    ParticipantState,
-    ReplyRecord,
     Role,
     Room,
-    RoomAiSettings,
     RoomOptions,
     RoomSummary,
-    UsageRecord,
     User,
     UserCredentials,
     Visibility,
@@ -77,21 +73,12 @@ class ParticipantsRepo(Protocol):
     ) -> Participant: ...
     def membership(self, room_id: int, actor: Actor) -> Participant | None: ...
     def get(self, participant_id: int) -> Participant | None: ...
-    def set_role(self, participant_id: int, role: Role) -> Participant: ...
-    def set_state(
-        self,
-        participant_id: int,
-        state: ParticipantState,
-        *,
-        removed_by: int | None = None,
-        now: datetime | None = None,
-        invite_id: int | None = None,
-    ) -> Participant: ...
+    def save(self, participant: Participant) -> Participant: ...
     def count_owners(self, room_id: int) -> int: ...
     def removed(self, room_id: int) -> list[Participant]: ...
     def count_by_invite(self, invite_id: int, *, excluding: int) -> int: ...
     def rename_user(self, user_id: int, display_name: str) -> list[int]: ...
-    def convert_guest(self, guest_id: int, user_id: int) -> list[int]: ...
+    def of_guest(self, guest_id: int) -> builtins.list[Participant]: ...
     def list(self, room_id: int) -> builtins.list[Participant]: ...
     def display_names(self, room_id: int) -> builtins.list[str]: ...  # everyone who was ever in it, the AI too
     def ai_of(self, room_id: int) -> Participant | None: ...

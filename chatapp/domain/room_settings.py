@@ -7,12 +7,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from chatapp.domain.access import require_owner
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.errors import ValidationError
 from chatapp.domain.events import RoomSettingsChanged, room_topic
 from chatapp.domain.models import Actor, Room, RoomOptions
 from chatapp.domain.ports import PubSub, Transactor, UnitOfWork
-from chatapp.domain.rooms import RoomLimits, require_owner, validate_room_details
+from chatapp.domain.rooms import RoomLimits, validate_room_details
 
 OPTION_NAMES = tuple(f.name for f in fields(RoomOptions))
 

@@ -11,6 +11,7 @@ from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.invites import Invites
 from chatapp.domain.live import LiveRooms, SessionWatch
+from chatapp.domain.membership import Membership
 from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import Rooms
 
@@ -19,6 +20,7 @@ from chatapp.domain.rooms import Rooms
 class Services:
     accounts: Accounts
     rooms: Rooms
+    membership: Membership
     chat: Chat
     live: LiveRooms
     session_watch: SessionWatch

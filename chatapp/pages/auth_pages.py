@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from nicegui import ui
 
 from chatapp.config import Settings
+from chatapp.domain.accounts import Accounts
 from chatapp.domain.services import Services
 from chatapp.pages.session import Flash, TabSession, guest_token, safe_next, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
@@ -68,122 +70,154 @@ def native_form(action: str) -> ui.element:
 
 def register_auth_pages(services: Services, settings: Settings, flash: Flash) -> None:
     """Register /sign-in, /sign-up and /account."""
-    accounts = services.accounts
+    # Thin closures: NiceGUI and FastAPI read each page's parameters (the query's `next` and `f`).
 
     @ui.page("/sign-in", title=f"Sign in · {APP_NAME}")
     async def sign_in_page(request: Request, next: str = "/", f: str = ""):
-        target = safe_next(next)
-        if await accounts.authenticate(session_token(request)):
-            return RedirectResponse(target, status_code=303)
-        data = flash.load(f)
-        header(None)
-        with ui.card().classes("auth-card"):
-            ui.label("Sign in").classes("text-2xl font-semibold")
-            if data.get("error"):
-                ui.label(data["error"]).classes("text-negative").props('role="alert"')
-            with _form("/auth/sign-in"):
-                _hidden("next", safe_next(data.get("next") or target))
-                _input("Username", "username", value=data.get("username", ""), autocomplete="username")
-                _input("Password", "password", password=True, autocomplete="current-password")
-                ui.button("Sign in").props('type="submit" unelevated').classes("w-full")
-            with ui.row().classes("gap-1 text-sm"):
-                ui.label("New here?")
-                ui.link("Create an account", "/sign-up?" + urlencode({"next": target}))
+        return await _sign_in_page(services.accounts, flash, request, next, f)
 
     @ui.page("/sign-up", title=f"Create account · {APP_NAME}")
     async def sign_up_page(request: Request, next: str = "/", f: str = ""):
-        target = safe_next(next)
-        if await accounts.authenticate(session_token(request)):
-            return RedirectResponse(target, status_code=303)
-        data = flash.load(f)
-        errors = data.get("errors", {})
-        guest = await accounts.authenticate_guest(guest_token(request))
-        header(None)
-        with ui.card().classes("auth-card"):
-            ui.label("Create your account").classes("text-2xl font-semibold")
-            if guest is not None:
-                ui.label(
-                    f"You are in as the guest {guest.display_name}: your rooms and messages come with your new account."
-                ).classes("text-sm opacity-80")
-                data.setdefault("display_name", guest.display_name)
-            if data.get("error"):  # e.g. too many sign-ups from one address
-                ui.label(str(data["error"])).classes("text-negative").props('role="alert"')
-            elif errors:
-                ui.label("Please fix the fields marked below.").classes("text-negative").props('role="alert"')
-            with _form("/auth/sign-up"):
-                _hidden("next", safe_next(data.get("next") or target))
-                _input(
-                    "Username",
-                    "username",
-                    value=data.get("username", ""),
-                    autocomplete="username",
-                    error=errors.get("username"),
-                    hint="3-32 characters: a-z, 0-9, _ . -",
-                )
-                _input(
-                    "Display name",
-                    "display_name",
-                    value=data.get("display_name", ""),
-                    autocomplete="name",
-                    error=errors.get("display_name"),
-                    hint="How others see you",
-                )
-                _input(
-                    "Password",
-                    "password",
-                    password=True,
-                    autocomplete="new-password",
-                    error=errors.get("password"),
-                    hint=f"At least {settings.min_password_chars} characters",
-                )
-                ui.button("Create account").props('type="submit" unelevated').classes("w-full")
-            with ui.row().classes("gap-1 text-sm"):
-                ui.label("Already have an account?")
-                ui.link("Sign in", "/sign-in")
+        return await _sign_up_page(services.accounts, settings, flash, request, next, f)
 
     @ui.page("/account", title=f"Account · {APP_NAME}")
     async def account_page(request: Request, f: str = ""):
-        actor = await accounts.authenticate(session_token(request))
-        if actor is None:
-            return RedirectResponse(sign_in_url("/account"), status_code=303)
-        data = flash.load(f)
-        errors = data.get("errors", {})
-        TabSession(accounts, session_token(request), actor, ui.context.client).watch_revocations(
-            services.session_watch.watch
+        return await _account_page(services, settings, flash, request, f)
+
+
+async def _sign_in_page(accounts: Accounts, flash: Flash, request: Request, next: str, f: str) -> Response | None:
+    target = safe_next(next)
+    if await accounts.authenticate(session_token(request)):
+        return RedirectResponse(target, status_code=303)
+    data = flash.load(f)
+    header(None)
+    with ui.card().classes("auth-card"):
+        ui.label("Sign in").classes("text-2xl font-semibold")
+        if data.get("error"):
+            ui.label(data["error"]).classes("text-negative").props('role="alert"')
+        with _form("/auth/sign-in"):
+            _hidden("next", safe_next(data.get("next") or target))
+            _input("Username", "username", value=data.get("username", ""), autocomplete="username")
+            _input("Password", "password", password=True, autocomplete="current-password")
+            ui.button("Sign in").props('type="submit" unelevated').classes("w-full")
+        with ui.row().classes("gap-1 text-sm"):
+            ui.label("New here?")
+            ui.link("Create an account", "/sign-up?" + urlencode({"next": target}))
+    return None
+
+
+async def _sign_up_page(
+    accounts: Accounts, settings: Settings, flash: Flash, request: Request, next: str, f: str
+) -> Response | None:
+    target = safe_next(next)
+    if await accounts.authenticate(session_token(request)):
+        return RedirectResponse(target, status_code=303)
+    data = flash.load(f)
+    errors = data.get("errors", {})
+    guest = await accounts.authenticate_guest(guest_token(request))
+    header(None)
+    with ui.card().classes("auth-card"):
+        ui.label("Create your account").classes("text-2xl font-semibold")
+        if guest is not None:
+            ui.label(
+                f"You are in as the guest {guest.display_name}: your rooms and messages come with your new account."
+            ).classes("text-sm opacity-80")
+            data.setdefault("display_name", guest.display_name)
+        if data.get("error"):  # e.g. too many sign-ups from one address
+            ui.label(str(data["error"])).classes("text-negative").props('role="alert"')
+        elif errors:
+            ui.label("Please fix the fields marked below.").classes("text-negative").props('role="alert"')
+        _sign_up_form(data, errors, safe_next(data.get("next") or target), settings)
+        with ui.row().classes("gap-1 text-sm"):
+            ui.label("Already have an account?")
+            ui.link("Sign in", "/sign-in")
+    return None
+
+
+def _sign_up_form(data: dict[str, Any], errors: dict[str, str], target: str, settings: Settings) -> None:
+    with _form("/auth/sign-up"):
+        _hidden("next", target)
+        _input(
+            "Username",
+            "username",
+            value=data.get("username", ""),
+            autocomplete="username",
+            error=errors.get("username"),
+            hint="3-32 characters: a-z, 0-9, _ . -",
         )
-        header(actor)
-        with ui.card().classes("auth-card"):
-            ui.label("Account").classes("text-2xl font-semibold")
-            ui.label(f"Signed in as {actor.display_name} (@{actor.username})").classes("opacity-80")
-            if data.get("notice"):
-                ui.label(data["notice"]).classes("text-positive").props('role="status"')
-            ui.label("Display name").classes("text-lg font-medium mt-2")
-            with _form("/auth/display-name"):
-                _input(
-                    "Display name",
-                    "display_name",
-                    value=data.get("display_name", actor.display_name),
-                    autocomplete="name",
-                    error=errors.get("display_name"),
-                    hint="How others see you in every room",
-                )
-                ui.button("Change display name").props('type="submit" unelevated').classes("w-full")
-            ui.label("Change password").classes("text-lg font-medium mt-2")
-            with _form("/auth/password"):
-                _input(
-                    "Current password",
-                    "current_password",
-                    password=True,
-                    autocomplete="current-password",
-                    error=errors.get("current_password"),
-                )
-                _input(
-                    "New password",
-                    "new_password",
-                    password=True,
-                    autocomplete="new-password",
-                    error=errors.get("new_password"),
-                    hint=f"At least {settings.min_password_chars} characters",
-                )
-                ui.button("Change password").props('type="submit" unelevated').classes("w-full")
-            ui.link("Back to rooms", "/")
+        _input(
+            "Display name",
+            "display_name",
+            value=data.get("display_name", ""),
+            autocomplete="name",
+            error=errors.get("display_name"),
+            hint="How others see you",
+        )
+        _input(
+            "Password",
+            "password",
+            password=True,
+            autocomplete="new-password",
+            error=errors.get("password"),
+            hint=f"At least {settings.min_password_chars} characters",
+        )
+        ui.button("Create account").props('type="submit" unelevated').classes("w-full")
+
+
+async def _account_page(
+    services: Services, settings: Settings, flash: Flash, request: Request, f: str
+) -> Response | None:
+    accounts = services.accounts
+    actor = await accounts.authenticate(session_token(request))
+    if actor is None:
+        return RedirectResponse(sign_in_url("/account"), status_code=303)
+    data = flash.load(f)
+    errors = data.get("errors", {})
+    TabSession(accounts, session_token(request), actor, ui.context.client).watch_revocations(
+        services.session_watch.watch
+    )
+    header(actor)
+    with ui.card().classes("auth-card"):
+        ui.label("Account").classes("text-2xl font-semibold")
+        ui.label(f"Signed in as {actor.display_name} (@{actor.username})").classes("opacity-80")
+        if data.get("notice"):
+            ui.label(data["notice"]).classes("text-positive").props('role="status"')
+        ui.label("Display name").classes("text-lg font-medium mt-2")
+        _display_name_form(data.get("display_name", actor.display_name), errors)
+        ui.label("Change password").classes("text-lg font-medium mt-2")
+        _password_form(errors, settings)
+        ui.link("Back to rooms", "/")
+    return None
+
+
+def _display_name_form(display_name: str, errors: dict[str, str]) -> None:
+    with _form("/auth/display-name"):
+        _input(
+            "Display name",
+            "display_name",
+            value=display_name,
+            autocomplete="name",
+            error=errors.get("display_name"),
+            hint="How others see you in every room",
+        )
+        ui.button("Change display name").props('type="submit" unelevated').classes("w-full")
+
+
+def _password_form(errors: dict[str, str], settings: Settings) -> None:
+    with _form("/auth/password"):
+        _input(
+            "Current password",
+            "current_password",
+            password=True,
+            autocomplete="current-password",
+            error=errors.get("current_password"),
+        )
+        _input(
+            "New password",
+            "new_password",
+            password=True,
+            autocomplete="new-password",
+            error=errors.get("new_password"),
+            hint=f"At least {settings.min_password_chars} characters",
+        )
+        ui.button("Change password").props('type="submit" unelevated').classes("w-full")

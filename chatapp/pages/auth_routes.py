@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Depends, HTTPException, Request
@@ -92,38 +93,61 @@ def _back(path: str, flash: Flash, data: dict) -> RedirectResponse:
 
 def register_auth_routes(services: Services, settings: Settings, flash: Flash) -> None:
     """Add the POST endpoints and /healthz to the app."""
-    accounts = services.accounts
+    endpoints = _AuthEndpoints(services, settings, flash)
+    same_site_posts: list[tuple[str, Callable[..., Awaitable[Response]]]] = [
+        ("/auth/sign-in", endpoints.sign_in),
+        ("/auth/sign-up", endpoints.sign_up),
+        ("/auth/sign-out", endpoints.sign_out),
+        ("/join/{token}/accept", endpoints.join_by_link),
+        ("/auth/password", endpoints.change_password),
+        ("/auth/display-name", endpoints.change_display_name),
+    ]
+    for path, endpoint in same_site_posts:
+        app.post(path, include_in_schema=False, dependencies=SAME_SITE_ONLY)(endpoint)
+    app.get("/healthz", include_in_schema=False)(endpoints.healthz)
 
-    async def form(request: Request) -> dict[str, str]:
-        data = await request.form()
-        return {key: value for key, value in data.items() if isinstance(value, str)}
 
-    @app.post("/auth/sign-in", include_in_schema=False, dependencies=SAME_SITE_ONLY)
-    async def sign_in(request: Request) -> Response:
-        fields = await form(request)
+async def _form_fields(request: Request) -> dict[str, str]:
+    data = await request.form()
+    return {key: value for key, value in data.items() if isinstance(value, str)}
+
+
+class _AuthEndpoints:
+    """The endpoints' handlers (FastAPI reads their parameters: a bound method shows it no `self`)."""
+
+    def __init__(self, services: Services, settings: Settings, flash: Flash) -> None:
+        self.services = services
+        self.accounts = services.accounts
+        self.settings = settings
+        self.flash = flash
+
+    def _signed_in(self, target: str, session: NewSession, request: Request) -> Response:
+        return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, self.settings)
+
+    async def sign_in(self, request: Request) -> Response:
+        fields = await _form_fields(request)
         target = safe_next(fields.get("next"))
         try:
-            session = await accounts.sign_in(
+            session = await self.accounts.sign_in(
                 username=fields.get("username", ""),
                 password=fields.get("password", ""),
                 previous_token=session_token(request),
                 ip=client_ip(request),
             )
         except (InvalidCredentials, RateLimited) as exc:
-            return _back(
-                "/sign-in", flash, {"error": exc.message, "username": fields.get("username", ""), "next": target}
-            )
-        return _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
+            data = {"error": exc.message, "username": fields.get("username", ""), "next": target}
+            return _back("/sign-in", self.flash, data)
+        return self._signed_in(target, session, request)
 
-    @app.post("/auth/sign-up", include_in_schema=False, dependencies=SAME_SITE_ONLY)
-    async def sign_up(request: Request) -> Response:
-        fields = await form(request)
+    async def sign_up(self, request: Request) -> Response:
+        fields = await _form_fields(request)
         target = safe_next(fields.get("next"))
         sign_up_form = SignUpForm(
             username=fields.get("username", ""),
             display_name=fields.get("display_name", ""),
             password=fields.get("password", ""),
         )
+        accounts = self.accounts
         guest = (
             None
             if await accounts.authenticate(session_token(request))
@@ -135,85 +159,77 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
                 accounts.sign_up_guest(guest, sign_up_form, ip=ip) if guest else accounts.sign_up(sign_up_form, ip=ip)
             )
         except (ValidationError, RateLimited) as exc:
-            fields_or_limit = {"errors": exc.fields} if isinstance(exc, ValidationError) else {"error": exc.message}
-            return _back(
-                "/sign-up",
-                flash,
-                {
-                    **fields_or_limit,
-                    "username": sign_up_form.username,
-                    "display_name": sign_up_form.display_name,
-                    "next": target,
-                },
-            )
+            return self._sign_up_refused(exc, sign_up_form, target)
         await accounts.sign_out(session_token(request))
-        response = _with_session(RedirectResponse(target, status_code=SEE_OTHER), session, request, settings)
+        response = self._signed_in(target, session, request)
         if guest is not None:
             response.delete_cookie(GUEST_COOKIE, path="/")
         return response
 
-    @app.post("/auth/sign-out", include_in_schema=False, dependencies=SAME_SITE_ONLY)
-    async def sign_out(request: Request) -> Response:
-        await accounts.sign_out(session_token(request))
-        await accounts.sign_out_guest(guest_token(request))
+    def _sign_up_refused(self, exc: ValidationError | RateLimited, form: SignUpForm, target: str) -> Response:
+        fields_or_limit = {"errors": exc.fields} if isinstance(exc, ValidationError) else {"error": exc.message}
+        data = {**fields_or_limit, "username": form.username, "display_name": form.display_name, "next": target}
+        return _back("/sign-up", self.flash, data)
+
+    async def sign_out(self, request: Request) -> Response:
+        await self.accounts.sign_out(session_token(request))
+        await self.accounts.sign_out_guest(guest_token(request))
         response = RedirectResponse("/sign-in", status_code=SEE_OTHER)
         response.delete_cookie(SESSION_COOKIE, path="/")
         response.delete_cookie(GUEST_COOKIE, path="/")
         return response
 
-    @app.post("/join/{token}/accept", include_in_schema=False, dependencies=SAME_SITE_ONLY)
-    async def join_by_link(request: Request, token: str) -> Response:
-        fields = await form(request)
+    async def join_by_link(self, request: Request, token: str) -> Response:
+        fields = await _form_fields(request)
         ip = client_ip(request)
-        user = await accounts.authenticate(session_token(request))
-        guest = None if user else await accounts.authenticate_guest(guest_token(request))
+        user = await self.accounts.authenticate(session_token(request))
+        guest = None if user else await self.accounts.authenticate_guest(guest_token(request))
+        invites = self.services.invites
         try:
             if user is not None:
-                room_id = await services.invites.accept_as_user(user, token, ip=ip)
+                room_id = await invites.accept_as_user(user, token, ip=ip)
                 return RedirectResponse(f"/rooms/{room_id}", status_code=SEE_OTHER)
-            granted = await services.invites.accept_as_guest(token, fields.get("display_name", ""), guest=guest, ip=ip)
+            granted = await invites.accept_as_guest(token, fields.get("display_name", ""), guest=guest, ip=ip)
         except InviteInvalid:
             return RedirectResponse(f"/join/{quote(token, safe='')}", status_code=SEE_OTHER)
         except DomainError as exc:
             errors = exc.fields if isinstance(exc, ValidationError) else {"display_name": exc.message}
             data = {"errors": errors, "display_name": fields.get("display_name", "")}
-            return _back(f"/join/{quote(token, safe='')}", flash, data)
+            return _back(f"/join/{quote(token, safe='')}", self.flash, data)
         response = RedirectResponse(f"/rooms/{granted.room_id}", status_code=SEE_OTHER)
         if granted.token is not None:
-            _with_cookie(response, GUEST_COOKIE, granted.token, request, settings)
+            _with_cookie(response, GUEST_COOKIE, granted.token, request, self.settings)
         return response
 
-    @app.post("/auth/password", include_in_schema=False, dependencies=SAME_SITE_ONLY)
-    async def change_password(request: Request) -> Response:
-        fields = await form(request)
+    async def change_password(self, request: Request) -> Response:
+        fields = await _form_fields(request)
         try:
-            actor = await accounts.require_actor(session_token(request))
-            session = await accounts.change_password(
+            actor = await self.accounts.require_actor(session_token(request))
+            session = await self.accounts.update_password(
                 actor, current=fields.get("current_password", ""), new=fields.get("new_password", "")
             )
         except NotAuthenticated:
             return RedirectResponse(sign_in_url("/account"), status_code=SEE_OTHER)
         except DomainError as exc:
             errors = exc.fields if isinstance(exc, ValidationError) else {"current_password": exc.message}
-            return _back("/account", flash, {"errors": errors})
-        response = _back("/account", flash, {"notice": "Password changed. Your other sessions were signed out."})
-        return _with_session(response, session, request, settings)
+            return _back("/account", self.flash, {"errors": errors})
+        response = _back("/account", self.flash, {"notice": "Password changed. Your other sessions were signed out."})
+        return _with_session(response, session, request, self.settings)
 
-    @app.post("/auth/display-name", include_in_schema=False, dependencies=SAME_SITE_ONLY)
-    async def change_display_name(request: Request) -> Response:
-        fields = await form(request)
+    async def change_display_name(self, request: Request) -> Response:
+        fields = await _form_fields(request)
         try:
-            actor = await accounts.require_actor(session_token(request))
-            name = await accounts.change_display_name(actor, fields.get("display_name", ""))
+            actor = await self.accounts.require_actor(session_token(request))
+            name = await self.accounts.update_display_name(actor, fields.get("display_name", ""))
         except NotAuthenticated:
             return RedirectResponse(sign_in_url("/account"), status_code=SEE_OTHER)
         except DomainError as exc:
             errors = exc.fields if isinstance(exc, ValidationError) else {"display_name": exc.message}
-            return _back("/account", flash, {"errors": errors, "display_name": fields.get("display_name", "")})
-        return _back("/account", flash, {"notice": f"Your display name is now {name}."})
+            data = {"errors": errors, "display_name": fields.get("display_name", "")}
+            return _back("/account", self.flash, data)
+        return _back("/account", self.flash, {"notice": f"Your display name is now {name}."})
 
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> JSONResponse:
-        if await services.database_ok():
+    async def healthz(self) -> JSONResponse:
+        if await self.services.database_ok():
             return JSONResponse({"status": "ok", "database": "ok"})
         return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)

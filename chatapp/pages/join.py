@@ -32,7 +32,7 @@ def register_join(services: Services, flash: Flash) -> None:
     async def join_page(request: Request, token: str, f: str = ""):
         actor, _ = await request_actor(services.accounts, request)
         try:
-            preview = await services.invites.preview(token, actor)
+            preview = await services.invites.get_invite_preview(token, actor)
         except InviteInvalid:
             header(actor)
             invalid_link_page()

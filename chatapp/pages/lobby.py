@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from nicegui import ui
 
 from chatapp.domain.errors import DomainError, ValidationError
@@ -73,58 +73,74 @@ def register_lobby(services: Services) -> None:
 
     @ui.page("/", title=APP_NAME)
     async def lobby_page(request: Request, left: str = ""):
-        actor, token = await request_actor(services.accounts, request)
-        if actor is None:
-            return RedirectResponse(sign_in_url("/"), status_code=303)
-        lobby = await services.rooms.lobby(actor)
-        tab = TabSession(services.accounts, token, actor, ui.context.client)
-        tab.watch_revocations(services.session_watch.watch)
-        header(actor)
+        # A thin closure: NiceGUI and FastAPI read the page's parameters (the query's `left`).
+        return await _lobby_page(services, request, left)
 
-        async def join(room: Room) -> None:
-            with refusals_noticed() as refused:
-                await services.rooms.join(await tab.current(), room.id)
-            if refused:
-                return
-            ui.navigate.to(f"/rooms/{room.id}")
 
-        with ui.column().classes("page-narrow gap-6"):
-            if left:
-                notice = LEFT_NOTICES.get(left, "You are no longer in that room.")
-                ui.label(notice).classes("lobby-notice").props('role="status"')
-            with ui.column().classes("w-full gap-2"):
-                ui.label("Your rooms").classes("text-xl font-semibold")
-                if not lobby.my_rooms:
-                    empty = (
-                        "You are not in any room now. Follow an invite link to join one."
-                        if actor.is_guest
-                        else "You are not in any room yet. Create one below or join a public room."
-                    )
-                    ui.label(empty).classes("opacity-70")
-                for summary in lobby.my_rooms:
-                    _room_row(summary)
+async def _lobby_page(services: Services, request: Request, left: str) -> Response | None:
+    actor, token = await request_actor(services.accounts, request)
+    if actor is None:
+        return RedirectResponse(sign_in_url("/"), status_code=303)
+    lobby = await services.rooms.list_rooms(actor)
+    tab = TabSession(services.accounts, token, actor, ui.context.client)
+    tab.watch_revocations(services.session_watch.watch)
+    header(actor)
+    with ui.column().classes("page-narrow gap-6"):
+        if left:
+            notice = LEFT_NOTICES.get(left, "You are no longer in that room.")
+            ui.label(notice).classes("lobby-notice").props('role="status"')
+        _my_rooms(lobby.my_rooms, guest=actor.is_guest)
+        if lobby.public_rooms:
+            _public_rooms(services, tab, lobby.public_rooms)
+        if actor.is_guest:
+            _guest_card()
+        else:
+            await _new_room_form(services, tab)
+    return None
 
-            if lobby.public_rooms:
-                with ui.column().classes("w-full gap-2"):
-                    ui.label("Public rooms you can join").classes("text-xl font-semibold")
-                    for room in lobby.public_rooms:
-                        with (
-                            ui.card().props("flat bordered").classes("w-full"),
-                            ui.row().classes("items-center w-full no-wrap"),
-                        ):
-                            with ui.column().classes("gap-0"):
-                                ui.label(room.name).classes("font-semibold")
-                                if room.topic:
-                                    ui.label(room.topic).classes("text-sm opacity-70")
-                            ui.button("Join", on_click=lambda r=room: join(r)).props("outline").classes("ml-auto")
 
-            if actor.is_guest:
-                with ui.card().props("flat bordered").classes("w-full"):
-                    ui.label("You are a guest").classes("text-lg font-semibold")
-                    ui.label("Create an account to start your own rooms; your messages come with you.")
-                    ui.link("Create an account", "/sign-up")
-            else:
-                await _new_room_form(services, tab)
+def _my_rooms(my_rooms: list[RoomSummary], *, guest: bool) -> None:
+    with ui.column().classes("w-full gap-2"):
+        ui.label("Your rooms").classes("text-xl font-semibold")
+        if not my_rooms:
+            empty = (
+                "You are not in any room now. Follow an invite link to join one."
+                if guest
+                else "You are not in any room yet. Create one below or join a public room."
+            )
+            ui.label(empty).classes("opacity-70")
+        for summary in my_rooms:
+            _room_row(summary)
+
+
+def _public_rooms(services: Services, tab: TabSession, rooms: list[Room]) -> None:
+    with ui.column().classes("w-full gap-2"):
+        ui.label("Public rooms you can join").classes("text-xl font-semibold")
+        for room in rooms:
+            with (
+                ui.card().props("flat bordered").classes("w-full"),
+                ui.row().classes("items-center w-full no-wrap"),
+            ):
+                with ui.column().classes("gap-0"):
+                    ui.label(room.name).classes("font-semibold")
+                    if room.topic:
+                        ui.label(room.topic).classes("text-sm opacity-70")
+                ui.button("Join", on_click=lambda r=room: _join(services, tab, r)).props("outline").classes("ml-auto")
+
+
+async def _join(services: Services, tab: TabSession, room: Room) -> None:
+    with refusals_noticed() as refused:
+        await services.membership.join(await tab.current(), room.id)
+    if refused:
+        return
+    ui.navigate.to(f"/rooms/{room.id}")
+
+
+def _guest_card() -> None:
+    with ui.card().props("flat bordered").classes("w-full"):
+        ui.label("You are a guest").classes("text-lg font-semibold")
+        ui.label("Create an account to start your own rooms; your messages come with you.")
+        ui.link("Create an account", "/sign-up")
 
 
 async def _new_room_form(services: Services, tab: TabSession) -> None:

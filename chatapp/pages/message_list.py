@@ -14,10 +14,15 @@ from chatapp.live.wire import EVENT_NAMES
 DOM_WINDOW = 300
 
 
-class MessageList(ui.element, component="message_list.js"):
+class MessageList(
+    ui.element,
+    component="message_list.js",
+    # the component's modules, imported by their bare names (NiceGUI puts them in the page's import map)
+    dependencies=["message_ai.js", "message_live.js", "message_row.js", "message_scroll.js"],
+):
     """Holds the room's visible messages as data; the browser renders them (role=log).
 
-    New messages reach the browser through the room feed's one broadcast (pages/room_feed.py), not
+    New messages reach the browser through the room feed's one broadcast (live/hub.py), not
     through this element's updates; the feed records here what it sent to this tab.
     """
 
@@ -46,26 +51,45 @@ class MessageList(ui.element, component="message_list.js"):
         # feed's buffer of what arrived meanwhile.
         self._window: list[Payload] = []
         self._merge(payloads)
-        # Initial data only: later changes go through the room broadcast or run_method, never through
-        # props (an update of an observable prop would re-send the whole list).
-        self._props["messages"] = list(self._window)
-        self._props["has-older"] = has_older or len(payloads) > DOM_WINDOW
-        self._props["window-size"] = DOM_WINDOW
-        self._props["room"] = room_id
-        self._props["events"] = EVENT_NAMES  # the live events' names, said once (chatapp/live/wire.py)
+        self._send_window(room_id, has_older=has_older or len(payloads) > DOM_WINDOW)
         # The page says which of the room's broadcasts it has taken in: every `ack_every`, or a moment
-        # after the last (room_feed.py leaves a tab too far behind out).
+        # after the last (live/flow.py leaves a tab too far behind out).
         self._props["ack-every"] = ack_every
-        if on_received is not None:
-            self.on("received", lambda e: on_received(e.args) if type(e.args) is int else None)
-        self.on("load-older", lambda e: on_load_older(e.args) if isinstance(e.args, int) else None)
         self._props["synced-at"] = epoch_ms(synced_at or datetime.now(UTC))  # news up to here is in the page
-        self.on("catch-up", lambda e: on_catch_up(*request) if (request := read_catch_up_request(e.args)) else None)
+        self._listen_for_news(on_received, on_load_older, on_catch_up)
         self._props["ai-name"] = ai_name
         self._props["ai-running"] = ai_running  # a reply in progress when the page was built: its text so far
         self._props["can-act"] = can_act  # may stop and regenerate the AI's replies (a participant)
         self._props["me"] = me  # the viewer's participant id: they may delete their own messages
         self._props["can-moderate"] = can_moderate  # ...and owners and moderators anyone's
+        self._listen_for_actions(on_delete, on_stop_ai, on_regenerate_ai)
+
+    def _send_window(self, room_id: int, *, has_older: bool) -> None:
+        # Initial data only: later changes go through the room broadcast or run_method, never through
+        # props (an update of an observable prop would re-send the whole list).
+        self._props["messages"] = list(self._window)
+        self._props["has-older"] = has_older
+        self._props["window-size"] = DOM_WINDOW
+        self._props["room"] = room_id
+        self._props["events"] = EVENT_NAMES  # the live events' names, said once (chatapp/live/wire.py)
+
+    def _listen_for_news(
+        self,
+        on_received: Callable[[int], None] | None,
+        on_load_older: Callable[[int], Awaitable[None]],
+        on_catch_up: Callable[[int, datetime | None], Awaitable[None]],
+    ) -> None:
+        if on_received is not None:
+            self.on("received", lambda e: on_received(e.args) if type(e.args) is int else None)
+        self.on("load-older", lambda e: on_load_older(e.args) if isinstance(e.args, int) else None)
+        self.on("catch-up", lambda e: on_catch_up(*request) if (request := read_catch_up_request(e.args)) else None)
+
+    def _listen_for_actions(
+        self,
+        on_delete: Callable[[int], Awaitable[None]] | None,
+        on_stop_ai: Callable[[], Awaitable[None]] | None,
+        on_regenerate_ai: Callable[[], Awaitable[None]] | None,
+    ) -> None:
         if on_delete is not None:
             self.on("delete-message", lambda e: on_delete(e.args) if isinstance(e.args, int) else None)
         if on_stop_ai is not None:

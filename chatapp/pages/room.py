@@ -1,6 +1,6 @@
 """The room page: history, live messages, the composer and the participants panel.
 
-The page is built here; the tab's view of the room (what the room's feed calls) is room_view.py, its
+The page is built here; the tab's view of the room (what the room's hub calls) is room_view.py, its
 header room_header.py, the people panel's actions room_people.py, catch-up room_catch_up.py and the
 composer room_composer.py.
 """
@@ -14,13 +14,16 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from chatapp.domain.ai_models import ReplyInProgress
 from chatapp.domain.errors import NotFound
-from chatapp.domain.models import Actor, Participant, ReplyInProgress
+from chatapp.domain.models import Actor, Participant
 from chatapp.domain.services import Services
+from chatapp.live.flow import MAX_BACKLOG
+from chatapp.live.hub import RoomHub
 from chatapp.live.payloads import Payload, payloads_of
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_composer import leave_button, room_composer
-from chatapp.pages.room_feed import MAX_BACKLOG, RoomFeed, RoomFeeds
+from chatapp.pages.room_feed import tab_hubs
 from chatapp.pages.room_view import RoomView
 from chatapp.pages.session import TabSession, request_actor, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
@@ -38,7 +41,7 @@ def not_found_page() -> None:
 def register_room(services: Services, *, ai_name: str = "Assistant", max_backlog: int = MAX_BACKLOG) -> None:
     """Register /rooms/{room_id}; a tab `max_backlog` broadcasts behind is left out of the room's
     broadcasts until it catches up."""
-    feeds = RoomFeeds(max_backlog=max_backlog)
+    hubs = tab_hubs(max_backlog=max_backlog)
 
     @ui.page("/rooms/{room_id}", title=APP_NAME)
     async def room_page(request: Request, room_id: str):
@@ -47,20 +50,20 @@ def register_room(services: Services, *, ai_name: str = "Assistant", max_backlog
             return RedirectResponse(sign_in_url(request.url.path), status_code=303)
         header(actor)
         try:
-            access = await services.rooms.access(actor, int(room_id))
+            access = await services.rooms.get_room_access(actor, int(room_id))
         except (NotFound, ValueError):
             not_found_page()
             return None
         client = ui.context.client
         tab = TabSession(services.accounts, token, actor, client)
         view = RoomView(services, tab, access, client, ai_name)
-        # The tab joins the feed first, so a failed build still leaves through on_delete.
-        feed = feeds.feed_for(access.room.id)
-        leave_feed = _join_feed(feed, view)
+        # The tab joins the hub first, so a failed build still leaves through on_delete.
+        hub = hubs.hub_for(access.room.id)
+        leave_hub = _join_hub(hub, view)
         try:  # access can end while the page is built (removed, left in another tab)
-            opening = await _open(services, view, feed, actor)
+            opening = await _open(services, view, hub, actor)
         except NotFound:
-            leave_feed()
+            leave_hub()
             not_found_page()
             return None
         _build(services, view, opening)
@@ -77,28 +80,28 @@ class _Opening:
     running: ReplyInProgress | None
 
 
-def _join_feed(feed: RoomFeed, view: RoomView) -> Callable[[], None]:
-    """Put the tab in its room's feed until it closes, its session is revoked or it leaves the room."""
-    leave_feed = feed.add(view)
-    view.feed = feed
-    view.client.on_delete(leave_feed)
-    view.tab.on_leave(leave_feed)  # a revoked session stops receiving at once, whatever its browser does
-    view.on_left.append(leave_feed)  # so does a tab whose person was removed from the room
-    return leave_feed
+def _join_hub(hub: RoomHub, view: RoomView) -> Callable[[], None]:
+    """Put the tab in its room's hub until it closes, its session is revoked or it leaves the room."""
+    leave_hub = hub.add(view)
+    view.hub = hub
+    view.client.on_delete(leave_hub)
+    view.tab.on_leave(leave_hub)  # a revoked session stops receiving at once, whatever its browser does
+    view.on_left.append(leave_hub)  # so does a tab whose person was removed from the room
+    return leave_hub
 
 
-async def _open(services: Services, view: RoomView, feed: RoomFeed, actor: Actor) -> _Opening:
+async def _open(services: Services, view: RoomView, hub: RoomHub, actor: Actor) -> _Opening:
     """Watch the room, then read its history, people and the AI's reply in progress (subscribed before
     the history is read, so nothing posted in between is missed). NotFound if access ended meanwhile."""
     room_id = view.access.room.id
-    stop_watching = await services.live.watch(actor, room_id, feed)
+    stop_watching = await services.live.watch(actor, room_id, hub)
     view.client.on_delete(stop_watching)
     view.tab.on_leave(stop_watching)
     view.on_left.append(stop_watching)
     view.tab.watch_revocations(services.session_watch.watch)
-    history = await services.chat.history(actor, room_id)
+    history = await services.chat.list_messages(actor, room_id)
     payloads = await payloads_of(history.messages)
-    people = await services.rooms.participants(actor, room_id)
+    people = await services.membership.list_participants(actor, room_id)
     running = await services.ai.get_reply_in_progress(actor, room_id)  # after the history
     return _Opening(payloads, history.has_older, people, running)
 

@@ -8,13 +8,14 @@ from datetime import UTC, datetime
 
 from nicegui import Client, ui
 
+from chatapp.domain.ai_models import ReplyInProgress
 from chatapp.domain.errors import DomainError, NotAuthenticated
-from chatapp.domain.models import Participant, ReplyInProgress, RoomAccess
+from chatapp.domain.models import Participant, RoomAccess
 from chatapp.domain.services import Services
 from chatapp.live.catch_up import changes_from
+from chatapp.live.hub import RoomHub
 from chatapp.live.payloads import payloads_of
 from chatapp.pages.message_list import MessageList
-from chatapp.pages.room_feed import RoomFeed
 from chatapp.pages.session import TabSession
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ class CatchUpAnswers:
     client: Client
     client_id: str
     messages: MessageList | None
-    feed: RoomFeed | None
+    hub: RoomHub | None
     opened_at: datetime
     caught_up_once: bool
     _catch_up_lock: asyncio.Lock
@@ -55,8 +56,8 @@ class CatchUpAnswers:
         assert self.messages is not None
         room_id = self.access.room.id
         started = datetime.now(UTC)
-        if self.feed is not None:
-            self.feed.caught_up(self.client_id)  # from here on it gets the broadcasts; before, the database
+        if self.hub is not None:
+            self.hub.caught_up(self.client_id)  # from here on it gets the broadcasts; before, the database
         try:
             actor = await self.tab.current()
             since = changes_from(seen_until, opened_at=self.opened_at, now=started)
@@ -66,7 +67,7 @@ class CatchUpAnswers:
                 payloads = await payloads_of(sorted(by_id.values(), key=lambda m: m.id))
                 self.messages.catch_up(payloads, missed.deleted_ids, synced_at=started)
             else:  # too much missed: start from the newest page
-                page = await self.services.chat.history(actor, room_id)
+                page = await self.services.chat.list_messages(actor, room_id)
                 self.messages.reset(await payloads_of(page.messages), has_older=page.has_older, synced_at=started)
             running = await self.services.ai.get_reply_in_progress(actor, room_id)
             self.messages.run_method("syncAi", running_view(running))

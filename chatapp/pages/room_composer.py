@@ -32,7 +32,7 @@ def leave_button(services: Services, view: RoomView) -> None:
             button.text = "Leave? Click again"
             return
         try:
-            await services.rooms.leave(await view.tab.current(), view.access.room.id)
+            await services.membership.leave(await view.tab.current(), view.access.room.id)
         except DomainError as exc:
             button.props(remove="data-armed")
             button.text = "Leave room"
@@ -50,51 +50,56 @@ def room_composer(services: Services, view: RoomView) -> None:
     room_id = view.access.room.id
     with ui.element("div").classes("composer w-full"):
         if view.access.can_join:
-            with ui.row().classes("items-center gap-3"):
-                ui.label("You are viewing a public room.").classes("opacity-80")
-
-                async def join() -> None:
-                    with refusals_noticed() as refused:
-                        await services.rooms.join(await view.tab.current(), room_id)
-                    if refused:
-                        return
-                    ui.navigate.reload()
-
-                ui.button("Join room", on_click=join).props("unelevated")
+            _join_button(services, view, room_id)
             return
+        _composer(services, view, room_id)
 
-        in_order = asyncio.Lock()  # one tab's messages are saved in the order they were sent
 
-        def send(outgoing: Outgoing) -> None:
-            # Synchronous on purpose: messages are taken in the order the browser's events arrive.
-            try:
-                services.chat.validate_body(outgoing.text)
-            except ValidationError as exc:
-                composer.reject(outgoing, exc.message)
+def _join_button(services: Services, view: RoomView, room_id: int) -> None:
+    with ui.row().classes("items-center gap-3"):
+        ui.label("You are viewing a public room.").classes("opacity-80")
+
+        async def join() -> None:
+            with refusals_noticed() as refused:
+                await services.membership.join(await view.tab.current(), room_id)
+            if refused:
                 return
-            composer.accepted()
-            background_tasks.create(post(outgoing), name="post message")
+            ui.navigate.reload()
 
-        async def post(outgoing: Outgoing) -> None:
-            async with in_order:
-                try:
-                    actor = await view.tab.current()
-                    await services.chat.post_message(
-                        actor, room_id, outgoing.text, client_message_id=outgoing.client_message_id
-                    )
-                except RateLimited as exc:  # the browser keeps it and sends it again when allowed
-                    composer.retry(outgoing, exc.message, after_s=exc.retry_after)
-                except DomainError as exc:  # including a session that ended: the text goes back in the box
-                    composer.reject(outgoing, exc.message)
-                except Exception:
-                    log.exception("posting a message failed")
-                    composer.retry(outgoing, "Your message could not be saved yet.", after_s=RETRY_AFTER_ERROR_S)
-                else:
-                    composer.confirm(outgoing)
+        ui.button("Join room", on_click=join).props("unelevated")
 
-        composer = Composer(
-            max_chars=services.chat.max_message_chars, storage_key=_storage_key(view.access), on_send=send
-        )
+
+def _composer(services: Services, view: RoomView, room_id: int) -> None:
+    in_order = asyncio.Lock()  # one tab's messages are saved in the order they were sent
+
+    def send(outgoing: Outgoing) -> None:
+        # Synchronous on purpose: messages are taken in the order the browser's events arrive.
+        try:
+            services.chat.validate_body(outgoing.text)
+        except ValidationError as exc:
+            composer.reject(outgoing, exc.message)
+            return
+        composer.accepted()
+        background_tasks.create(post(outgoing), name="post message")
+
+    async def post(outgoing: Outgoing) -> None:
+        async with in_order:
+            try:
+                actor = await view.tab.current()
+                await services.chat.post_message(
+                    actor, room_id, outgoing.text, client_message_id=outgoing.client_message_id
+                )
+            except RateLimited as exc:  # the browser keeps it and sends it again when allowed
+                composer.retry(outgoing, exc.message, after_s=exc.retry_after)
+            except DomainError as exc:  # including a session that ended: the text goes back in the box
+                composer.reject(outgoing, exc.message)
+            except Exception:
+                log.exception("posting a message failed")
+                composer.retry(outgoing, "Your message could not be saved yet.", after_s=RETRY_AFTER_ERROR_S)
+            else:
+                composer.confirm(outgoing)
+
+    composer = Composer(max_chars=services.chat.max_message_chars, storage_key=_storage_key(view.access), on_send=send)
 
 
 def _storage_key(access: RoomAccess) -> str:

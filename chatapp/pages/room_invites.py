@@ -19,62 +19,75 @@ USES_CHOICES = {0: "Unlimited", 1: "1 person", 5: "5 people", 10: "10 people", 2
 async def open_invites(services: Services, tab: TabSession, room_id: int) -> None:
     """Show the invite dialog: a form for a new link, then the room's links with their state."""
     with refusals_noticed() as refused:
-        invites = await services.invites.list(await tab.current(), room_id)
+        invites = await services.invites.list_invites(await tab.current(), room_id)
     if refused:
         return
     base_url = _base_url()
-    default_days = int(services.invites.policy.default_expiry_days)
     with ui.dialog() as dialog, ui.card().classes("room-settings"):
         ui.label("Invite people").classes("text-lg font-semibold").props('role="heading" aria-level="2"')
         ui.label("Anyone with a link can join this room, as a guest or with their account.").classes(
             "text-sm opacity-70"
         )
-        with ui.row().classes("w-full gap-2 no-wrap"):
-            expiry = ui.select(
-                {default_days: f"{default_days} days", **EXPIRY_CHOICES}, value=default_days, label="Link expires after"
-            ).classes("grow")
-            uses = ui.select(USES_CHOICES, value=0, label="Can be used by").classes("grow")
-        create_button = ui.button("Create link", icon="link").props("unelevated no-caps")
-        created = ui.column().classes("w-full gap-1")
-        listing = ui.column().classes("w-full gap-1")
-
-        async def create() -> None:
-            with refusals_noticed() as refused:
-                new = await services.invites.create(
-                    await tab.current(), room_id, expires_in_days=float(expiry.value), max_uses=uses.value or None
-                )
-            if refused:
-                return
-            link = f"{base_url}/join/{new.token}"
-            created.clear()
-            with created:
-                ui.label("Copy the link now: it is shown only once.").classes("text-sm font-medium")
-                with ui.row().classes("w-full no-wrap items-center gap-2"):
-                    ui.input("Invite link", value=link).props("readonly outlined dense").classes("grow")
-                    ui.button("Copy", icon="content_copy", on_click=lambda: _copy(link)).props("flat no-caps")
-            await refresh()
-
-        async def revoke(invite: Invite) -> None:
-            with refusals_noticed() as refused:
-                await services.invites.revoke(await tab.current(), room_id, invite.id)
-            if refused:
-                return
-            ui.notify("Link revoked.")
-            await refresh()
-
-        async def refresh() -> None:
-            try:
-                current = await services.invites.list(await tab.current(), room_id)
-            except DomainError:
-                return
-            _show_links(listing, current, revoke)
-
-        create_button.on_click(create)
-        _show_links(listing, invites, revoke)
+        _InviteLinks(services, tab, room_id, base_url).show(invites)
         with ui.row().classes("w-full justify-end"):
             ui.button("Close", on_click=dialog.close).props("flat no-caps")
     dialog.on("hide", dialog.delete)
     dialog.open()
+
+
+class _InviteLinks:
+    """The dialog's form for a new link, the link just made, and the room's links (refreshed after
+    each change)."""
+
+    def __init__(self, services: Services, tab: TabSession, room_id: int, base_url: str) -> None:
+        self._services, self._tab, self._room_id, self._base_url = services, tab, room_id, base_url
+        default_days = int(services.invites.policy.default_expiry_days)
+        with ui.row().classes("w-full gap-2 no-wrap"):
+            self._expiry = ui.select(
+                {default_days: f"{default_days} days", **EXPIRY_CHOICES}, value=default_days, label="Link expires after"
+            ).classes("grow")
+            self._uses = ui.select(USES_CHOICES, value=0, label="Can be used by").classes("grow")
+        ui.button("Create link", icon="link").props("unelevated no-caps").on_click(self._create)
+        self._created = ui.column().classes("w-full gap-1")
+        self._listing = ui.column().classes("w-full gap-1")
+
+    def show(self, invites: list[Invite]) -> None:
+        """List the room's links (as read when the dialog opened)."""
+        _show_links(self._listing, invites, self._revoke)
+
+    async def _create(self) -> None:
+        with refusals_noticed() as refused:
+            new = await self._services.invites.create_invite(
+                await self._tab.current(),
+                self._room_id,
+                expires_in_days=float(self._expiry.value),
+                max_uses=self._uses.value or None,
+            )
+        if refused:
+            return
+        link = f"{self._base_url}/join/{new.token}"
+        self._created.clear()
+        with self._created:
+            ui.label("Copy the link now: it is shown only once.").classes("text-sm font-medium")
+            with ui.row().classes("w-full no-wrap items-center gap-2"):
+                ui.input("Invite link", value=link).props("readonly outlined dense").classes("grow")
+                ui.button("Copy", icon="content_copy", on_click=lambda: _copy(link)).props("flat no-caps")
+        await self._refresh()
+
+    async def _revoke(self, invite: Invite) -> None:
+        with refusals_noticed() as refused:
+            await self._services.invites.revoke_invite(await self._tab.current(), self._room_id, invite.id)
+        if refused:
+            return
+        ui.notify("Link revoked.")
+        await self._refresh()
+
+    async def _refresh(self) -> None:
+        try:
+            current = await self._services.invites.list_invites(await self._tab.current(), self._room_id)
+        except DomainError:
+            return
+        _show_links(self._listing, current, self._revoke)
 
 
 def _show_links(listing: ui.column, invites: list[Invite], revoke) -> None:

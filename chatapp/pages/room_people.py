@@ -31,7 +31,7 @@ class PeopleActions:
         """The Remove button in the people list (owners and moderators)."""
 
         async def remove(actor) -> None:
-            removal = await self.services.rooms.remove_participant(actor, self.access.room.id, participant_id)
+            removal = await self.services.membership.remove_participant(actor, self.access.room.id, participant_id)
             note = f"{removal.name} was removed."
             if removal.link_kept_for:
                 others = "1 other person" if removal.link_kept_for == 1 else f"{removal.link_kept_for} others"
@@ -48,7 +48,7 @@ class PeopleActions:
         """Show the owners and moderators who was removed from the room."""
 
         async def load(actor) -> None:
-            removed = await self.services.rooms.removed_participants(actor, self.access.room.id)
+            removed = await self.services.membership.list_removed_participants(actor, self.access.room.id)
             if self.people_list is not None:
                 self.people_list.show_removed(removed)
 
@@ -58,7 +58,7 @@ class PeopleActions:
         """The Let back in button of a removed person."""
 
         async def let_in(actor) -> None:
-            back = await self.services.rooms.readmit(actor, self.access.room.id, participant_id)
+            back = await self.services.membership.readmit(actor, self.access.room.id, participant_id)
             with self.client:
                 ui.notify(f"{back.display_name} is back in the room.", type="positive")
 
@@ -69,7 +69,7 @@ class PeopleActions:
         """The role menu in the people list (owners)."""
 
         async def change(actor) -> None:
-            changed = await self.services.rooms.set_role(actor, self.access.room.id, participant_id, role)
+            changed = await self.services.membership.update_role(actor, self.access.room.id, participant_id, role)
             with self.client:
                 article = "an" if changed.role.value == "owner" else "a"
                 ui.notify(f"{changed.display_name} is now {article} {changed.role.value}.", type="positive")

@@ -6,8 +6,9 @@ from __future__ import annotations
 from nicegui import ui
 from nicegui.elements.mixins.disableable_element import DisableableElement
 
+from chatapp.domain.ai_models import ModelUsage, RoomAiView
 from chatapp.domain.errors import DomainError, ValidationError
-from chatapp.domain.models import ModelUsage, Room, RoomAiView
+from chatapp.domain.models import Room
 from chatapp.domain.room_settings import RoomSettingsChanges
 from chatapp.domain.services import Services
 from chatapp.pages.notices import refusals_noticed, show_refusal
@@ -21,9 +22,9 @@ async def open_room_settings(services: Services, tab: TabSession, room_id: int) 
     """Read the room's AI settings and usage fresh, then show them in a dialog (editable by owners)."""
     with refusals_noticed() as refused:
         actor = await tab.current()
-        view = await services.ai_settings.view(actor, room_id)
-        usage = await services.ai_settings.usage(actor, room_id) if view.can_edit else []
-        room = (await services.rooms.access(actor, room_id)).room
+        view = await services.ai_settings.get_ai_settings(actor, room_id)
+        usage = await services.ai_settings.list_ai_usage(actor, room_id) if view.can_edit else []
+        room = (await services.rooms.get_room_access(actor, room_id)).room
     if refused:
         return
     with ui.dialog() as dialog, ui.card().classes("room-settings"):
@@ -42,65 +43,88 @@ def _model_options(view: RoomAiView) -> dict[str, str]:
 
 
 def _room_form(services: Services, tab: TabSession, room: Room, view: RoomAiView, dialog: ui.dialog) -> None:
-    room_id = room.id
-    settings = view.settings
-    limits = services.rooms.limits
-    name = ui.input("Room name", value=room.name).classes("w-full").props(f"counter maxlength={limits.max_name_chars}")
-    topic = ui.textarea("Topic", value=room.topic).classes("w-full")
-    topic.props(f"counter maxlength={limits.max_topic_chars} autogrow")
-    mode = ui.select(MODE_LABELS, value=settings.mode.value, label="When the AI answers").classes("w-full")
-    instruction = ui.textarea(
-        "Instructions for the AI (persona, tone, what to focus on)",
-        value=settings.instruction,
-    ).classes("w-full")
-    instruction.props(f"counter maxlength={view.max_instruction_chars} autogrow")
-    model = ui.select(_model_options(view), value=settings.model or SERVER_DEFAULT, label="Model").classes("w-full")
-    if not view.models:
-        ui.label("This server has no AI model configured (CHATAPP_AI_MODEL).").classes("text-sm opacity-70")
-    guests_ai = ui.switch("Guests may ask the AI", value=room.guests_can_use_ai)
-    members_invite = ui.switch("Members may create invite links", value=room.members_can_invite)
-    guests_to_members = ui.switch(
-        "Guests who create an account become members", value=room.signed_up_guests_become_members
-    )
-    fields = {"name": name, "topic": topic, "mode": mode, "instruction": instruction, "model": model}
-    editable: list[DisableableElement] = [name, topic, mode, instruction, model, guests_ai, members_invite]
-    for element in [*editable, guests_to_members]:
-        element.set_enabled(view.can_edit)
+    form = _RoomForm(services, tab, room, view, dialog)
+    with ui.row().classes("w-full justify-end gap-2"):
+        ui.button("Close", on_click=dialog.close).props("flat no-caps")
+        if view.can_edit:
+            ui.button("Save settings", on_click=form.save).props("unelevated no-caps")
 
-    async def save() -> None:
-        for element in fields.values():
+
+class _RoomForm:
+    """The settings form's elements (read-only unless the viewer may edit); save() sends them all."""
+
+    def __init__(self, services: Services, tab: TabSession, room: Room, view: RoomAiView, dialog: ui.dialog) -> None:
+        self._services, self._tab, self._room_id, self._dialog = services, tab, room.id, dialog
+        settings = view.settings
+        limits = services.rooms.limits
+        self.name = ui.input("Room name", value=room.name).classes("w-full")
+        self.name.props(f"counter maxlength={limits.max_name_chars}")
+        self.topic = ui.textarea("Topic", value=room.topic).classes("w-full")
+        self.topic.props(f"counter maxlength={limits.max_topic_chars} autogrow")
+        self.mode = ui.select(MODE_LABELS, value=settings.mode.value, label="When the AI answers").classes("w-full")
+        self.instruction = ui.textarea(
+            "Instructions for the AI (persona, tone, what to focus on)",
+            value=settings.instruction,
+        ).classes("w-full")
+        self.instruction.props(f"counter maxlength={view.max_instruction_chars} autogrow")
+        model_options = _model_options(view)
+        self.model = ui.select(model_options, value=settings.model or SERVER_DEFAULT, label="Model").classes("w-full")
+        if not view.models:
+            ui.label("This server has no AI model configured (CHATAPP_AI_MODEL).").classes("text-sm opacity-70")
+        self.guests_ai = ui.switch("Guests may ask the AI", value=room.guests_can_use_ai)
+        self.members_invite = ui.switch("Members may create invite links", value=room.members_can_invite)
+        self.guests_to_members = ui.switch(
+            "Guests who create an account become members", value=room.signed_up_guests_become_members
+        )
+        # the fields a ValidationError names, by their names in RoomSettingsChanges
+        self._fields: dict[str, DisableableElement] = {
+            "name": self.name,
+            "topic": self.topic,
+            "mode": self.mode,
+            "instruction": self.instruction,
+            "model": self.model,
+        }
+        for element in self._elements():
+            element.set_enabled(view.can_edit)
+
+    def _elements(self) -> list[DisableableElement]:
+        return [*self._fields.values(), self.guests_ai, self.members_invite, self.guests_to_members]
+
+    def _changes(self) -> RoomSettingsChanges:
+        return RoomSettingsChanges(
+            name=self.name.value or "",
+            topic=self.topic.value or "",
+            mode=self.mode.value,
+            instruction=self.instruction.value or "",
+            model=self.model.value or SERVER_DEFAULT,
+            members_can_invite=self.members_invite.value,
+            guests_can_use_ai=self.guests_ai.value,
+            signed_up_guests_become_members=self.guests_to_members.value,
+        )
+
+    async def save(self) -> None:
+        """Send every field; on a refusal mark the fields it names and keep the dialog open."""
+        for element in self._fields.values():
             element.props["error"] = False
             element.update()
         try:
-            actor = await tab.current()
-            changes = RoomSettingsChanges(
-                name=name.value or "",
-                topic=topic.value or "",
-                mode=mode.value,
-                instruction=instruction.value or "",
-                model=model.value or SERVER_DEFAULT,
-                members_can_invite=members_invite.value,
-                guests_can_use_ai=guests_ai.value,
-                signed_up_guests_become_members=guests_to_members.value,
-            )
-            await services.room_settings.update_room_settings(actor, room_id, changes)
+            actor = await self._tab.current()
+            await self._services.room_settings.update_room_settings(actor, self._room_id, self._changes())
         except ValidationError as exc:
-            for field_name, message in exc.fields.items():
-                if field_name in fields:
-                    fields[field_name].props.update({"error": True, "error-message": message})
-                    fields[field_name].update()
+            self._mark_refused(exc)
             ui.notify(exc.message, type="warning")
             return
         except DomainError as exc:
             show_refusal(exc)
             return
         ui.notify("Settings saved.", type="positive")
-        dialog.close()
+        self._dialog.close()
 
-    with ui.row().classes("w-full justify-end gap-2"):
-        ui.button("Close", on_click=dialog.close).props("flat no-caps")
-        if view.can_edit:
-            ui.button("Save settings", on_click=save).props("unelevated no-caps")
+    def _mark_refused(self, exc: ValidationError) -> None:
+        for field_name, message in exc.fields.items():
+            if field_name in self._fields:
+                self._fields[field_name].props.update({"error": True, "error-message": message})
+                self._fields[field_name].update()
 
 
 def _usage_table(usage: list[ModelUsage]) -> None:

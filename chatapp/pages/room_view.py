@@ -1,4 +1,4 @@
-"""One tab's view of a room: what the room's feed calls, and what the page's elements call back."""
+"""One tab's view of a room: what the room's hub calls, and what the page's elements call back."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from datetime import UTC, datetime
 
 from nicegui import Client, ui
 
+from chatapp.domain.ai_models import ReplyInProgress
 from chatapp.domain.errors import DomainError, NotAuthenticated
-from chatapp.domain.models import Participant, ReplyInProgress, Room, RoomAccess
+from chatapp.domain.models import Participant, Room, RoomAccess
 from chatapp.domain.services import Services
+from chatapp.live.hub import RoomHub
 from chatapp.live.payloads import Payload, payloads_of
 from chatapp.pages.message_list import MessageList
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_catch_up import CatchUpAnswers, running_view
-from chatapp.pages.room_feed import RoomFeed
 from chatapp.pages.room_header import RoomHeader
 from chatapp.pages.room_people import PeopleActions
 from chatapp.pages.session import TabSession
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 
 
 class RoomView(PeopleActions, CatchUpAnswers):
-    """One tab's view of a room; its room's feed (pages/room_feed.py) sends it the live news."""
+    """One tab's view of a room; its room's hub (live/hub.py) sends it the live news."""
 
     def __init__(
         self, services: Services, tab: TabSession, access: RoomAccess, client: Client, ai_name: str = "Assistant"
@@ -36,9 +37,9 @@ class RoomView(PeopleActions, CatchUpAnswers):
         self.client = client
         self.client_id = client.id
         self.messages: MessageList | None = None
-        self.ready = False  # the feed buffers messages in `pending` until the page is built
+        self.ready = False  # the hub buffers messages in `pending` until the page is built
         self.pending: list[Payload] = []
-        self.feed: RoomFeed | None = None  # the room's feed in this process, once the tab is in it
+        self.hub: RoomHub | None = None  # the room's hub in this process, once the tab is in it
         self.people_list: PeopleList | None = None
         self.ai_name = ai_name
         self.on_left: list[Callable[[], None]] = []  # stops the tab's live feeds when it leaves the room
@@ -65,8 +66,8 @@ class RoomView(PeopleActions, CatchUpAnswers):
 
     def received(self, seq: int) -> None:
         """The page has taken in the room's broadcasts up to `seq`."""
-        if self.feed is not None:
-            self.feed.received(self.client_id, seq)
+        if self.hub is not None:
+            self.hub.received(self.client_id, seq)
 
     def resync(self) -> None:
         """The room's broadcasts left this tab out while it was behind: it asks for what it missed."""
@@ -110,30 +111,30 @@ class RoomView(PeopleActions, CatchUpAnswers):
             on_delete=self.delete_message,
             synced_at=self.opened_at,
             on_received=self.received,
-            ack_every=max(1, self.feed.max_backlog // 4) if self.feed else 50,
+            ack_every=max(1, self.hub.flow.max_backlog // 4) if self.hub else 50,
         )
         self.pending.clear()
         self.ready = True
 
     async def stop_ai(self) -> None:
         """The Stop button of a running AI reply."""
-        await self._act(lambda actor: self.services.ai.stop(actor, self.access.room.id))
+        await self._act(lambda actor: self.services.ai.stop_reply(actor, self.access.room.id))
 
     async def regenerate_ai(self) -> None:
         """The Regenerate button of the AI's latest reply."""
-        await self._act(lambda actor: self.services.ai.regenerate(actor, self.access.room.id))
+        await self._act(lambda actor: self.services.ai.regenerate_reply(actor, self.access.room.id))
 
     async def load_people(self) -> list[Participant] | None:
         """The room's participants as this tab's user may see them (None if they no longer may)."""
         try:
-            return await self.services.rooms.participants(await self.tab.current(), self.access.room.id)
+            return await self.services.membership.list_participants(await self.tab.current(), self.access.room.id)
         except DomainError:
             return None
 
     async def load_room(self) -> Room | None:
         """The room as this tab's person may see it now (None if they no longer may)."""
         try:
-            return (await self.services.rooms.access(await self.tab.current(), self.access.room.id)).room
+            return (await self.services.rooms.get_room_access(await self.tab.current(), self.access.room.id)).room
         except DomainError:
             return None
 
@@ -152,7 +153,7 @@ class RoomView(PeopleActions, CatchUpAnswers):
         assert self.messages is not None
         try:
             actor = await self.tab.current()
-            page = await self.services.chat.history(actor, self.access.room.id, before_id=before_id)
+            page = await self.services.chat.list_messages(actor, self.access.room.id, before_id=before_id)
             payloads = await payloads_of(page.messages)
         except NotAuthenticated:
             return

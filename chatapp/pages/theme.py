@@ -110,10 +110,42 @@ CSS = """
 .lobby-preview { opacity: .75; font-size: .875rem; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 """
 
+# NiceGUI's "Connection lost. Trying to reconnect..." popup (#popup, and its "message too long" sibling) sits
+# at the bottom left and would hide the composer, its outbox line and the draft exactly when they matter:
+# made a small pill at the top centre, over the header. NiceGUI's rules live in its "nicegui" cascade
+# layer and these are unlayered, so they win without !important; its show/hide (aria-hidden, the 2 s
+# delay before showing) and pointer-events: none (clicks go through) are kept.
+RECONNECT_NOTICE_CSS = """
+.nicegui-error-popup { top: .5rem; bottom: auto; left: 50%; right: auto; transform: translateX(-50%);
+  margin: 0; padding: .3rem .9rem; max-width: calc(100vw - 1rem); width: max-content;
+  flex-direction: row; flex-wrap: wrap; justify-content: center; column-gap: .35rem; row-gap: 0;
+  font-size: .875rem; line-height: 1.35; text-align: center; border-radius: 999px;
+  background-color: #fef3c7; color: #78350f; border: 1px solid #d97706; box-shadow: 0 2px 8px rgba(0,0,0,.25); }
+.body--dark .nicegui-error-popup, .body--light .nicegui-error-popup { background-color: #fef3c7; }
+.nicegui-error-popup > span:first-child::before { position: static; margin-right: .3rem; }
+"""
+
+# The popup has no live-region role, and it is the element NiceGUI aria-hides, so a role on it would
+# appear already filled (often not announced). A status region around it is always there: its content
+# appearing (aria-hidden false, then visible) is what a screen reader announces, politely.
+RECONNECT_NOTICE_SCRIPT = """<script>
+document.addEventListener("DOMContentLoaded", () => {
+  for (const popup of document.querySelectorAll(".nicegui-error-popup")) {
+    const region = Object.assign(document.createElement("div"), { className: "nicegui-popup-status" });
+    region.setAttribute("role", "status");
+    region.setAttribute("aria-atomic", "true");
+    popup.before(region);
+    region.append(popup);
+  }
+});
+</script>"""
+
 
 def install_theme() -> None:
-    """Add the shared CSS to every page (call once at start-up)."""
-    ui.add_css(CSS + code_css(), shared=True)
+    """Add the shared CSS to every page, and make NiceGUI's reconnect notice a top banner that screen
+    readers announce (call once at start-up)."""
+    ui.add_css(CSS + RECONNECT_NOTICE_CSS + code_css(), shared=True)
+    ui.add_head_html(RECONNECT_NOTICE_SCRIPT, shared=True)
 
 
 def header(actor: Actor | None) -> None:

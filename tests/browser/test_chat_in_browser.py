@@ -244,7 +244,7 @@ def delete_newest(data_dir, username: str, room_id: int, count: int) -> None:
         session = await runtime.services.accounts.sign_in(username=username, password=PASSWORD)
         actor = await runtime.services.accounts.authenticate(session.token)
         for _ in range(count):
-            newest = (await runtime.services.chat.history(actor, room_id)).messages[-1]
+            newest = (await runtime.services.chat.list_messages(actor, room_id)).messages[-1]
             await runtime.services.chat.delete_message(actor, room_id, newest.id)
 
     with ThreadPoolExecutor(1) as pool:

@@ -132,7 +132,7 @@ async def test_change_password_revokes_every_session(runtime):
     actor, first = await sign_up(runtime, "judy")
     accounts = runtime.services.accounts
     other = await accounts.sign_in(username="judy", password=PASSWORD)
-    new = await accounts.change_password(actor, current=PASSWORD, new="a brand new password")
+    new = await accounts.update_password(actor, current=PASSWORD, new="a brand new password")
     assert await accounts.authenticate(first) is None
     assert await accounts.authenticate(other.token) is None
     assert await accounts.authenticate(new.token) is not None
@@ -145,13 +145,13 @@ async def test_change_password_checks_current_and_new(runtime):
     actor, _ = await sign_up(runtime, "kate")
     accounts = runtime.services.accounts
     with pytest.raises(ValidationError) as wrong:
-        await accounts.change_password(actor, current="wrong wrong", new="a brand new password")
+        await accounts.update_password(actor, current="wrong wrong", new="a brand new password")
     assert "current_password" in wrong.value.fields
     with pytest.raises(ValidationError) as short:
-        await accounts.change_password(actor, current=PASSWORD, new="short")
+        await accounts.update_password(actor, current=PASSWORD, new="short")
     assert "new_password" in short.value.fields
     with pytest.raises(ValidationError) as both:
-        await accounts.change_password(actor, current="wrong wrong", new="short")
+        await accounts.update_password(actor, current="wrong wrong", new="short")
     assert set(both.value.fields) == {"current_password", "new_password"}  # every field's error at once
 
 
@@ -230,32 +230,37 @@ async def test_a_new_display_name_shows_in_every_room_and_on_old_messages(runtim
     alice, _ = await sign_up(runtime, "alice", "Alice")
     bob, _ = await sign_up(runtime, "bob", "Bob")
     rooms = [await services.rooms.create_room(alice, name=name) for name in ("One", "Two")]
-    await services.rooms.join(bob, rooms[0].id)
+    await services.membership.join(bob, rooms[0].id)
     await services.chat.post_message(alice, rooms[0].id, "hello")
     heard = []
     for room in rooms:
         await services.live.watch(alice, room.id, PeopleWatcher(heard, room.id))
 
-    assert await services.accounts.change_display_name(alice, "  Alice   Liddell ") == "Alice Liddell"
+    assert await services.accounts.update_display_name(alice, "  Alice   Liddell ") == "Alice Liddell"
     for room in rooms:
-        names = [p.display_name for p in await services.rooms.participants(bob if room is rooms[0] else alice, room.id)]
+        names = [
+            p.display_name
+            for p in await services.membership.list_participants(bob if room is rooms[0] else alice, room.id)
+        ]
         assert "Alice Liddell" in names and "Alice" not in names
-    (message,) = (await services.chat.history(bob, rooms[0].id)).messages
+    (message,) = (await services.chat.list_messages(bob, rooms[0].id)).messages
     assert message.author_name == "Alice Liddell"
     assert sorted(heard) == sorted(room.id for room in rooms)  # open tabs of both rooms re-read their people
     session = await services.accounts.sign_in(username="alice", password=PASSWORD)
     assert (await services.accounts.authenticate(session.token)).display_name == "Alice Liddell"
     assert [
-        p.display_name for p in await services.rooms.participants(bob, rooms[0].id) if p.user_id == bob.user_id
+        p.display_name
+        for p in await services.membership.list_participants(bob, rooms[0].id)
+        if p.user_id == bob.user_id
     ] == ["Bob"]
 
     for bad in ("", "   ", "x" * 65):
         with pytest.raises(ValidationError):
-            await services.accounts.change_display_name(alice, bad)
-    link = await services.invites.create(alice, rooms[1].id)
+            await services.accounts.update_display_name(alice, bad)
+    link = await services.invites.create_invite(alice, rooms[1].id)
     guest = (await services.invites.accept_as_guest(link.token, "Gwen")).actor
     with pytest.raises(Forbidden):
-        await services.accounts.change_display_name(guest, "Not Gwen")
+        await services.accounts.update_display_name(guest, "Not Gwen")
 
 
 class PeopleWatcher:
@@ -277,9 +282,9 @@ async def test_names_that_look_empty_or_like_the_ai_are_refused_everywhere(runti
     alice = (await sign_up(runtime, "alice"))[0]
     for name in ("\u3164", "assistant", "Ai"):
         with pytest.raises(ValidationError):
-            await accounts.change_display_name(alice, name)
+            await accounts.update_display_name(alice, name)
     room = await services.rooms.create_room(alice, name="R", private=True)
-    link = await services.invites.create(alice, room.id)
+    link = await services.invites.create_invite(alice, room.id)
     for name in ("\u2800", "Assistant"):
         with pytest.raises(ValidationError) as refused:
             await services.invites.accept_as_guest(link.token, name)
@@ -288,6 +293,6 @@ async def test_names_that_look_empty_or_like_the_ai_are_refused_everywhere(runti
         await services.rooms.create_room(alice, name="\u3164\u3164")
     assert "visible" in refused.value.fields["name"]
     # Names with visible letters around such characters, or that merely contain the word, are fine.
-    assert await accounts.change_display_name(alice, "Ann \u3164 Lee") == "Ann \u3164 Lee"
-    assert await accounts.change_display_name(alice, "Assistant Manager") == "Assistant Manager"
-    assert await accounts.change_display_name(alice, "Zoë 🙂") == "Zoë 🙂"
+    assert await accounts.update_display_name(alice, "Ann \u3164 Lee") == "Ann \u3164 Lee"
+    assert await accounts.update_display_name(alice, "Assistant Manager") == "Assistant Manager"
+    assert await accounts.update_display_name(alice, "Zoë 🙂") == "Zoë 🙂"

@@ -23,8 +23,10 @@ MODEL = "openai/fake-model"
 
 
 @pytest.fixture
-def ai(runtime, fake_llm: FakeLLM):
-    """AiReplies on the test's database, talking to the fake provider; `events` records the room events."""
+def ai(request, runtime, fake_llm: FakeLLM):
+    """AiReplies on the test's database, talking to the fake provider; `events` records the room events.
+    The reply's hard deadline is generous unless the test marks its own (@pytest.mark.ai_timeout(s))."""
+    marker = request.node.get_closest_marker("ai_timeout")
     pubsub = InProcessPubSub()
     llm = LitellmClient(api_base=fake_llm.base_url, api_key="test-key", retries=0, read_timeout=LIVENESS_S)
     tx = SqlTransactor(runtime.engine)
@@ -36,7 +38,7 @@ def ai(runtime, fake_llm: FakeLLM):
         ai_name="Assistant",
         settings=settings,
         context_tokens=8000,
-        timeout=LIVENESS_S,  # the reply's hard deadline: test_a_stall_hits_the_deadline sets its own
+        timeout=marker.args[0] if marker else LIVENESS_S,
     )
     replies.pubsub = pubsub
     return replies
@@ -65,7 +67,7 @@ async def test_a_reply_streams_in_coalesced_deltas_and_is_saved_once_with_usage(
     alice, room = await room_with_talk(runtime)
     events = record_events(ai, room.id)
     fake_llm.push(Script(tokens=40, tokens_per_second=100))  # 0.4 s of text
-    reply = await ai.start(alice, room.id)
+    reply = await ai.start_reply(alice, room.id)
     await finished(ai, reply)
 
     deltas = [e for e in events if isinstance(e, AiReplyDelta)]
@@ -77,7 +79,7 @@ async def test_a_reply_streams_in_coalesced_deltas_and_is_saved_once_with_usage(
     ended = events[-1]
     assert isinstance(ended, AiReplyEnded) and ended.status == "complete" and ended.notice == ""
     assert len(posted) == 1 and posted[0].message_id == ended.message_id
-    saved = (await runtime.services.chat.history(alice, room.id)).messages[-1]
+    saved = (await runtime.services.chat.list_messages(alice, room.id)).messages[-1]
     assert saved.body == streamed and saved.author_kind is ParticipantKind.AI and saved.author_name == "Assistant"
     with runtime.engine.connect() as conn:
         row = conn.execute(
@@ -92,7 +94,7 @@ async def test_the_request_holds_only_this_rooms_talk_with_people_outside_the_sy
     alice, room = await room_with_talk(runtime)
     other = await runtime.services.rooms.create_room(alice, name="Elsewhere")
     await runtime.services.chat.post_message(alice, other.id, "secret from another room")
-    await finished(ai, await ai.start(alice, room.id))
+    await finished(ai, await ai.start_reply(alice, room.id))
     messages = fake_llm.last_request.messages
     assert messages[0]["role"] == "system" and "What is left" not in messages[0]["content"]
     assert messages[1:] == [{"role": "user", "content": "Alice: What is left before the launch?"}]
@@ -103,15 +105,15 @@ async def test_stop_closes_the_provider_stream_and_keeps_the_partial_text(runtim
     alice, room = await room_with_talk(runtime)
     events = record_events(ai, room.id)
     fake_llm.push(Script(tokens=500, tokens_per_second=50))
-    await ai.start(alice, room.id)
+    await ai.start_reply(alice, room.id)
     await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 5)
-    assert await ai.stop(alice, room.id) is True
+    assert await ai.stop_reply(alice, room.id) is True
     request = fake_llm.last_request
     await fake_llm.wait_until_async(lambda: request.done)
     assert request.disconnected_early and request.tokens_sent < 500
     ended = events[-1]
     assert ended.status == "stopped"
-    saved = (await runtime.services.chat.history(alice, room.id)).messages[-1]
+    saved = (await runtime.services.chat.list_messages(alice, room.id)).messages[-1]
     assert saved.body.startswith("tok0 tok1 tok2 tok3 tok4") and saved.id == ended.message_id
 
 
@@ -125,20 +127,20 @@ async def test_failures_give_a_notice_keep_partial_text_and_the_next_reply_works
     alice, room = await room_with_talk(runtime)
     events = record_events(ai, room.id)
     fake_llm.push(script)
-    await finished(ai, await ai.start(alice, room.id))
+    await finished(ai, await ai.start_reply(alice, room.id))
     ended = events[-1]
     assert ended.status == "failed" and ended.notice and "test-key" not in ended.notice
     assert (ended.message_id is not None) is saved_text
-    await finished(ai, await ai.start(alice, room.id))  # the room keeps working
+    await finished(ai, await ai.start_reply(alice, room.id))  # the room keeps working
     assert events[-1].status == "complete"
 
 
+@pytest.mark.ai_timeout(1.0)  # the hard deadline per reply (CHATAPP_AI_TIMEOUT)
 async def test_a_stall_hits_the_deadline(runtime, ai, fake_llm):
     alice, room = await room_with_talk(runtime)
     events = record_events(ai, room.id)
-    ai._timeout = 1.0  # the hard deadline per reply (CHATAPP_AI_TIMEOUT)
     fake_llm.push(Script(tokens=50, stall_after=3))
-    await finished(ai, await ai.start(alice, room.id))
+    await finished(ai, await ai.start_reply(alice, room.id))
     assert events[-1].status == "failed" and "too long" in events[-1].notice
     request = fake_llm.last_request
     await fake_llm.wait_until_async(lambda: request.done)
@@ -150,20 +152,20 @@ async def test_one_reply_per_room_and_only_participants_may_ask(runtime, ai, fak
     mallory, _ = await sign_up(runtime, "mallory", "Mallory")
     secret = await runtime.services.rooms.create_room(alice, name="Secret", private=True)
     fake_llm.set_default(Script(tokens=30, tokens_per_second=100))
-    reply = await ai.start(alice, room.id)
+    reply = await ai.start_reply(alice, room.id)
     with pytest.raises(Conflict):
-        await ai.start(alice, room.id)
+        await ai.start_reply(alice, room.id)
     await finished(ai, reply)
     with pytest.raises(NotFound):
-        await ai.start(mallory, secret.id)
-    assert (await ai.stop(alice, room.id)) is False
+        await ai.start_reply(mallory, secret.id)
+    assert (await ai.stop_reply(alice, room.id)) is False
 
 
 async def test_with_no_model_configured_the_room_is_told_how_to_set_one(runtime, ai, fake_llm):
     alice, room = await room_with_talk(runtime)
     events = record_events(ai, room.id)
     ai._settings.default_model, ai._settings.models = "", ()  # CHATAPP_AI_MODEL unset
-    await finished(ai, await ai.start(alice, room.id))
+    await finished(ai, await ai.start_reply(alice, room.id))
     assert events[-1].status == "failed" and "CHATAPP_AI_MODEL" in events[-1].notice
     assert fake_llm.requests == []
 
@@ -172,7 +174,7 @@ async def test_a_reply_that_cannot_be_saved_still_ends_with_a_notice(runtime, ai
     alice, room = await room_with_talk(runtime)
     events = record_events(ai, room.id)
     fake_llm.push(Script(tokens=20, tokens_per_second=20))
-    reply = await ai.start(alice, room.id)
+    reply = await ai.start_reply(alice, room.id)
     await fake_llm.wait_for_requests_async(1)  # the prompt is built: the answer is streaming
     with runtime.engine.begin() as conn:  # now the database refuses the reply's insert
         conn.exec_driver_sql("ALTER TABLE messages RENAME TO messages_away")
@@ -193,11 +195,11 @@ async def test_provider_text_is_cleaned_like_user_text_and_never_logged(runtime,
     events = record_events(ai, room.id)
     fake_llm.push(Script(reply="Secret launch plan:\x00 step one \ud800 step two\x07 done"))
     with caplog.at_level("DEBUG"):
-        reply = await ai.start(alice, room.id)
+        reply = await ai.start_reply(alice, room.id)
         await finished(ai, reply)
     ended = events[-1]
     assert isinstance(ended, AiReplyEnded) and ended.status == "complete", ended
-    saved = (await runtime.services.chat.history(alice, room.id)).messages[-1]
+    saved = (await runtime.services.chat.list_messages(alice, room.id)).messages[-1]
     assert saved.body == "Secret launch plan: step one  step two done"
     streamed = "".join(e.text for e in events if isinstance(e, AiReplyDelta))
     assert not any(ch in streamed for ch in "\x00\ud800\x07")

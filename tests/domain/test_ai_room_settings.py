@@ -85,14 +85,14 @@ async def owner_and_member(runtime):
     alice, _ = await sign_up(runtime, "alice", "Alice")
     bob, _ = await sign_up(runtime, "bob", "Bob")
     room = await runtime.services.rooms.create_room(alice, name="Launch", topic="v2")
-    await runtime.services.rooms.join(bob, room.id)
+    await runtime.services.membership.join(bob, room.id)
     return alice, bob, room
 
 
 async def test_every_room_has_its_ai_participant_from_the_start(runtime):
     alice, _ = await sign_up(runtime, "alice", "Alice")
     room = await runtime.services.rooms.create_room(alice, name="Fresh", private=True)
-    people = await runtime.services.rooms.participants(alice, room.id)
+    people = await runtime.services.membership.list_participants(alice, room.id)
     assert [(p.display_name, p.kind) for p in people] == [
         ("Alice", ParticipantKind.USER),
         ("Assistant", ParticipantKind.AI),
@@ -101,9 +101,9 @@ async def test_every_room_has_its_ai_participant_from_the_start(runtime):
 
 async def test_the_owner_changes_mode_instruction_and_model_and_the_next_reply_uses_them(runtime, wired, fake_llm):
     alice, bob, room = await owner_and_member(runtime)
-    view = await wired.settings.view(alice, room.id)
+    view = await wired.settings.get_ai_settings(alice, room.id)
     assert view.can_edit and view.settings.mode is AiMode.MENTION and view.models == (MODEL, OTHER)
-    assert not (await wired.settings.view(bob, room.id)).can_edit
+    assert not (await wired.settings.get_ai_settings(bob, room.id)).can_edit
 
     await wired.update_ai(alice, room.id, mode="every", instruction="Talk like a pirate.", model=OTHER)
     fake_llm.set_default(Script(reply="Arr, ready."))
@@ -135,7 +135,7 @@ async def test_bad_settings_are_refused_field_by_field_and_nothing_changes(runti
     with pytest.raises(ValidationError) as refused:
         await wired.update_ai(alice, room.id, **wanted)
     assert list(refused.value.fields) == [field]
-    assert (await wired.settings.view(alice, room.id)).settings.instruction == ""
+    assert (await wired.settings.get_ai_settings(alice, room.id)).settings.instruction == ""
 
 
 async def test_only_the_owner_may_change_settings_or_see_usage(runtime, wired):
@@ -145,12 +145,12 @@ async def test_only_the_owner_may_change_settings_or_see_usage(runtime, wired):
     with pytest.raises(Forbidden):
         await wired.update_ai(bob, room.id, mode="off", instruction="", model=None)
     with pytest.raises(Forbidden):
-        await wired.settings.usage(bob, room.id)
+        await wired.settings.list_ai_usage(bob, room.id)
     with pytest.raises(Forbidden):  # a public room they have not joined
-        await wired.settings.view(mallory, room.id)
+        await wired.settings.get_ai_settings(mallory, room.id)
     with pytest.raises(NotFound):  # a private room they are not in does not exist for them
         await wired.update_ai(mallory, secret.id, mode="off", instruction="", model=None)
-    assert (await wired.settings.view(alice, room.id)).settings.mode is AiMode.MENTION
+    assert (await wired.settings.get_ai_settings(alice, room.id)).settings.mode is AiMode.MENTION
 
 
 async def test_regenerate_replaces_the_latest_reply_in_place_from_the_talk_before_it(runtime, wired, fake_llm):
@@ -159,12 +159,12 @@ async def test_regenerate_replaces_the_latest_reply_in_place_from_the_talk_befor
     fake_llm.push(Script(reply="First answer."), Script(reply="Better answer."))
     await wired.chat.post_message(alice, room.id, "@ai what is left?")
     await wired.settled(room.id)
-    first = (await runtime.services.chat.history(alice, room.id)).messages[-1]
+    first = (await runtime.services.chat.list_messages(alice, room.id)).messages[-1]
     await wired.chat.post_message(bob, room.id, "thanks")  # after the reply: not part of the regenerated context
 
-    await wired.ai.regenerate(bob, room.id)
+    await wired.ai.regenerate_reply(bob, room.id)
     with pytest.raises(Conflict):
-        await wired.ai.regenerate(alice, room.id)  # one at a time
+        await wired.ai.regenerate_reply(alice, room.id)  # one at a time
     await wired.settled(room.id)
 
     started = [e for e in events if isinstance(e, AiReplyStarted)]
@@ -172,12 +172,12 @@ async def test_regenerate_replaces_the_latest_reply_in_place_from_the_talk_befor
     updated = [e for e in events if isinstance(e, MessageUpdated)]
     assert [e.message_id for e in updated] == [first.id]
     assert isinstance(events[-1], AiReplyEnded) and events[-1].message_id == first.id
-    page = (await runtime.services.chat.history(alice, room.id)).messages
+    page = (await runtime.services.chat.list_messages(alice, room.id)).messages
     assert [m.body for m in page] == ["@ai what is left?", "Better answer.", "thanks"]
     assert page[1].id == first.id and page[1].edited_at is not None
     sent = fake_llm.last_request.messages
     assert [m["content"] for m in sent[1:]] == ["Alice: @ai what is left?"]
-    usage = await wired.settings.usage(alice, room.id)
+    usage = await wired.settings.list_ai_usage(alice, room.id)
     assert [(u.model, u.replies) for u in usage] == [(MODEL, 2)]  # the replaced reply's usage is kept
     assert usage[0].completion_tokens == 4 and usage[0].cost_usd is None  # the fake model has no price
 
@@ -186,9 +186,9 @@ async def test_regenerate_needs_an_earlier_reply_and_a_participant(runtime, wire
     alice, _, room = await owner_and_member(runtime)
     mallory, _ = await sign_up(runtime, "mallory", "Mallory")
     with pytest.raises(NotFound):
-        await wired.ai.regenerate(alice, room.id)
+        await wired.ai.regenerate_reply(alice, room.id)
     with pytest.raises(Forbidden):
-        await wired.ai.regenerate(mallory, room.id)
+        await wired.ai.regenerate_reply(mallory, room.id)
 
 
 async def test_a_reconnecting_view_gets_the_edits_and_deletions_made_while_it_was_away(runtime, wired, fake_llm):
@@ -197,11 +197,11 @@ async def test_a_reconnecting_view_gets_the_edits_and_deletions_made_while_it_wa
     await wired.chat.post_message(alice, room.id, "@ai what is left?")
     await wired.settled(room.id)
     doomed = await wired.chat.post_message(bob, room.id, "oops, wrong room")
-    reply = (await wired.chat.history(alice, room.id)).messages[-2]
+    reply = (await wired.chat.list_messages(alice, room.id)).messages[-2]
     last_seen, away = doomed.id, datetime.now(UTC)
     assert await wired.chat.catch_up(alice, room.id, last_seen, away) == CatchUp(new=[], edited=[], deleted_ids=[])
 
-    await wired.ai.regenerate(bob, room.id)
+    await wired.ai.regenerate_reply(bob, room.id)
     await wired.settled(room.id)
     await wired.chat.delete_message(bob, room.id, doomed.id)
     later = await wired.chat.post_message(alice, room.id, "while you were away")
@@ -232,7 +232,7 @@ async def test_deleting_a_room_ends_the_reply_being_written_there_without_saving
         tx=SqlTransactor(runtime.engine), pubsub=wired.pubsub, limits=RoomLimits(), on_deleted=wired.ai.drop_room
     )
     fake_llm.push(Script(tokens=500, tokens_per_second=50))
-    await wired.ai.start(alice, room.id)
+    await wired.ai.start_reply(alice, room.id)
     await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 3)
     with caplog.at_level(logging.ERROR):
         await rooms.delete_room(alice, room.id, confirm_name="Launch")
@@ -246,10 +246,10 @@ async def test_deleting_a_room_ends_the_reply_being_written_there_without_saving
 async def test_a_stopped_reply_records_counted_usage(runtime, wired, fake_llm):
     alice, _, room = await owner_and_member(runtime)
     fake_llm.push(Script(tokens=500, tokens_per_second=50))
-    await wired.ai.start(alice, room.id)
+    await wired.ai.start_reply(alice, room.id)
     await fake_llm.wait_until_async(lambda: fake_llm.requests and fake_llm.last_request.tokens_sent >= 5)
-    await wired.ai.stop(alice, room.id)
-    (usage,) = await wired.settings.usage(alice, room.id)
+    await wired.ai.stop_reply(alice, room.id)
+    (usage,) = await wired.settings.list_ai_usage(alice, room.id)
     assert usage.replies == 1 and usage.prompt_tokens > 0 and usage.completion_tokens >= 5
     with runtime.engine.connect() as conn:
         assert conn.execute(text("SELECT estimated FROM ai_usage")).scalar_one() in (True, 1)
@@ -319,7 +319,7 @@ async def test_retries_take_a_failed_start_again(runtime, fake_llm):
     alice, _, room = await owner_and_member(runtime)
     events = wired.events(room.id)
     fake_llm.push(Script(status=500), Script(reply="Second time lucky."))
-    await wired.ai.start(alice, room.id)
+    await wired.ai.start_reply(alice, room.id)
     await wired.settled(room.id)
     assert len(fake_llm.requests) == 2 and events[-1].status == "complete"
 
@@ -346,10 +346,10 @@ async def test_regenerating_counts_against_the_askers_message_rate(runtime, fake
     wired = Wired(runtime, LitellmClient(api_base=fake_llm.base_url, api_key="k", retries=0), limit=limit)
     alice, _, room = await owner_and_member(runtime)
     fake_llm.set_default(Script(reply="ok"))
-    await wired.ai.start(alice, room.id)
+    await wired.ai.start_reply(alice, room.id)
     await wired.settled(room.id)
     for _ in range(2):
-        await wired.ai.regenerate(alice, room.id)
+        await wired.ai.regenerate_reply(alice, room.id)
         await wired.settled(room.id)
     with pytest.raises(RateLimited, match="asking too fast"):
-        await wired.ai.regenerate(alice, room.id)
+        await wired.ai.regenerate_reply(alice, room.id)

@@ -39,23 +39,17 @@ from sqlalchemy.engine import make_url
 from chatapp.app import Runtime, build_runtime, migrate_database
 from chatapp.domain.accounts import Accounts, SignUpForm
 from chatapp.domain.ai import AiReplies
+from chatapp.domain.ai_models import ReplyRecord
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
 from chatapp.domain.events import AiReplyEnded
 from chatapp.domain.invites import InviteInvalid, Invites
 from chatapp.domain.live import LiveRooms
-from chatapp.domain.models import (
-    Actor,
-    AiMode,
-    MessageStatus,
-    ParticipantKind,
-    ReplyRecord,
-    Role,
-    Room,
-)
+from chatapp.domain.membership import Membership
+from chatapp.domain.models import Actor, AiMode, MessageStatus, ParticipantKind, Role, Room
 from chatapp.domain.ports import utc_now
-from chatapp.domain.room_settings import RoomSettingsChanges
+from chatapp.domain.room_settings import RoomSettings, RoomSettingsChanges
 from chatapp.domain.rooms import Rooms
 from chatapp.domain.services import Services
 from chatapp.store.db import SqlTransactor
@@ -158,9 +152,9 @@ async def build_world(backend: Backend) -> World:
     a, b = await asyncio.gather(
         s.rooms.create_room(u.owner, name=f"A {n}", private=True), s.rooms.create_room(u.bea, name=f"B {n}")
     )
-    link = await s.invites.create(u.owner, a.id)
+    link = await s.invites.create_invite(u.owner, a.id)
     *_, guest_pass, victim_pass = await asyncio.gather(
-        s.rooms.join(u.member_b, b.id),
+        s.membership.join(u.member_b, b.id),
         s.invites.accept_as_user(u.moderator, link.token),
         s.invites.accept_as_user(u.member, link.token),
         s.invites.accept_as_guest(link.token, "Gwen"),
@@ -178,7 +172,7 @@ async def build_world(backend: Backend) -> World:
 
     # The AI's earlier reply is written by a transactor of the test's own, while the services' writer is idle.
     listed, ai_reply = await asyncio.gather(
-        s.rooms.participants(u.owner, a.id), backend.tx.run(seed_ai_reply, write=True)
+        s.membership.list_participants(u.owner, a.id), backend.tx.run(seed_ai_reply, write=True)
     )
     people = {(p.user_id, p.guest_id): p.id for p in listed}
     pid = {role: people[(actor.user_id, actor.guest_id)] for role, actor in actors.items() if role != MEMBER_B}
@@ -186,7 +180,7 @@ async def build_world(backend: Backend) -> World:
     in_a = list(pid)
 
     _, in_b, by_victim, *posted = await asyncio.gather(
-        s.rooms.set_role(u.owner, a.id, pid[MODERATOR], "moderator"),
+        s.membership.update_role(u.owner, a.id, pid[MODERATOR], "moderator"),
         s.chat.post_message(u.member_b, b.id, "hello from B"),
         s.chat.post_message(victim, a.id, "the victim's message"),
         *(s.chat.post_message(actors[role], a.id, f"hello from {role}") for role in in_a),
@@ -295,12 +289,12 @@ class Operation:
 
 
 async def access_a(w: World, me: Actor, role: str) -> None:
-    access = await w.s.rooms.access(me, w.a.id)
+    access = await w.s.rooms.get_room_access(me, w.a.id)
     assert access.me is not None and access.me.id == w.pid[role] and access.me.role is ROLE_IN_A[role]
 
 
 async def history_a(w: World, me: Actor, role: str) -> None:
-    page = await w.s.chat.history(me, w.a.id)
+    page = await w.s.chat.list_messages(me, w.a.id)
     assert {w.msg[OWNER], w.msg[GUEST], w.ai_reply} <= set(ids(page.messages))
 
 
@@ -312,7 +306,7 @@ async def since_a(w: World, me: Actor, role: str) -> None:
 
 
 async def participants_a(w: World, me: Actor, role: str) -> None:
-    people = await w.s.rooms.participants(me, w.a.id)
+    people = await w.s.membership.list_participants(me, w.a.id)
     assert {*w.pid.values(), w.victim_pid} <= set(ids(people))
 
 
@@ -330,38 +324,38 @@ async def watch_a(w: World, me: Actor, role: str) -> None:
 async def post_a(w: World, me: Actor, role: str) -> None:
     message = await w.s.chat.post_message(me, w.a.id, "my news")
     assert message.participant_id == w.pid[role]
-    assert message.id in ids((await w.s.chat.history(w.users.owner, w.a.id)).messages)
+    assert message.id in ids((await w.s.chat.list_messages(w.users.owner, w.a.id)).messages)
 
 
 async def delete_own_message(w: World, me: Actor, role: str) -> None:
     target = w.msg[role]  # a member of B tries their message in B through room A
     await w.s.chat.delete_message(me, w.a.id, target)
-    assert target not in ids((await w.s.chat.history(w.users.owner, w.a.id)).messages)
+    assert target not in ids((await w.s.chat.list_messages(w.users.owner, w.a.id)).messages)
     assert deleted_by(w, target) == ("", True, w.pid[role])
 
 
 async def delete_others_message(w: World, me: Actor, role: str) -> None:
     await w.s.chat.delete_message(me, w.a.id, w.victim_msg)
-    assert w.victim_msg not in ids((await w.s.chat.history(w.users.owner, w.a.id)).messages)
+    assert w.victim_msg not in ids((await w.s.chat.list_messages(w.users.owner, w.a.id)).messages)
     assert deleted_by(w, w.victim_msg) == ("", True, w.pid[role])
 
 
 async def join_a(w: World, me: Actor, role: str) -> None:
-    participant = await w.s.rooms.join(me, w.a.id)  # already in: the same participant, the same role
+    participant = await w.s.membership.join(me, w.a.id)  # already in: the same participant, the same role
     assert participant.id == w.pid[role] and participant.role is ROLE_IN_A[role]
 
 
 async def leave_a(w: World, me: Actor, role: str) -> None:
-    await w.s.rooms.leave(me, w.a.id)
+    await w.s.membership.leave(me, w.a.id)
     with pytest.raises(NotFound):  # a private room: gone for them
-        await w.s.rooms.access(me, w.a.id)
-    assert w.pid[role] not in ids(await w.s.rooms.participants(w.users.owner, w.a.id))
+        await w.s.rooms.get_room_access(me, w.a.id)
+    assert w.pid[role] not in ids(await w.s.membership.list_participants(w.users.owner, w.a.id))
 
 
 async def create_invite(w: World, me: Actor, role: str) -> None:
-    new = await w.s.invites.create(me, w.a.id)
+    new = await w.s.invites.create_invite(me, w.a.id)
     assert new.invite.created_by == w.pid[role] and len(new.token) == 43
-    assert (await w.s.invites.preview(new.token)).room_name == w.a.name
+    assert (await w.s.invites.get_invite_preview(new.token)).room_name == w.a.name
 
 
 async def allow_members_to_invite(w: World) -> None:
@@ -371,43 +365,43 @@ async def allow_members_to_invite(w: World) -> None:
 
 
 async def list_invites(w: World, me: Actor, role: str) -> None:
-    listed = await w.s.invites.list(me, w.a.id)
+    listed = await w.s.invites.list_invites(me, w.a.id)
     assert [i.id for i in listed] == [w.invite_id] and listed[0].uses == 4
 
 
 async def revoke_invite(w: World, me: Actor, role: str) -> None:
-    await w.s.invites.revoke(me, w.a.id, w.invite_id)
+    await w.s.invites.revoke_invite(me, w.a.id, w.invite_id)
     with pytest.raises(InviteInvalid):
-        await w.s.invites.preview(w.token)
+        await w.s.invites.get_invite_preview(w.token)
 
 
 async def set_role(w: World, me: Actor, role: str) -> None:
-    changed = await w.s.rooms.set_role(me, w.a.id, w.pid[MEMBER], "moderator")
+    changed = await w.s.membership.update_role(me, w.a.id, w.pid[MEMBER], "moderator")
     assert changed.id == w.pid[MEMBER] and changed.role is Role.MODERATOR
 
 
 async def remove_participant(w: World, me: Actor, role: str) -> None:
-    await w.s.rooms.remove_participant(me, w.a.id, w.victim_pid)
-    assert w.victim_pid not in ids(await w.s.rooms.participants(w.users.owner, w.a.id))
+    await w.s.membership.remove_participant(me, w.a.id, w.victim_pid)
+    assert w.victim_pid not in ids(await w.s.membership.list_participants(w.users.owner, w.a.id))
     with pytest.raises(NotFound):  # a removed guest cannot see the room any more, let alone post
         await w.s.chat.post_message(w.victim, w.a.id, "still here?")
 
 
 async def moderator_removes_the_victim(w: World) -> None:
-    await w.s.rooms.remove_participant(w.users.moderator, w.a.id, w.victim_pid)
+    await w.s.membership.remove_participant(w.users.moderator, w.a.id, w.victim_pid)
 
 
 async def owner_removes_the_victim(w: World) -> None:
-    await w.s.rooms.remove_participant(w.users.owner, w.a.id, w.victim_pid)
+    await w.s.membership.remove_participant(w.users.owner, w.a.id, w.victim_pid)
 
 
 async def list_removed(w: World, me: Actor, role: str) -> None:
-    assert ids(await w.s.rooms.removed_participants(me, w.a.id)) == [w.victim_pid]
+    assert ids(await w.s.membership.list_removed_participants(me, w.a.id)) == [w.victim_pid]
 
 
 async def readmit(w: World, me: Actor, role: str) -> None:
-    await w.s.rooms.readmit(me, w.a.id, w.victim_pid)
-    assert w.victim_pid in ids(await w.s.rooms.participants(w.users.owner, w.a.id))
+    await w.s.membership.readmit(me, w.a.id, w.victim_pid)
+    assert w.victim_pid in ids(await w.s.membership.list_participants(w.users.owner, w.a.id))
     await w.s.chat.post_message(w.victim, w.a.id, "back again")
 
 
@@ -415,43 +409,43 @@ async def rename_a(w: World, me: Actor, role: str) -> None:
     await w.s.room_settings.update_room_settings(
         me, w.a.id, RoomSettingsChanges(name="Room A, renamed", topic="new topic")
     )
-    assert (await w.s.rooms.access(w.users.owner, w.a.id)).room.name == "Room A, renamed"
+    assert (await w.s.rooms.get_room_access(w.users.owner, w.a.id)).room.name == "Room A, renamed"
 
 
 async def delete_room_a(w: World, me: Actor, role: str) -> None:
     await w.s.rooms.delete_room(me, w.a.id, confirm_name=w.a.name)
     with pytest.raises(NotFound):
-        await w.s.rooms.access(w.users.owner, w.a.id)
+        await w.s.rooms.get_room_access(w.users.owner, w.a.id)
 
 
 async def set_options(w: World, me: Actor, role: str) -> None:
     await w.s.room_settings.update_room_settings(
         me, w.a.id, RoomSettingsChanges(members_can_invite=True, guests_can_use_ai=False)
     )
-    room = (await w.s.rooms.access(w.users.owner, w.a.id)).room
+    room = (await w.s.rooms.get_room_access(w.users.owner, w.a.id)).room
     assert room.members_can_invite and not room.guests_can_use_ai
 
 
 async def ai_settings_view(w: World, me: Actor, role: str) -> None:
-    view = await w.s.ai_settings.view(me, w.a.id)
+    view = await w.s.ai_settings.get_ai_settings(me, w.a.id)
     assert view.can_edit == (role == OWNER) and view.settings.mode is AiMode.MENTION
 
 
 async def ai_settings_update(w: World, me: Actor, role: str) -> None:
     await w.s.room_settings.update_room_settings(me, w.a.id, RoomSettingsChanges(mode="every", instruction="Be brief."))
-    settings = (await w.s.ai_settings.view(w.users.owner, w.a.id)).settings
+    settings = (await w.s.ai_settings.get_ai_settings(w.users.owner, w.a.id)).settings
     assert settings.mode is AiMode.EVERY and settings.instruction == "Be brief."
 
 
 async def ai_settings_usage(w: World, me: Actor, role: str) -> None:
-    assert await w.s.ai_settings.usage(me, w.a.id) == []  # the seeded reply has no usage record
+    assert await w.s.ai_settings.list_ai_usage(me, w.a.id) == []  # the seeded reply has no usage record
 
 
 async def ai_start(w: World, me: Actor, role: str) -> None:
     seen = Recorder()
     stop = await w.s.live.watch(w.users.owner, w.a.id, seen)
     try:
-        reply = await w.s.ai.start(me, w.a.id)
+        reply = await w.s.ai.start_reply(me, w.a.id)
         assert reply.room_id == w.a.id and reply.replaces_id is None
         await settle(w)
     finally:
@@ -468,23 +462,23 @@ async def forbid_guests_the_ai(w: World) -> None:
 
 
 async def ai_stop(w: World, me: Actor, role: str) -> None:
-    assert await w.s.ai.stop(me, w.a.id) is False  # allowed; nothing was running
+    assert await w.s.ai.stop_reply(me, w.a.id) is False  # allowed; nothing was running
 
 
 async def ai_regenerate(w: World, me: Actor, role: str) -> None:
-    reply = await w.s.ai.regenerate(me, w.a.id)  # allowed and there is an earlier reply: not "nothing to do"
+    reply = await w.s.ai.regenerate_reply(me, w.a.id)  # allowed and there is an earlier reply: not "nothing to do"
     assert reply.replaces_id == w.ai_reply
     await settle(w)
 
 
 async def follow_link(w: World, me: Actor, role: str) -> None:
     assert await w.s.invites.accept_as_user(me, w.token) == w.a.id
-    access = await w.s.rooms.access(me, w.a.id)
+    access = await w.s.rooms.get_room_access(me, w.a.id)
     assert access.me is not None and access.me.role is ROLE_IN_A.get(role, Role.MEMBER)
 
 
 async def access_b(w: World, me: Actor, role: str) -> None:
-    access = await w.s.rooms.access(me, w.b.id)
+    access = await w.s.rooms.get_room_access(me, w.b.id)
     if role == MEMBER_B:
         assert access.me is not None and access.me.role is Role.MEMBER
     else:  # a public room they are not in: they see it and may join
@@ -492,27 +486,27 @@ async def access_b(w: World, me: Actor, role: str) -> None:
 
 
 async def history_b(w: World, me: Actor, role: str) -> None:
-    assert w.msg[MEMBER_B] in ids((await w.s.chat.history(me, w.b.id)).messages)
+    assert w.msg[MEMBER_B] in ids((await w.s.chat.list_messages(me, w.b.id)).messages)
 
 
 async def join_b(w: World, me: Actor, role: str) -> None:
-    participant = await w.s.rooms.join(me, w.b.id)
+    participant = await w.s.membership.join(me, w.b.id)
     assert participant.room_id == w.b.id and participant.role is Role.MEMBER and participant.user_id == me.user_id
 
 
 async def post_b(w: World, me: Actor, role: str) -> None:
     message = await w.s.chat.post_message(me, w.b.id, "hi B")
-    assert message.id in ids((await w.s.chat.history(w.users.bea, w.b.id)).messages)
+    assert message.id in ids((await w.s.chat.list_messages(w.users.bea, w.b.id)).messages)
 
 
 async def create_room(w: World, me: Actor, role: str) -> None:
     room = await w.s.rooms.create_room(me, name=f"Mine {w.n}")
-    mine = {s.room.id: s.role for s in (await w.s.rooms.lobby(me)).my_rooms}
+    mine = {s.room.id: s.role for s in (await w.s.rooms.list_rooms(me)).my_rooms}
     assert mine[room.id] is Role.OWNER
 
 
 async def lobby(w: World, me: Actor, role: str) -> None:
-    seen = await w.s.rooms.lobby(me)
+    seen = await w.s.rooms.list_rooms(me)
     mine = {s.room.id: s.role for s in seen.my_rooms}
     public = {r.id for r in seen.public_rooms}
     if role == GUEST:  # a guest sees the rooms they were invited to, nothing else
@@ -526,62 +520,70 @@ async def lobby(w: World, me: Actor, role: str) -> None:
 async def sign_up_guest(w: World, me: Actor, role: str) -> None:
     session = await w.s.accounts.sign_up_guest(me, SignUpForm(f"gwen{w.n}", "Gwen", PASSWORD))
     user = await w.s.accounts.authenticate(session.token)
-    access = await w.s.rooms.access(user, w.a.id)
+    access = await w.s.rooms.get_room_access(user, w.a.id)
     assert access.me is not None and access.me.id == w.pid[GUEST]  # the same participant...
     assert access.me.role is Role.GUEST and access.me.kind is ParticipantKind.USER  # ...still a guest
 
 
 async def change_display_name(w: World, me: Actor, role: str) -> None:
-    await w.s.accounts.change_display_name(me, "Someone Else")
-    await w.s.accounts.change_display_name(me, me.display_name)  # the accounts are shared
+    await w.s.accounts.update_display_name(me, "Someone Else")
+    await w.s.accounts.update_display_name(me, me.display_name)  # the accounts are shared
 
 
 async def change_password(w: World, me: Actor, role: str) -> None:
-    await w.s.accounts.change_password(me, current=PASSWORD, new=OTHER_PASSWORD)
-    await w.s.accounts.change_password(me, current=OTHER_PASSWORD, new=PASSWORD)  # the accounts are shared
+    await w.s.accounts.update_password(me, current=PASSWORD, new=OTHER_PASSWORD)
+    await w.s.accounts.update_password(me, current=OTHER_PASSWORD, new=PASSWORD)  # the accounts are shared
 
 
 NF, F = NotFound, Forbidden
 
 OPERATIONS: dict[str, Operation] = {
     # name: Operation(run, (guest of A, member of B, member of A, moderator of A, owner of A))
-    "rooms.access(A)": Operation(access_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "chat.history(A)": Operation(history_a, (OK, NF, OK, OK, OK), reads_only=True),
+    "rooms.get_room_access(A)": Operation(access_a, (OK, NF, OK, OK, OK), reads_only=True),
+    "chat.list_messages(A)": Operation(history_a, (OK, NF, OK, OK, OK), reads_only=True),
     "chat.catch_up(A)": Operation(since_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "rooms.participants(A)": Operation(participants_a, (OK, NF, OK, OK, OK), reads_only=True),
+    "membership.list_participants(A)": Operation(participants_a, (OK, NF, OK, OK, OK), reads_only=True),
     "live.watch(A)": Operation(watch_a, (OK, NF, OK, OK, OK)),
     "chat.post_message(A)": Operation(post_a, (OK, NF, OK, OK, OK)),
     "chat.delete_message(A, own)": Operation(delete_own_message, (OK, NF, OK, OK, OK)),
     "chat.delete_message(A, another's)": Operation(delete_others_message, (F, NF, F, OK, OK)),
-    "rooms.join(A)": Operation(join_a, (OK, NF, OK, OK, OK)),
-    "rooms.leave(A)": Operation(leave_a, (OK, NF, OK, OK, Conflict)),  # the last owner must hand over first
-    "invites.create(A)": Operation(create_invite, (F, NF, F, OK, OK)),
-    "invites.create(A, members may invite)": Operation(
+    "membership.join(A)": Operation(join_a, (OK, NF, OK, OK, OK)),
+    "membership.leave(A)": Operation(leave_a, (OK, NF, OK, OK, Conflict)),  # the last owner must hand over first
+    "invites.create_invite(A)": Operation(create_invite, (F, NF, F, OK, OK)),
+    "invites.create_invite(A, members may invite)": Operation(
         create_invite, (F, NF, OK, OK, OK), prepare=allow_members_to_invite
     ),
-    "invites.list(A)": Operation(list_invites, (F, NF, F, OK, OK), reads_only=True),
-    "invites.revoke(A)": Operation(revoke_invite, (F, NF, F, OK, OK)),
+    "invites.list_invites(A)": Operation(list_invites, (F, NF, F, OK, OK), reads_only=True),
+    "invites.revoke_invite(A)": Operation(revoke_invite, (F, NF, F, OK, OK)),
     "invites.accept_as_user(A's link)": Operation(follow_link, (OK, OK, OK, OK, OK)),  # a valid link lets anyone in
-    "rooms.set_role(A)": Operation(set_role, (F, NF, F, F, OK)),
-    "rooms.remove_participant(A)": Operation(remove_participant, (F, NF, F, OK, OK)),
-    "rooms.removed_participants(A)": Operation(list_removed, (F, NF, F, OK, OK), prepare=owner_removes_the_victim),
-    "rooms.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=moderator_removes_the_victim),
-    "rooms.readmit(A, removed by an owner)": Operation(readmit, (F, NF, F, F, OK), prepare=owner_removes_the_victim),
+    "membership.update_role(A)": Operation(set_role, (F, NF, F, F, OK)),
+    "membership.remove_participant(A)": Operation(remove_participant, (F, NF, F, OK, OK)),
+    "membership.list_removed_participants(A)": Operation(
+        list_removed, (F, NF, F, OK, OK), prepare=owner_removes_the_victim
+    ),
+    "membership.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=moderator_removes_the_victim),
+    "membership.readmit(A, removed by an owner)": Operation(
+        readmit, (F, NF, F, F, OK), prepare=owner_removes_the_victim
+    ),
     "room_settings.update(A, name)": Operation(rename_a, (F, NF, F, F, OK)),
     "rooms.delete_room(A)": Operation(delete_room_a, (F, NF, F, F, OK)),
     "room_settings.update(A, options)": Operation(set_options, (F, NF, F, F, OK)),
-    "ai_settings.view(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),
+    "ai_settings.get_ai_settings(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),
     "room_settings.update(A, AI)": Operation(ai_settings_update, (F, NF, F, F, OK)),
-    "ai_settings.usage(A)": Operation(ai_settings_usage, (F, NF, F, F, OK), reads_only=True),
-    "ai.start(A)": Operation(ai_start, (OK, NF, OK, OK, OK)),
-    "ai.start(A, guests may not use the AI)": Operation(ai_start, (F, NF, OK, OK, OK), prepare=forbid_guests_the_ai),
-    "ai.stop(A)": Operation(ai_stop, (OK, NF, OK, OK, OK), reads_only=True),
+    "ai_settings.list_ai_usage(A)": Operation(ai_settings_usage, (F, NF, F, F, OK), reads_only=True),
+    "ai.start_reply(A)": Operation(ai_start, (OK, NF, OK, OK, OK)),
+    "ai.start_reply(A, guests may not use the AI)": Operation(
+        ai_start, (F, NF, OK, OK, OK), prepare=forbid_guests_the_ai
+    ),
+    "ai.stop_reply(A)": Operation(ai_stop, (OK, NF, OK, OK, OK), reads_only=True),
     # anyone in the room may stop a reply, guests too, even where they may not ask the AI
-    "ai.stop(A, guests may not use the AI)": Operation(ai_stop, (OK, NF, OK, OK, OK), prepare=forbid_guests_the_ai),
-    "ai.regenerate(A)": Operation(ai_regenerate, (OK, NF, OK, OK, OK)),
-    "rooms.access(B, public)": Operation(access_b, (NF, OK, OK, OK, OK), reads_only=True),
-    "chat.history(B, public)": Operation(history_b, (NF, OK, OK, OK, OK), reads_only=True),
-    "rooms.join(B, public)": Operation(join_b, (NF, OK, OK, OK, OK)),
+    "ai.stop_reply(A, guests may not use the AI)": Operation(
+        ai_stop, (OK, NF, OK, OK, OK), prepare=forbid_guests_the_ai
+    ),
+    "ai.regenerate_reply(A)": Operation(ai_regenerate, (OK, NF, OK, OK, OK)),
+    "rooms.get_room_access(B, public)": Operation(access_b, (NF, OK, OK, OK, OK), reads_only=True),
+    "chat.list_messages(B, public)": Operation(history_b, (NF, OK, OK, OK, OK), reads_only=True),
+    "membership.join(B, public)": Operation(join_b, (NF, OK, OK, OK, OK)),
     "chat.post_message(B, public, not joined)": Operation(post_b, (NF, OK, F, F, F)),
     "rooms.create_room": Operation(create_room, (F, OK, OK, OK, OK)),
     "rooms.lobby": Operation(lobby, (OK, OK, OK, OK, OK)),  # its own world: B among the 100 newest public rooms
@@ -649,7 +651,7 @@ ANONYMOUS_ENTRY_POINTS = {
     (Accounts, "require_actor"),
     (Accounts, "sign_out"),
     (Accounts, "sign_out_guest"),
-    (Invites, "preview"),
+    (Invites, "get_invite_preview"),
     (Invites, "accept_as_guest"),  # takes the browser's guest Actor when there is one
     (AiReplies, "wait_until_answered"),  # returns nothing: a wait for a room's reply to end (shutdown, tests)
 }
@@ -659,7 +661,7 @@ def test_only_token_and_form_operations_work_without_an_actor() -> None:
     """Every public domain operation takes an Actor first, except the known anonymous entry points.
     A new operation without an Actor must be added to ANONYMOUS_ENTRY_POINTS (and to the matrix)."""
     without_actor = set()
-    for service in (Accounts, Rooms, Chat, Invites, AiReplies, AiSettings, LiveRooms):
+    for service in (Accounts, Rooms, Membership, Chat, Invites, AiReplies, AiSettings, RoomSettings, LiveRooms):
         for name, function in inspect.getmembers(service, inspect.iscoroutinefunction):
             if name.startswith("_"):
                 continue
@@ -673,7 +675,7 @@ async def test_anonymous_visitors_get_no_actor_from_missing_or_forged_tokens(run
     accounts = runtime.services.accounts
     _, user_token = await sign_up(runtime, "olga")
     room = await runtime.services.rooms.create_room(await accounts.authenticate(user_token), name="A", private=True)
-    link = await runtime.services.invites.create(await accounts.authenticate(user_token), room.id)
+    link = await runtime.services.invites.create_invite(await accounts.authenticate(user_token), room.id)
     guest_token = (await runtime.services.invites.accept_as_guest(link.token, "Gwen")).token
     forged = [None, "", "garbage", "x" * 43, user_token[:-1] + ("A" if user_token[-1] != "A" else "B")]
     for token in forged:
@@ -692,16 +694,16 @@ async def test_anonymous_visitors_can_preview_and_follow_only_a_valid_link(runti
     owner, _ = await sign_up(runtime, "olga")
     invites = runtime.services.invites
     room = await runtime.services.rooms.create_room(owner, name="Secret plans", private=True)
-    link = await invites.create(owner, room.id)
-    assert (await invites.preview(link.token)).room_name == "Secret plans"
+    link = await invites.create_invite(owner, room.id)
+    assert (await invites.get_invite_preview(link.token)).room_name == "Secret plans"
     messages = set()
     for bad in ("garbage", "", link.token[:-1] + ("A" if link.token[-1] != "A" else "B"), link.token + "x"):
         with pytest.raises(InviteInvalid) as refused:
-            await invites.preview(bad)
+            await invites.get_invite_preview(bad)
         messages.add(refused.value.message)
         with pytest.raises(InviteInvalid):
             await invites.accept_as_guest(bad, "Mallory")
     assert len(messages) == 1
-    assert [i.uses for i in await invites.list(owner, room.id)] == [0]  # nothing above counted
+    assert [i.uses for i in await invites.list_invites(owner, room.id)] == [0]  # nothing above counted
     guest = (await invites.accept_as_guest(link.token, "Gwen")).actor  # the one way in: a valid link
-    assert (await runtime.services.rooms.access(guest, room.id)).me.role is Role.GUEST
+    assert (await runtime.services.rooms.get_room_access(guest, room.id)).me.role is Role.GUEST

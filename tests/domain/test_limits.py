@@ -163,22 +163,23 @@ TRY_AGAIN = re.compile(r" Try again in \d+ (second|minute)s?\.$")
 @pytest.mark.settings(message_burst=3, message_per_second=0.1)
 async def test_posting_faster_than_the_rate_is_refused_and_nothing_is_saved(runtime):
     chat, rooms = runtime.services.chat, runtime.services.rooms
+    membership = runtime.services.membership
     alice, _ = await sign_up(runtime, "alice", "Alice")
     bob, _ = await sign_up(runtime, "bob", "Bob")
     room = await rooms.create_room(alice, name="Busy")
     other = await rooms.create_room(alice, name="Other")
-    await rooms.join(bob, room.id)
+    await membership.join(bob, room.id)
     for i in range(3):
         await chat.post_message(alice, room.id, f"m{i}")
     with pytest.raises(RateLimited) as refused:
         await chat.post_message(alice, room.id, "one too many")
     assert refused.value.message.startswith("You are sending messages too fast.")
     assert TRY_AGAIN.search(refused.value.message) and 0 < refused.value.retry_after <= 10
-    assert [m.body for m in (await chat.history(alice, room.id)).messages] == ["m0", "m1", "m2"]
+    assert [m.body for m in (await chat.list_messages(alice, room.id)).messages] == ["m0", "m1", "m2"]
 
     await chat.post_message(bob, room.id, "someone else may")  # per participant...
     await chat.post_message(alice, other.id, "elsewhere too")  # ...and per room
-    assert [m.body for m in (await chat.history(alice, room.id)).messages][-1] == "someone else may"
+    assert [m.body for m in (await chat.list_messages(alice, room.id)).messages][-1] == "someone else may"
 
 
 @pytest.mark.settings(message_burst=0)
@@ -187,14 +188,14 @@ async def test_a_message_burst_of_zero_means_no_post_limit(runtime):
     room = await runtime.services.rooms.create_room(alice, name="R")
     for i in range(30):
         await runtime.services.chat.post_message(alice, room.id, f"m{i}")
-    assert len((await runtime.services.chat.history(alice, room.id)).messages) == 30
+    assert len((await runtime.services.chat.list_messages(alice, room.id)).messages) == 30
 
 
 @pytest.mark.settings(message_burst=2, message_per_second=0.1)
 async def test_a_guest_has_a_post_limit_of_their_own(runtime):
     alice, _ = await sign_up(runtime, "alice")
     room = await runtime.services.rooms.create_room(alice, name="R", private=True)
-    link = await runtime.services.invites.create(alice, room.id)
+    link = await runtime.services.invites.create_invite(alice, room.id)
     gwen = (await runtime.services.invites.accept_as_guest(link.token, "Gwen")).actor
     greg = (await runtime.services.invites.accept_as_guest(link.token, "Greg")).actor
     for _ in range(2):
@@ -260,7 +261,7 @@ async def test_invite_links_followed_are_limited_per_ip(runtime):
     owner, _ = await sign_up(runtime, "olga")
     bob, _ = await sign_up(runtime, "bob")
     room = await runtime.services.rooms.create_room(owner, name="R", private=True)
-    link = await invites.create(owner, room.id)
+    link = await invites.create_invite(owner, room.id)
     for i in range(3):
         await invites.accept_as_guest(link.token, f"Guest {i}", ip="198.51.100.1")
     with pytest.raises(RateLimited) as refused:
@@ -268,8 +269,8 @@ async def test_invite_links_followed_are_limited_per_ip(runtime):
     assert refused.value.message == "Too many invite links followed from your network. Try again in 20 minutes."
     with pytest.raises(RateLimited):  # signed-in users following a link count too
         await invites.accept_as_user(bob, link.token, ip="198.51.100.1")
-    assert [i.uses for i in await invites.list(owner, room.id)] == [3]
-    guests = [p for p in await runtime.services.rooms.participants(owner, room.id) if p.guest_id]
+    assert [i.uses for i in await invites.list_invites(owner, room.id)] == [3]
+    guests = [p for p in await runtime.services.membership.list_participants(owner, room.id) if p.guest_id]
     assert len(guests) == 3
 
     # Guessing links counts as well, so the limit also slows down anyone trying tokens.
@@ -281,7 +282,7 @@ async def test_invite_links_followed_are_limited_per_ip(runtime):
 
     await invites.accept_as_guest(link.token, "From elsewhere", ip="198.51.100.3")  # another network
     assert await invites.accept_as_user(bob, link.token) == room.id  # no IP known: not limited
-    assert [i.uses for i in await invites.list(owner, room.id)] == [5]
+    assert [i.uses for i in await invites.list_invites(owner, room.id)] == [5]
 
 
 @pytest.mark.settings(sign_in_limit=3)
@@ -342,11 +343,11 @@ async def test_simultaneous_right_passwords_from_one_address_are_all_let_in(runt
 async def test_simultaneous_invite_links_followed_stop_at_the_limit(runtime):
     owner, _ = await sign_up(runtime, "olga")
     room = await runtime.services.rooms.create_room(owner, name="R", private=True)
-    link = await runtime.services.invites.create(owner, room.id)
+    link = await runtime.services.invites.create_invite(owner, room.id)
     joins = [runtime.services.invites.accept_as_guest(link.token, f"Guest {i}", ip="198.51.100.4") for i in range(25)]
     outcomes = await asyncio.gather(*joins, return_exceptions=True)
     assert sum(isinstance(o, RateLimited) for o in outcomes) == 20
-    guests = [p for p in await runtime.services.rooms.participants(owner, room.id) if p.guest_id]
+    guests = [p for p in await runtime.services.membership.list_participants(owner, room.id) if p.guest_id]
     assert len(guests) == 5
 
 
@@ -357,7 +358,7 @@ async def test_simultaneous_messages_stop_at_the_burst(runtime):
     posts = [runtime.services.chat.post_message(alice, room.id, f"m{i}") for i in range(30)]
     outcomes = await asyncio.gather(*posts, return_exceptions=True)
     assert sum(isinstance(o, RateLimited) for o in outcomes) == 25
-    assert len((await runtime.services.chat.history(alice, room.id)).messages) == 5
+    assert len((await runtime.services.chat.list_messages(alice, room.id)).messages) == 5
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ async def test_hidden_characters_are_refused_in_every_name_with_the_field_named(
     assert refused.value.fields == {"display_name": f"Display name {expected}"}
     olga, _ = await sign_up(runtime, "olga", "Olga")
     with pytest.raises(ValidationError) as refused:
-        await accounts.change_display_name(olga, "\u202eaglO")
+        await accounts.update_display_name(olga, "\u202eaglO")
     assert refused.value.fields == {"display_name": f"Display name {expected}"}
     with pytest.raises(ValidationError) as refused:
         await rooms.create_room(olga, name="Plans\u202e")
@@ -70,20 +70,20 @@ async def test_hidden_characters_are_refused_in_every_name_with_the_field_named(
     with pytest.raises(ValidationError) as refused:
         await services.room_settings.update_room_settings(olga, room.id, RoomSettingsChanges(name="\u202eSnalp"))
     assert refused.value.fields == {"name": f"Room name {expected}"}
-    link = await services.invites.create(olga, room.id)
+    link = await services.invites.create_invite(olga, room.id)
     with pytest.raises(ValidationError) as refused:
         await services.invites.accept_as_guest(link.token, "Gus\u202e")
     assert refused.value.fields == {"display_name": f"Display name {expected}"}
     # Nothing was saved under any of those names; the ones without hidden characters still work.
-    assert (await rooms.access(olga, room.id)).room.name == "Plans"
-    assert await accounts.change_display_name(olga, "Olga K.") == "Olga K."
+    assert (await rooms.get_room_access(olga, room.id)).room.name == "Plans"
+    assert await accounts.update_display_name(olga, "Olga K.") == "Olga K."
     assert (await services.invites.accept_as_guest(link.token, " Gus\n")).actor.display_name == "Gus"
 
 
 async def owner_room_and_link(runtime):
     owner, _ = await sign_up(runtime, "olga", "Olga")
     room = await runtime.services.rooms.create_room(owner, name="Plans", private=True)
-    return owner, room, await runtime.services.invites.create(owner, room.id)
+    return owner, room, await runtime.services.invites.create_invite(owner, room.id)
 
 
 @pytest.mark.parametrize("name", ["Olga", "olga", " OLGA ", "\uff2flga", "\u041elga", "Olga\u3164"])
@@ -102,14 +102,14 @@ async def test_a_guest_cannot_take_another_guests_the_ais_or_a_departed_members_
     await services.invites.accept_as_guest(link.token, "Gwen")
     bob, _ = await sign_up(runtime, "bob", "Bob")
     await services.invites.accept_as_user(bob, link.token)
-    await services.rooms.leave(bob, room.id)  # his messages still show his name
+    await services.membership.leave(bob, room.id)  # his messages still show his name
     # A policy without reserved names: only the room's own AI participant stands in the way.
     invites = Invites(tx=SqlTransactor(runtime.engine), pubsub=InProcessPubSub(), policy=InvitePolicy())
     for taken in ("gwen", "BOB", runtime.settings.ai_name.lower()):
         with pytest.raises(ValidationError) as refused:
             await invites.accept_as_guest(link.token, taken)
         assert refused.value.fields == {"display_name": NAME_IN_USE}, taken
-    names = [p.display_name for p in await services.rooms.participants(owner, room.id)]
+    names = [p.display_name for p in await services.membership.list_participants(owner, room.id)]
     assert sorted(names) == sorted(["Olga", runtime.settings.ai_name, "Gwen"])
 
 
@@ -119,7 +119,7 @@ async def test_people_with_accounts_may_share_a_name_but_a_returning_guest_may_n
     other_olga, _ = await sign_up(runtime, "olga2", "Olga")
     assert await services.invites.accept_as_user(other_olga, link.token) == room.id  # the username tells them apart
     elsewhere = await services.rooms.create_room(owner, name="Elsewhere", private=True)
-    elsewhere_link = await services.invites.create(owner, elsewhere.id)
+    elsewhere_link = await services.invites.create_invite(owner, elsewhere.id)
     guest = (await services.invites.accept_as_guest(elsewhere_link.token, "Ivy")).actor
     ivy, _ = await sign_up(runtime, "ivy", "Ivy")
     await services.invites.accept_as_user(ivy, link.token)
@@ -132,7 +132,7 @@ async def test_people_with_accounts_may_share_a_name_but_a_returning_guest_may_n
 
 async def test_an_invalid_link_is_refused_before_the_name_so_it_tells_nothing_about_the_room(runtime):
     owner, room, link = await owner_room_and_link(runtime)
-    await runtime.services.invites.revoke(owner, room.id, link.invite.id)
+    await runtime.services.invites.revoke_invite(owner, room.id, link.invite.id)
     with pytest.raises(InviteInvalid):
         await runtime.services.invites.accept_as_guest(link.token, "Olga")
 
@@ -140,7 +140,7 @@ async def test_an_invalid_link_is_refused_before_the_name_so_it_tells_nothing_ab
 async def test_guests_choosing_one_name_at_once_by_different_links_let_exactly_one_in(runtime):
     services = runtime.services
     owner, room, _ = await owner_room_and_link(runtime)
-    links = [await services.invites.create(owner, room.id) for _ in range(4)]
+    links = [await services.invites.create_invite(owner, room.id) for _ in range(4)]
     outcomes = await asyncio.gather(
         *(services.invites.accept_as_guest(links[i % 4].token, "sam" if i % 2 else "Sam") for i in range(8)),
         return_exceptions=True,
@@ -149,7 +149,7 @@ async def test_guests_choosing_one_name_at_once_by_different_links_let_exactly_o
     refused = [o for o in outcomes if isinstance(o, BaseException)]
     assert len(admitted) == 1, outcomes
     assert all(isinstance(e, ValidationError) and e.fields == {"display_name": NAME_IN_USE} for e in refused)
-    names = [p.display_name for p in await services.rooms.participants(owner, room.id)]
+    names = [p.display_name for p in await services.membership.list_participants(owner, room.id)]
     assert len([n for n in names if n.lower() == "sam"]) == 1
 
 
@@ -158,14 +158,14 @@ async def test_removing_a_links_maker_while_guests_follow_it_does_not_deadlock(r
     services = runtime.services
     owner, room, _ = await owner_room_and_link(runtime)
     mod, _ = await sign_up(runtime, "moe", "Mo")
-    await services.invites.accept_as_user(mod, (await services.invites.create(owner, room.id)).token)
-    people = await services.rooms.participants(owner, room.id)
+    await services.invites.accept_as_user(mod, (await services.invites.create_invite(owner, room.id)).token)
+    people = await services.membership.list_participants(owner, room.id)
     mo_id = next(p.id for p in people if p.display_name == "Mo")
-    await services.rooms.set_role(owner, room.id, mo_id, "moderator")
-    link = await services.invites.create(mod, room.id)
+    await services.membership.update_role(owner, room.id, mo_id, "moderator")
+    link = await services.invites.create_invite(mod, room.id)
     outcomes = await asyncio.gather(
         *(services.invites.accept_as_guest(link.token, f"Guest {i}") for i in range(4)),
-        services.rooms.remove_participant(owner, room.id, mo_id),
+        services.membership.remove_participant(owner, room.id, mo_id),
         *(services.invites.accept_as_guest(link.token, f"Late {i}") for i in range(4)),
         return_exceptions=True,
     )

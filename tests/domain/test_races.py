@@ -29,9 +29,9 @@ async def test_one_person_joining_a_room_several_times_at_once_is_in_it_once(run
     alice, _ = await sign_up(runtime, "alice")
     bob, _ = await sign_up(runtime, "bob")
     room = await runtime.services.rooms.create_room(alice, name="Open")
-    joins = [runtime.services.rooms.join(bob, room.id) for _ in range(attempts)]
+    joins = [runtime.services.membership.join(bob, room.id) for _ in range(attempts)]
     outcomes = await asyncio.gather(*joins, return_exceptions=True)
     assert all(not isinstance(o, BaseException) or isinstance(o, Conflict) for o in outcomes), outcomes
     assert any(not isinstance(o, BaseException) for o in outcomes)
-    people = await runtime.services.rooms.participants(alice, room.id)
+    people = await runtime.services.membership.list_participants(alice, room.id)
     assert [p.display_name for p in people].count("Bob") == 1

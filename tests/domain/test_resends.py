@@ -18,7 +18,7 @@ async def _room_with(runtime, *names):
     actors = [(await sign_up(runtime, name))[0] for name in names]
     room = await runtime.services.rooms.create_room(actors[0], name="Resends")
     for other in actors[1:]:
-        await runtime.services.rooms.join(other, room.id)
+        await runtime.services.membership.join(other, room.id)
     return room, actors
 
 
@@ -34,7 +34,7 @@ def _count_posts(runtime, room_id):
 
 
 async def _bodies(runtime, actor, room_id):
-    return [m.body for m in (await runtime.services.chat.history(actor, room_id)).messages]
+    return [m.body for m in (await runtime.services.chat.list_messages(actor, room_id)).messages]
 
 
 async def test_a_resend_returns_the_first_message_and_publishes_nothing_more(runtime):

@@ -21,12 +21,12 @@ async def test_creator_owns_the_room_and_sees_it_in_the_lobby(runtime):
     alice, _ = await sign_up(runtime, "alice", "Alice")
     room = await runtime.services.rooms.create_room(alice, name="  General  ", topic="Anything goes")
     assert room.name == "General" and room.topic == "Anything goes" and not room.is_private
-    people = await runtime.services.rooms.participants(alice, room.id)
+    people = await runtime.services.membership.list_participants(alice, room.id)
     assert [(p.display_name, p.kind, p.role, p.user_id) for p in people] == [
         ("Alice", ParticipantKind.USER, Role.OWNER, alice.user_id),
         ("Assistant", ParticipantKind.AI, Role.MEMBER, None),  # every room has the AI participant
     ]
-    lobby = await runtime.services.rooms.lobby(alice)
+    lobby = await runtime.services.rooms.list_rooms(alice)
     assert [s.room.id for s in lobby.my_rooms] == [room.id]
     assert lobby.my_rooms[0].role is Role.OWNER and lobby.my_rooms[0].last_message is None
 
@@ -44,32 +44,34 @@ async def test_room_input_is_validated(runtime, name, topic, field):
 
 async def test_public_room_can_be_found_and_joined(runtime):
     rooms = runtime.services.rooms
+    membership = runtime.services.membership
     alice, _ = await sign_up(runtime, "alice")
     bob, _ = await sign_up(runtime, "bob", "Bob")
     room = await rooms.create_room(alice, name="Open")
-    lobby = await rooms.lobby(bob)
+    lobby = await rooms.list_rooms(bob)
     assert [r.id for r in lobby.public_rooms] == [room.id] and lobby.my_rooms == []
-    access = await rooms.access(bob, room.id)
+    access = await rooms.get_room_access(bob, room.id)
     assert access.me is None and access.can_join and not access.can_post
-    member = await rooms.join(bob, room.id)
+    member = await membership.join(bob, room.id)
     assert member.role is Role.MEMBER and member.display_name == "Bob"
-    assert (await rooms.join(bob, room.id)).id == member.id  # idempotent
-    lobby = await rooms.lobby(bob)
+    assert (await membership.join(bob, room.id)).id == member.id  # idempotent
+    lobby = await rooms.list_rooms(bob)
     assert [s.room.id for s in lobby.my_rooms] == [room.id] and lobby.public_rooms == []
 
 
 async def test_private_room_is_invisible_to_outsiders(runtime):
     rooms, chat = runtime.services.rooms, runtime.services.chat
+    membership = runtime.services.membership
     alice, _ = await sign_up(runtime, "alice")
     mallory, _ = await sign_up(runtime, "mallory")
     secret = await rooms.create_room(alice, name="Secret", private=True)
     await chat.post_message(alice, secret.id, "the plan")
-    assert (await rooms.lobby(mallory)).public_rooms == []
+    assert (await rooms.list_rooms(mallory)).public_rooms == []
     for attempt in (
-        rooms.access(mallory, secret.id),
-        rooms.join(mallory, secret.id),
-        rooms.participants(mallory, secret.id),
-        chat.history(mallory, secret.id),
+        rooms.get_room_access(mallory, secret.id),
+        membership.join(mallory, secret.id),
+        membership.list_participants(mallory, secret.id),
+        chat.list_messages(mallory, secret.id),
         chat.catch_up(mallory, secret.id, 0),
         chat.post_message(mallory, secret.id, "hi"),
         runtime.services.live.watch(mallory, secret.id, object()),
@@ -78,20 +80,21 @@ async def test_private_room_is_invisible_to_outsiders(runtime):
             await attempt
         assert caught.value.message == "Room not found."
     with pytest.raises(NotFound) as missing:
-        await rooms.access(mallory, 999_999)
+        await rooms.get_room_access(mallory, 999_999)
     assert missing.value.message == "Room not found."  # same answer as for an existing private room
 
 
 async def test_viewer_of_public_room_cannot_post_until_joining(runtime):
     rooms, chat = runtime.services.rooms, runtime.services.chat
+    membership = runtime.services.membership
     alice, _ = await sign_up(runtime, "alice")
     bob, _ = await sign_up(runtime, "bob")
     room = await rooms.create_room(alice, name="Open")
     await chat.post_message(alice, room.id, "welcome")
-    assert [m.body for m in (await chat.history(bob, room.id)).messages] == ["welcome"]
+    assert [m.body for m in (await chat.list_messages(bob, room.id)).messages] == ["welcome"]
     with pytest.raises(Forbidden):
         await chat.post_message(bob, room.id, "me too")
-    await rooms.join(bob, room.id)
+    await membership.join(bob, room.id)
     await chat.post_message(bob, room.id, "me too")
 
 
@@ -107,7 +110,7 @@ async def test_message_is_trimmed_and_limited(runtime):
             await chat.post_message(alice, room.id, bad)
         assert fragment in caught.value.message
     await chat.post_message(alice, room.id, "x" * 4000)
-    assert len((await chat.history(alice, room.id)).messages) == 2  # nothing invalid was saved
+    assert len((await chat.list_messages(alice, room.id)).messages) == 2  # nothing invalid was saved
 
 
 @pytest.mark.settings(message_burst=0)  # many messages at once: no rate limit
@@ -143,7 +146,7 @@ async def test_history_pages_back_by_keyset(runtime):
     seen, before = [], None
     pages = []
     while True:
-        page = await chat.history(alice, room.id, before_id=before)
+        page = await chat.list_messages(alice, room.id, before_id=before)
         pages.append((len(page.messages), page.has_older))
         seen = [m.body for m in page.messages] + seen
         if not page.has_older:
@@ -161,7 +164,7 @@ async def test_lobby_orders_rooms_by_newest_activity_with_preview(runtime):
     second = await rooms.create_room(alice, name="Second")
     await chat.post_message(alice, second.id, "older news")
     await chat.post_message(alice, first.id, "latest news")
-    lobby = await rooms.lobby(alice)
+    lobby = await rooms.list_rooms(alice)
     assert [s.room.name for s in lobby.my_rooms] == ["First", "Second"]
     assert lobby.my_rooms[0].last_message.body == "latest news"
     assert lobby.my_rooms[0].last_message.author_name == "Alice"
@@ -174,7 +177,7 @@ async def test_message_is_published_after_commit(runtime):
     seen = []
 
     async def on_event(event):
-        stored = await chat.history(alice, room.id)  # committed before anyone hears of it
+        stored = await chat.list_messages(alice, room.id)  # committed before anyone hears of it
         seen.append((event, [m.id for m in stored.messages]))
 
     runtime.pubsub.subscribe(room_topic(room.id), on_event)
@@ -213,7 +216,7 @@ async def test_live_rooms_deliver_only_to_watchers_of_that_room(runtime):
     stop_a = await services.live.watch(alice, room_a.id, in_a)
     await services.live.watch(bob, room_a.id, also_in_a)
     await services.live.watch(alice, room_b.id, in_b)
-    await services.rooms.join(bob, room_a.id)
+    await services.membership.join(bob, room_a.id)
     await services.chat.post_message(alice, room_a.id, "for A")
     await runtime.pubsub.settled()
     assert in_a.messages == also_in_a.messages == ["for A"] and in_b.messages == []
@@ -235,7 +238,7 @@ async def test_the_owner_renames_a_room_with_the_rules_of_creation(runtime):
     alice, _ = await sign_up(runtime, "alice")
     bob, _ = await sign_up(runtime, "bob")
     room = await services.rooms.create_room(alice, name="Plans", topic="old")
-    await services.rooms.join(bob, room.id)
+    await services.membership.join(bob, room.id)
     watcher = Recorder()
     await services.live.watch(bob, room.id, watcher)
     renamed = await services.room_settings.update_room_settings(
@@ -256,7 +259,7 @@ async def test_the_owner_renames_a_room_with_the_rules_of_creation(runtime):
     assert set(refused.value.fields) == {"name", "topic"}
     with pytest.raises(Forbidden):
         await services.room_settings.update_room_settings(bob, room.id, RoomSettingsChanges(name="Mine now", topic=""))
-    (summary,) = (await services.rooms.lobby(alice)).my_rooms
+    (summary,) = (await services.rooms.list_rooms(alice)).my_rooms
     assert (summary.room.name, summary.room.topic) == ("Launch plans", "Friday")
 
 
@@ -273,9 +276,9 @@ async def test_room_settings_are_saved_all_at_once_or_not_at_all_and_told_once(r
     with pytest.raises(ValidationError) as refused:
         await services.room_settings.update_room_settings(alice, room.id, everything)
     assert set(refused.value.fields) == {"instruction"}
-    (summary,) = (await services.rooms.lobby(alice)).my_rooms
+    (summary,) = (await services.rooms.list_rooms(alice)).my_rooms
     assert (summary.room.name, summary.room.topic, summary.room.members_can_invite) == ("Plans", "", False)
-    assert (await services.ai_settings.view(alice, room.id)).settings.mode.value == "mention"
+    assert (await services.ai_settings.get_ai_settings(alice, room.id)).settings.mode.value == "mention"
     await runtime.pubsub.settled()
     assert watcher.room_changes == 0
 
@@ -283,7 +286,7 @@ async def test_room_settings_are_saved_all_at_once_or_not_at_all_and_told_once(r
         alice, room.id, replace(everything, instruction="Be brief.")
     )
     assert (saved.name, saved.topic, saved.members_can_invite) == ("Launch", "Friday", True)
-    ai = (await services.ai_settings.view(alice, room.id)).settings
+    ai = (await services.ai_settings.get_ai_settings(alice, room.id)).settings
     assert (ai.mode.value, ai.instruction) == ("every", "Be brief.")
     await runtime.pubsub.settled()
     assert watcher.room_changes == 1  # one event for the three kinds of change
@@ -295,9 +298,9 @@ async def test_the_owner_deletes_a_room_for_good_after_typing_its_name(runtime):
     bob, _ = await sign_up(runtime, "bob")
     room = await services.rooms.create_room(alice, name="Old project")
     kept = await services.rooms.create_room(alice, name="Kept")
-    await services.rooms.join(bob, room.id)
+    await services.membership.join(bob, room.id)
     await services.chat.post_message(bob, room.id, "bye")
-    await services.invites.create(alice, room.id)
+    await services.invites.create_invite(alice, room.id)
     watcher = Recorder()
     await services.live.watch(bob, room.id, watcher)
     with pytest.raises(ValidationError):
@@ -305,20 +308,20 @@ async def test_the_owner_deletes_a_room_for_good_after_typing_its_name(runtime):
     with pytest.raises(Forbidden):
         await services.rooms.delete_room(bob, room.id, confirm_name="Old project")
     await runtime.pubsub.settled()
-    assert not watcher.deleted and (await services.chat.history(alice, room.id)).messages
+    assert not watcher.deleted and (await services.chat.list_messages(alice, room.id)).messages
 
     await services.rooms.delete_room(alice, room.id, confirm_name=" Old project ")
     await runtime.pubsub.settled()
     assert watcher.deleted
     for actor in (alice, bob):
         with pytest.raises(NotFound):
-            await services.rooms.access(actor, room.id)
+            await services.rooms.get_room_access(actor, room.id)
     with runtime.engine.connect() as conn:
         for table in ("messages", "participants", "invites"):
             left = conn.execute(text(f"SELECT count(*) FROM {table} WHERE room_id = :r"), {"r": room.id}).scalar()
             assert left == 0, table
-    assert [s.room.name for s in (await services.rooms.lobby(alice)).my_rooms] == ["Kept"]
-    assert (await services.rooms.access(alice, kept.id)).room.name == "Kept"
+    assert [s.room.name for s in (await services.rooms.list_rooms(alice)).my_rooms] == ["Kept"]
+    assert (await services.rooms.get_room_access(alice, kept.id)).room.name == "Kept"
 
 
 async def test_out_of_range_ids_are_not_found_on_every_backend(runtime):
@@ -326,18 +329,18 @@ async def test_out_of_range_ids_are_not_found_on_every_backend(runtime):
     room = await runtime.services.rooms.create_room(alice, name="R")
     for bad in (0, -1, 2**31, 2**63):
         with pytest.raises(NotFound):
-            await runtime.services.rooms.access(alice, bad)
+            await runtime.services.rooms.get_room_access(alice, bad)
     with pytest.raises(ValidationError):
-        await runtime.services.chat.history(alice, room.id, before_id=2**40)
+        await runtime.services.chat.list_messages(alice, room.id, before_id=2**40)
 
 
 async def test_concurrent_joins_of_one_user_make_one_participant(runtime):
     alice, _ = await sign_up(runtime, "alice")
     bob, _ = await sign_up(runtime, "bob")
     room = await runtime.services.rooms.create_room(alice, name="Busy")
-    joined = await asyncio.gather(*(runtime.services.rooms.join(bob, room.id) for _ in range(5)))
+    joined = await asyncio.gather(*(runtime.services.membership.join(bob, room.id) for _ in range(5)))
     assert len({p.id for p in joined}) == 1
-    assert len(await runtime.services.rooms.participants(alice, room.id)) == 3  # with the AI
+    assert len(await runtime.services.membership.list_participants(alice, room.id)) == 3  # with the AI
 
 
 async def test_a_huge_message_is_refused_before_it_is_cleaned(runtime):
@@ -363,7 +366,7 @@ async def test_a_huge_message_is_refused_before_it_is_cleaned(runtime):
         await chat.post_message(alice, room.id, huge)
     assert refused.value.fields["body"].startswith("Message is too long: 999000 characters")
     assert best_of(huge) <= 2 * best_of(longest) + 0.001
-    assert (await chat.history(alice, room.id)).messages == []
+    assert (await chat.list_messages(alice, room.id)).messages == []
     # Whitespace that is trimmed away, and characters that the normalisation shortens, still count
     # only after cleaning: a message at the limit once trimmed is accepted.
     padded = " " * 500 + "e\u0301" * (chat.max_message_chars // 2) + "\n" * 500

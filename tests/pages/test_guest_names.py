@@ -24,8 +24,8 @@ async def owner_in_a_room_with_a_link(app):
     olga = await signed_up(new_user, "olga", "Olga")
     await open_new_room(olga, "Plans")
     owner = await runtime.services.accounts.authenticate(olga.http_client.cookies.get(SESSION_COOKIE))
-    room_id = (await runtime.services.rooms.lobby(owner)).my_rooms[0].room.id
-    return olga, room_id, await runtime.services.invites.create(owner, room_id)
+    room_id = (await runtime.services.rooms.list_rooms(owner)).my_rooms[0].room.id
+    return olga, room_id, await runtime.services.invites.create_invite(owner, room_id)
 
 
 def name_field(user) -> ui.input:

@@ -174,9 +174,9 @@ async def test_a_moderator_makes_a_guest_who_signed_up_a_member_from_the_people_
     services = runtime.services
     alice, bob = await owner_and_member(new_user)
     owner = await services.accounts.authenticate(alice.http_client.cookies.get("chatapp_session"))
-    room_id = (await services.rooms.lobby(owner)).my_rooms[0].room.id
-    await services.rooms.set_role(owner, room_id, participant_id(alice, "Bob"), "moderator")
-    link = await services.invites.create(owner, room_id)
+    room_id = (await services.rooms.list_rooms(owner)).my_rooms[0].room.id
+    await services.membership.update_role(owner, room_id, participant_id(alice, "Bob"), "moderator")
+    link = await services.invites.create_invite(owner, room_id)
     gwen = (await services.invites.accept_as_guest(link.token, "Gwen")).actor
     await services.accounts.sign_up_guest(gwen, SignUpForm("gwen", "Gwen", PASSWORD))
     await bob.should_see("Gwen (Guest)")  # an account, but still a guest here

@@ -35,8 +35,8 @@ async def owners_view(runtime, username: str):
     """The AI settings of the user's (only) room, read through the domain as that user."""
     session = await runtime.services.accounts.sign_in(username=username, password=PASSWORD)
     actor = await runtime.services.accounts.authenticate(session.token)
-    (summary,) = (await runtime.services.rooms.lobby(actor)).my_rooms
-    return await runtime.services.ai_settings.view(actor, summary.room.id)
+    (summary,) = (await runtime.services.rooms.list_rooms(actor)).my_rooms
+    return await runtime.services.ai_settings.get_ai_settings(actor, summary.room.id)
 
 
 async def test_the_owner_changes_the_ai_settings_and_a_member_cannot(ai_app, fake_llm):
@@ -85,7 +85,7 @@ async def test_a_too_long_instruction_is_refused_on_its_field_and_nothing_is_sav
     saved = (await owners_view(runtime, "alice")).settings
     assert saved.instruction == "" and saved.mode is AiMode.MENTION
     owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
-    (summary,) = (await runtime.services.rooms.lobby(owner)).my_rooms
+    (summary,) = (await runtime.services.rooms.list_rooms(owner)).my_rooms
     assert (summary.room.name, summary.room.members_can_invite) == ("Launch", False)  # ...are not saved either
 
 
@@ -110,7 +110,7 @@ async def test_the_owner_renames_the_room_and_every_open_tab_shows_it(ai_app):
     alice.find("Save settings").click()
     await alice.should_see("Room name is required.")
     owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
-    (summary,) = (await runtime.services.rooms.lobby(owner)).my_rooms
+    (summary,) = (await runtime.services.rooms.list_rooms(owner)).my_rooms
     assert (summary.room.name, summary.room.topic) == ("Launch day", "Everything for Friday")  # nothing lost
 
 
@@ -127,7 +127,7 @@ async def test_the_owner_deletes_the_room_and_everyone_in_it_is_sent_to_the_lobb
     await bob.should_see("That room was deleted by its owner.")
     await alice.should_see("That room was deleted by its owner.")
     owner = await runtime.services.accounts.authenticate(alice.http_client.cookies["chatapp_session"])
-    assert (await runtime.services.rooms.lobby(owner)).my_rooms == []
+    assert (await runtime.services.rooms.list_rooms(owner)).my_rooms == []
 
 
 async def test_the_only_owner_alone_in_a_room_is_told_how_to_be_rid_of_it(ai_app):

@@ -35,13 +35,14 @@ async def world(app):
         users[role] = await signed_up(new_user, name, name.title())
     owner, mo, mia, ben = [await actor_of(runtime, n) for n in ("olga", "moe", "mia", "ben")]
     rooms = runtime.services.rooms
+    membership = runtime.services.membership
     room_a = await rooms.create_room(owner, name="Room A", private=True)
     room_b = await rooms.create_room(ben, name="Room B", private=True)
-    link = await runtime.services.invites.create(owner, room_a.id)
+    link = await runtime.services.invites.create_invite(owner, room_a.id)
     for actor in (mo, mia):
         await runtime.services.invites.accept_as_user(actor, link.token)
-    moderator = next(p for p in await rooms.participants(owner, room_a.id) if p.display_name == "Moe")
-    await rooms.set_role(owner, room_a.id, moderator.id, "moderator")
+    moderator = next(p for p in await membership.list_participants(owner, room_a.id) if p.display_name == "Moe")
+    await membership.update_role(owner, room_a.id, moderator.id, "moderator")
     guest = new_user()
     response = await guest.http_client.post(f"/join/{link.token}/accept", data={"display_name": "Gwen"})
     assert response.status_code == 303 and guest.http_client.cookies.get(GUEST_COOKIE)
@@ -94,13 +95,13 @@ async def test_following_a_link_again_changes_nothing_for_those_already_in(world
     runtime, _ = app
     users, room_a, _, token = world
     owner = await actor_of(runtime, "olga")
-    before = await runtime.services.rooms.participants(owner, room_a.id)
+    before = await runtime.services.membership.list_participants(owner, room_a.id)
     for role in ("guest_of_a", "member_of_a", "moderator_of_a", "owner_of_a"):
         response = await users[role].http_client.post(f"/join/{token}/accept", data={"display_name": "Again"})
         assert response.status_code == 303 and response.headers["location"] == f"/rooms/{room_a.id}", role
-    after = await runtime.services.rooms.participants(owner, room_a.id)
+    after = await runtime.services.membership.list_participants(owner, room_a.id)
     assert [(p.id, p.role) for p in after] == [(p.id, p.role) for p in before]
-    (invite,) = await runtime.services.invites.list(owner, room_a.id)
+    (invite,) = await runtime.services.invites.list_invites(owner, room_a.id)
     assert invite.uses == 3  # Moe, Mia and the guest Gwen: returning visitors are not counted again
 
 
@@ -108,8 +109,8 @@ async def test_a_revoked_link_still_leads_those_already_in_back_to_the_room(worl
     runtime, _ = app
     users, room_a, _, token = world
     owner = await actor_of(runtime, "olga")
-    (invite,) = await runtime.services.invites.list(owner, room_a.id)
-    await runtime.services.invites.revoke(owner, room_a.id, invite.id)
+    (invite,) = await runtime.services.invites.list_invites(owner, room_a.id)
+    await runtime.services.invites.revoke_invite(owner, room_a.id, invite.id)
     for role in ("guest_of_a", "member_of_a", "owner_of_a"):
         response = await users[role].http_client.get(f"/join/{token}")
         assert response.status_code == 303 and response.headers["location"] == f"/rooms/{room_a.id}", role
@@ -127,7 +128,7 @@ async def test_a_member_of_another_room_who_follows_the_link_becomes_a_member(wo
     page = await users["member_of_b"].http_client.get(f"/rooms/{room_a.id}")
     assert page.status_code == 200
     ben = await actor_of(runtime, "ben")
-    assert (await runtime.services.rooms.access(ben, room_a.id)).me.role.value == "member"
+    assert (await runtime.services.rooms.get_room_access(ben, room_a.id)).me.role.value == "member"
 
 
 async def test_a_guest_who_signs_up_keeps_their_participant_and_messages_and_guest_role(world, app):
@@ -135,7 +136,9 @@ async def test_a_guest_who_signs_up_keeps_their_participant_and_messages_and_gue
     users, room_a, _, _ = world
     guest = users["guest_of_a"]
     owner = await actor_of(runtime, "olga")
-    gwen = next(p for p in await runtime.services.rooms.participants(owner, room_a.id) if p.display_name == "Gwen")
+    gwen = next(
+        p for p in await runtime.services.membership.list_participants(owner, room_a.id) if p.display_name == "Gwen"
+    )
     guest_actor = await runtime.services.accounts.authenticate_guest(guest.http_client.cookies.get(GUEST_COOKIE))
     await runtime.services.chat.post_message(guest_actor, room_a.id, "hello from a guest")
     form = await guest.http_client.get("/sign-up")
@@ -146,9 +149,9 @@ async def test_a_guest_who_signs_up_keeps_their_participant_and_messages_and_gue
     assert response.status_code == 303 and guest.http_client.cookies.get(SESSION_COOKIE)
     assert not guest.http_client.cookies.get(GUEST_COOKIE)
     account = await actor_of(runtime, "gwen")
-    access = await runtime.services.rooms.access(account, room_a.id)
+    access = await runtime.services.rooms.get_room_access(account, room_a.id)
     assert access.me.id == gwen.id and access.me.role.value == "guest" and access.me.kind.value == "user"
-    history = await runtime.services.chat.history(account, room_a.id)
+    history = await runtime.services.chat.list_messages(account, room_a.id)
     assert [(m.body, m.participant_id) for m in history.messages] == [("hello from a guest", gwen.id)]
 
 

@@ -11,7 +11,8 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
-from chatapp.domain.models import Message, MessageStatus, Participant, ParticipantKind, ReplyRecord
+from chatapp.domain.ai_models import ReplyRecord
+from chatapp.domain.models import Message, MessageStatus, Participant, ParticipantKind
 from chatapp.store.repositories.rows import aware, load, message_from_row, table_of
 from chatapp.store.tables import MessageRow, ParticipantRow
 

@@ -55,28 +55,13 @@ class SqlParticipants:
         row = self.s.get(ParticipantRow, participant_id)
         return participant_from_row(row) if row else None
 
-    def set_role(self, participant_id: int, role: Role) -> Participant:
-        row = load(self.s, ParticipantRow, participant_id)
-        row.role = role.value
-        self.s.add(row)
-        self.s.flush()
-        return participant_from_row(row)
-
-    def set_state(
-        self,
-        participant_id: int,
-        state: ParticipantState,
-        *,
-        removed_by: int | None = None,
-        now: datetime | None = None,
-        invite_id: int | None = None,
-    ) -> Participant:
-        row = load(self.s, ParticipantRow, participant_id)
-        row.state = state.value
-        row.removed_by = removed_by
-        if state is ParticipantState.ACTIVE and now is not None:
-            row.joined_at = now
-            row.invite_id = invite_id
+    def save(self, participant: Participant) -> Participant:
+        """Write the participant's changeable fields (who they are, name, role, state and its details)."""
+        row = load(self.s, ParticipantRow, participant.id)
+        row.kind, row.user_id, row.guest_id = participant.kind.value, participant.user_id, participant.guest_id
+        row.display_name, row.role = participant.display_name, participant.role.value
+        row.state, row.removed_by = participant.state.value, participant.removed_by
+        row.joined_at, row.invite_id = participant.joined_at, participant.invite_id
         self.s.add(row)
         self.s.flush()
         return participant_from_row(row)
@@ -87,20 +72,10 @@ class SqlParticipants:
         )
         return int(self.s.execute(stmt).scalar_one())
 
-    def convert_guest(self, guest_id: int, user_id: int) -> list[int]:
-        """A guest signed up: their participants become the new user's, keeping the guest role except
-        in rooms that make guests who sign up members; returns the ids of their rooms."""
-        stmt = select(ParticipantRow, col(RoomRow.signed_up_guests_become_members)).join(
-            RoomRow, col(RoomRow.id) == col(ParticipantRow.room_id)
-        )
-        rows = self.s.execute(stmt.where(col(ParticipantRow.guest_id) == guest_id)).all()
-        for row, become_members in rows:
-            row.kind, row.user_id, row.guest_id = ParticipantKind.USER.value, user_id, None
-            if row.role == Role.GUEST.value and become_members:
-                row.role = Role.MEMBER.value
-            self.s.add(row)
-        self.s.flush()
-        return [row.room_id for row, _ in rows]
+    def of_guest(self, guest_id: int) -> builtins.list[Participant]:
+        """The guest's participants in every room, whatever their state."""
+        stmt = select(ParticipantRow).where(col(ParticipantRow.guest_id) == guest_id).order_by(col(ParticipantRow.id))
+        return [participant_from_row(row) for row in self.s.execute(stmt).scalars()]
 
     def ai_of(self, room_id: int) -> Participant | None:
         stmt = select(ParticipantRow).where(col(ParticipantRow.room_id) == room_id, _IS_AI)

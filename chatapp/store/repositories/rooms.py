@@ -10,6 +10,7 @@ from sqlalchemy import Row, Select, and_, bindparam, func, select
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, delete
 
+from chatapp.domain.ai_models import RoomAiSettings
 from chatapp.domain.models import (
     Actor,
     AiMode,
@@ -17,7 +18,6 @@ from chatapp.domain.models import (
     ParticipantState,
     Role,
     Room,
-    RoomAiSettings,
     RoomOptions,
     RoomSummary,
     Visibility,

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Integer, func, select
 from sqlmodel import Session, col
 
-from chatapp.domain.models import ModelUsage, UsageRecord
+from chatapp.domain.ai_models import ModelUsage, UsageRecord
 from chatapp.store.tables import AiUsageRow
 
 

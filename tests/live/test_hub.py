@@ -1,4 +1,5 @@
-"""The room feed's fan-out of participant and room changes to the tabs of one process."""
+"""A room hub's fan-out to the subscribers of one process: participant and room changes, and flow
+control; through a transport that records what it was asked to send."""
 
 from __future__ import annotations
 
@@ -8,16 +9,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from chatapp.domain.models import Message, Participant, ParticipantKind
-from chatapp.pages.room_feed import FLUSH_INTERVAL_S, RoomFeed
+from chatapp.live.hub import FLUSH_INTERVAL_S, RoomHub
+from chatapp.live.wire import MESSAGES_EVENT
 
 
 @dataclass
 class Tab:
-    """Stands for a tab's room view (the FeedTab interface): records what it was shown."""
+    """Stands for a tab's room view (the Subscriber interface): records what it was shown."""
 
     client_id: str
     broken: bool = False
-    feed: RoomFeed | None = None
+    hub: RoomHub | None = None
     closes_while_loading: Tab | None = None  # another tab closing while this one reads the database
     shown: list = field(default_factory=list)
     ready: bool = True
@@ -34,7 +36,7 @@ class Tab:
 
     async def load_people(self) -> list[Participant]:
         if self.closes_while_loading is not None:
-            del self.feed.tabs[self.closes_while_loading.client_id]
+            del self.hub.tabs[self.closes_while_loading.client_id]
         return []
 
     def show_people(self, people: list[Participant]) -> None:
@@ -43,14 +45,24 @@ class Tab:
         self.shown.append(people)
 
 
+class Transport:
+    """Records every send: (event, data, subscriber ids)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict, list[str]]] = []
+
+    async def __call__(self, event: str, data: dict, to: list[str]) -> None:
+        self.sent.append((event, data, to))
+
+
 async def test_a_failing_or_closing_tab_does_not_keep_the_others_from_the_news(caplog):
-    feed = RoomFeed(1, on_empty=lambda _: None)
+    hub = RoomHub(1, Transport(), on_empty=lambda _: None)
     first, broken, closing, last = Tab("a"), Tab("b", broken=True), Tab("c"), Tab("d")
-    first.feed, first.closes_while_loading = feed, closing
+    first.hub, first.closes_while_loading = hub, closing
     for tab in (first, broken, closing, last):
-        feed.tabs[tab.client_id] = tab
+        hub.tabs[tab.client_id] = tab
     with caplog.at_level(logging.ERROR):
-        await feed.on_participants_changed()
+        await hub.on_participants_changed()
     assert first.shown == [[]] and last.shown == [[]]
     assert closing.shown == []  # it closed while the people were read: nothing is sent to it
     assert "updating a tab failed" in caplog.text
@@ -61,33 +73,38 @@ def message(number: int) -> Message:
 
 
 async def test_a_tab_that_falls_behind_is_left_out_until_it_has_taken_in_what_it_was_sent_then_catches_up():
-    feed = RoomFeed(1, on_empty=lambda _: None, max_backlog=3)
+    transport = Transport()
+    hub = RoomHub(1, transport, on_empty=lambda _: None, max_backlog=3)
     slow, quick, simulated = Tab("slow"), Tab("quick"), Tab("simulated", connected=False)
     for tab in (slow, quick, simulated):
-        feed.add(tab)
+        hub.add(tab)
 
     async def post(number: int) -> None:
         await asyncio.sleep(FLUSH_INTERVAL_S * 1.5)  # each goes out in a broadcast of its own
-        await feed.on_message(message(number))
+        await hub.on_message(message(number))
 
     for number in (1, 2, 3, 4, 5):
         await post(number)
-        feed.received("quick", number)  # the quick tab says it took each one in; the slow one says nothing
+        hub.received("quick", number)  # the quick tab says it took each one in; the slow one says nothing
     assert quick.delivered_ids == simulated.delivered_ids == [1, 2, 3, 4, 5]  # a page without a socket: no count
     assert slow.delivered_ids == [1, 2, 3] and slow.resyncs == 0  # three behind: left out
 
-    feed.received("slow", 2)  # it reads again, but has not taken in all it was sent yet
+    hub.received("slow", 2)  # it reads again, but has not taken in all it was sent yet
     await post(6)
     assert slow.delivered_ids == [1, 2, 3] and slow.resyncs == 0
-    feed.received("slow", 3)  # all of it: asked to catch up (from the database), and broadcast to again
+    hub.received("slow", 3)  # all of it: asked to catch up (from the database), and broadcast to again
     assert slow.resyncs == 1
     await post(7)
     assert slow.delivered_ids == [1, 2, 3, 7] and quick.delivered_ids == [1, 2, 3, 4, 5, 6, 7]
 
-    feed.received("slow", 7)
+    hub.received("slow", 7)
     for number in (8, 9, 10, 11):
         await post(number)
     assert slow.delivered_ids[-4:] == [7, 8, 9, 10]  # three unanswered again: left out...
-    feed.caught_up("slow")  # ...until its socket connects again and it asks for what it missed
+    hub.caught_up("slow")  # ...until its socket connects again and it asks for what it missed
     await post(12)
     assert slow.delivered_ids[-2:] == [10, 12] and slow.resyncs == 1
+    sends = [(data["seq"], [m["id"] for m in data["messages"]], to) for event, data, to in transport.sent]
+    assert all(event == MESSAGES_EVENT for event, _, _ in transport.sent)
+    assert [seq for seq, _, _ in sends] == list(range(1, 13))  # one numbered send per message...
+    assert sends[3] == (4, [4], ["quick", "simulated"])  # ...to those who keep up, serialised once for all
