@@ -53,6 +53,7 @@ def build_runtime(settings: Settings) -> Runtime:
     tx = SqlTransactor(engine)
     pubsub = InProcessPubSub()
     limits = build_limits(settings)
+    room_limits = _room_limits(settings)
     llm = _llm(settings)
     ai_settings = _ai_settings(settings, tx, pubsub, llm)
     ai = _ai_replies(settings, tx, pubsub, llm, ai_settings, limits)
@@ -60,9 +61,7 @@ def build_runtime(settings: Settings) -> Runtime:
     services = Services(
         accounts=_accounts(settings, tx, pubsub, limits),
         invites=_invites(settings, tx, pubsub, limits),
-        rooms=Rooms(
-            tx=tx, pubsub=pubsub, limits=_room_limits(settings), ai_name=settings.ai_name, on_deleted=ai.drop_room
-        ),
+        rooms=Rooms(tx=tx, pubsub=pubsub, limits=room_limits, ai_name=settings.ai_name, on_deleted=ai.drop_room),
         membership=Membership(tx=tx, pubsub=pubsub),
         chat=Chat(
             tx=tx,
@@ -73,7 +72,7 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         ai=ai,
         ai_settings=ai_settings,
-        room_settings=RoomSettings(tx=tx, pubsub=pubsub, limits=_room_limits(settings), ai=ai_settings),
+        room_settings=RoomSettings(tx=tx, pubsub=pubsub, limits=room_limits, ai=ai_settings),
         llm_warm_up=llm.warm_up,
         live=LiveRooms(tx=tx, pubsub=pubsub),
         session_watch=SessionWatch(pubsub),

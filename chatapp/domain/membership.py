@@ -70,8 +70,8 @@ def become_user(uow: UnitOfWork, guest_id: int, user_id: int) -> list[int]:
     for was in uow.participants.of_guest(guest_id):
         room = uow.rooms.get(was.room_id)
         promoted = was.role is Role.GUEST and room is not None and room.signed_up_guests_become_members
-        now = replace(was, kind=ParticipantKind.USER, user_id=user_id, guest_id=None)
-        uow.participants.save(replace(now, role=Role.MEMBER) if promoted else now)
+        as_user = replace(was, kind=ParticipantKind.USER, user_id=user_id, guest_id=None)
+        uow.participants.save(replace(as_user, role=Role.MEMBER) if promoted else as_user)
         room_ids.append(was.room_id)
     return room_ids
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -36,31 +37,43 @@ def _hidden(name: str, value: str) -> None:
     field.props["value"] = value
 
 
-def _input(
-    label: str,
-    name: str,
-    *,
-    value: str = "",
-    password: bool = False,
-    autocomplete: str = "",
-    error: str | None = None,
-    hint: str = "",
-) -> ui.input:
-    field = ui.input(label, value=value, password=password).props("outlined stack-label").classes("w-full")
-    field.props["name"] = name
-    field.props["for"] = name
-    if autocomplete:
-        field.props["autocomplete"] = autocomplete
-    if hint:
-        field.props["hint"] = hint
+@dataclass(frozen=True)
+class Field:
+    """One labelled input of a native form: what the person sees and the name the browser posts it under."""
+
+    label: str
+    name: str
+    autocomplete: str = ""
+    hint: str = ""
+    password: bool = False
+
+
+def form_fields(data: dict[str, Any], errors: dict[str, str], *fields: Field) -> None:
+    """Labelled inputs of a native form, refilled from `data` (never a password) and marked with `errors`."""
+    for field in fields:
+        value = "" if field.password else str(data.get(field.name, ""))
+        _input(field, value, errors.get(field.name))
+
+
+def _input(field: Field, value: str, error: str | None) -> ui.input:
+    element = ui.input(field.label, value=value, password=field.password)
+    element.props("outlined stack-label").classes("w-full")
+    element.props["name"] = field.name
+    element.props["for"] = field.name
+    if field.autocomplete:
+        element.props["autocomplete"] = field.autocomplete
+    if field.hint:
+        element.props["hint"] = field.hint
     if error:
-        field.error = error
-    return field
+        element.error = error
+    return element
 
 
-def form_input(label: str, name: str, **options) -> ui.input:
-    """A labelled input of a native form (its value is POSTed under `name`)."""
-    return _input(label, name, **options)
+_USERNAME = Field("Username", "username", "username")
+
+
+def _new_password(label: str, name: str, settings: Settings) -> Field:
+    return Field(label, name, "new-password", f"At least {settings.min_password_chars} characters", password=True)
 
 
 def native_form(action: str) -> ui.element:
@@ -97,8 +110,7 @@ async def _sign_in_page(accounts: Accounts, flash: Flash, request: Request, next
             ui.label(data["error"]).classes("text-negative").props('role="alert"')
         with _form("/auth/sign-in"):
             _hidden("next", safe_next(data.get("next") or target))
-            _input("Username", "username", value=data.get("username", ""), autocomplete="username")
-            _input("Password", "password", password=True, autocomplete="current-password")
+            form_fields(data, {}, _USERNAME, Field("Password", "password", "current-password", password=True))
             ui.button("Sign in").props('type="submit" unelevated').classes("w-full")
         with ui.row().classes("gap-1 text-sm"):
             ui.label("New here?")
@@ -137,29 +149,12 @@ async def _sign_up_page(
 def _sign_up_form(data: dict[str, Any], errors: dict[str, str], target: str, settings: Settings) -> None:
     with _form("/auth/sign-up"):
         _hidden("next", target)
-        _input(
-            "Username",
-            "username",
-            value=data.get("username", ""),
-            autocomplete="username",
-            error=errors.get("username"),
-            hint="3-32 characters: a-z, 0-9, _ . -",
-        )
-        _input(
-            "Display name",
-            "display_name",
-            value=data.get("display_name", ""),
-            autocomplete="name",
-            error=errors.get("display_name"),
-            hint="How others see you",
-        )
-        _input(
-            "Password",
-            "password",
-            password=True,
-            autocomplete="new-password",
-            error=errors.get("password"),
-            hint=f"At least {settings.min_password_chars} characters",
+        form_fields(
+            data,
+            errors,
+            Field("Username", "username", "username", "3-32 characters: a-z, 0-9, _ . -"),
+            Field("Display name", "display_name", "name", "How others see you"),
+            _new_password("Password", "password", settings),
         )
         ui.button("Create account").props('type="submit" unelevated').classes("w-full")
 
@@ -192,32 +187,20 @@ async def _account_page(
 
 def _display_name_form(display_name: str, errors: dict[str, str]) -> None:
     with _form("/auth/display-name"):
-        _input(
-            "Display name",
-            "display_name",
-            value=display_name,
-            autocomplete="name",
-            error=errors.get("display_name"),
-            hint="How others see you in every room",
+        form_fields(
+            {"display_name": display_name},
+            errors,
+            Field("Display name", "display_name", "name", "How others see you in every room"),
         )
         ui.button("Change display name").props('type="submit" unelevated').classes("w-full")
 
 
 def _password_form(errors: dict[str, str], settings: Settings) -> None:
     with _form("/auth/password"):
-        _input(
-            "Current password",
-            "current_password",
-            password=True,
-            autocomplete="current-password",
-            error=errors.get("current_password"),
-        )
-        _input(
-            "New password",
-            "new_password",
-            password=True,
-            autocomplete="new-password",
-            error=errors.get("new_password"),
-            hint=f"At least {settings.min_password_chars} characters",
+        form_fields(
+            {},
+            errors,
+            Field("Current password", "current_password", "current-password", password=True),
+            _new_password("New password", "new_password", settings),
         )
         ui.button("Change password").props('type="submit" unelevated').classes("w-full")

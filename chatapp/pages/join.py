@@ -9,7 +9,7 @@ from nicegui import ui
 
 from chatapp.domain.invites import InviteInvalid
 from chatapp.domain.services import Services
-from chatapp.pages.auth_pages import form_input, native_form
+from chatapp.pages.auth_pages import Field, form_fields, native_form
 from chatapp.pages.session import Flash, request_actor
 from chatapp.pages.theme import APP_NAME, header
 
@@ -49,14 +49,8 @@ def register_join(services: Services, flash: Flash) -> None:
                 ui.label(errors["display_name"]).classes("text-negative").props('role="alert"')
             with native_form(f"/join/{token}/accept"):
                 if actor is None:
-                    form_input(
-                        "Your name",
-                        "display_name",
-                        value=data.get("display_name", ""),
-                        autocomplete="name",
-                        error=errors.get("display_name"),
-                        hint="How others in the room will see you (you join as a guest)",
-                    )
+                    hint = "How others in the room will see you (you join as a guest)"
+                    form_fields(data, errors, Field("Your name", "display_name", "name", hint))
                     ui.button("Join as a guest").props('type="submit" unelevated').classes("w-full")
                 else:
                     who = f"{actor.display_name} (guest)" if actor.is_guest else actor.display_name
