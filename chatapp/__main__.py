@@ -1,4 +1,4 @@
-"""Command line: `python -m chatapp [serve|migrate|create-user]`."""
+"""Command line: `python -m chatapp [serve|migrate|create-user|create-token]`."""
 
 from __future__ import annotations
 
@@ -34,7 +34,34 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("username")
     create.add_argument("--display-name", help="defaults to the username")
     create.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _token_parser(commands)
     return parser
+
+
+def _token_parser(commands: argparse._SubParsersAction) -> None:
+    token = commands.add_parser(
+        "create-token",
+        help="print a new personal access token of a user or of their bot (the token alone on the last line)",
+        description="Create a personal access token for the REST API and the room socket, without starting "
+        "the server. It is printed once, alone on the last line; only its hash is stored. Revoke it in "
+        "Account settings or with DELETE /api/v1/tokens/ID.",
+    )
+    token.add_argument("username", help="the account the token (or its bot) belongs to")
+    token.add_argument("--name", required=True, help="what the token is for, e.g. 'deploy script'")
+    token.add_argument(
+        "--scopes",
+        nargs="+",
+        default=["read", "write"],
+        metavar="SCOPE",
+        help="any of read, write, ai, admin (default: read write)",
+    )
+    token.add_argument(
+        "--bot", metavar="BOTNAME", help="make the token the bot's, a bot of USERNAME (created if it does not exist)"
+    )
+    token.add_argument("--bot-display-name", metavar="NAME", help="the new bot's display name (default: BOTNAME)")
+    token.add_argument(
+        "--expires-days", type=float, metavar="DAYS", help="expire after this many days (default: never)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +106,10 @@ def _run_command(settings, args) -> int:
         return _migrate(settings)
     if args.command == "create-user":
         return _create_user(settings, args)
+    if args.command == "create-token":
+        from chatapp.cli_tokens import create_token
+
+        return create_token(settings, args)
     from chatapp.app import run_web_app
 
     run_web_app(settings)

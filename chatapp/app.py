@@ -26,6 +26,7 @@ from chatapp.domain.ports import utc_now
 from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import RoomLimits, Rooms, give_every_room_its_ai
 from chatapp.domain.services import Services
+from chatapp.domain.tokens import ApiTokens, TokenLimits
 from chatapp.llm import LitellmClient
 from chatapp.store import migrate
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine, make_sqlite_file_private
@@ -61,6 +62,12 @@ def build_runtime(settings: Settings) -> Runtime:
     services = Services(
         accounts=_accounts(settings, tx, pubsub, limits),
         invites=_invites(settings, tx, pubsub, limits),
+        tokens=ApiTokens(
+            tx=tx,
+            pubsub=pubsub,
+            limits=TokenLimits(settings.tokens_per_account, settings.bots_per_account),
+            reserved_names=(settings.ai_name,),
+        ),
         rooms=Rooms(tx=tx, pubsub=pubsub, limits=room_limits, ai_name=settings.ai_name, on_deleted=ai.drop_room),
         membership=Membership(tx=tx, pubsub=pubsub),
         chat=Chat(
@@ -68,6 +75,7 @@ def build_runtime(settings: Settings) -> Runtime:
             pubsub=pubsub,
             max_message_chars=settings.max_message_chars,
             page_size=settings.page_size,
+            max_page_size=settings.max_page_size,
             post_limit=limits.posts,
         ),
         ai=ai,
@@ -222,13 +230,17 @@ def run_web_app(settings: Settings) -> Runtime:
     """Build, migrate, register pages and run the server (returns at once under NiceGUI's test simulation)."""
     from nicegui import app, background_tasks, ui
 
+    from chatapp.api import register_api
+    from chatapp.live.presence import RoomPresence
     from chatapp.pages import register
     from chatapp.pages.unavailable import DatabaseUnavailablePage
     from chatapp.server import uvicorn_options
 
     runtime = build_runtime(settings)
     migrate_database(runtime)
-    register(runtime.services, settings)
+    presence = RoomPresence()  # who is in each room: browser tabs and room sockets, in this process
+    register(runtime.services, settings, presence)
+    register_api(app, runtime.services, settings, presence)
     app.add_middleware(DatabaseUnavailablePage, database_ok=runtime.services.database_ok)  # 503, not 500
     app.on_startup(tune_garbage_collector)
     app.on_startup(runtime.pubsub.start)

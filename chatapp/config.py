@@ -30,6 +30,16 @@ class Settings(BaseSettings):
 
     max_message_chars: int = Field(4000, ge=1, le=100_000)
     page_size: int = Field(50, ge=1, le=500)
+    max_page_size: int = Field(200, ge=1, le=1000)  # the most messages one API request may ask for
+    tokens_per_account: int = Field(50, ge=1)  # personal access tokens of one person, and of each bot
+    bots_per_account: int = Field(20, ge=0)
+    # The room socket (api/socket.py)
+    socket_max_frame_bytes: int = Field(65_536, ge=1024, le=10_000_000)
+    socket_max_channels: int = Field(100, ge=1)  # rooms one socket may join at once
+    socket_idle_timeout: float = Field(60.0, gt=0)  # seconds without a frame (heartbeats come every 30)
+    socket_max_backlog: int = Field(1000, ge=10)  # frames queued for a slow client before it is closed
+    socket_frames_burst: int = Field(100, ge=1)  # frames a socket may send at once...
+    socket_frames_per_second: float = Field(50.0, gt=0)  # ...then this many a second
     max_room_name_chars: int = Field(80, ge=1, le=200)  # the column holds 200
     max_topic_chars: int = Field(300, ge=0, le=5000)
     min_password_chars: int = Field(10, ge=10, le=1024)

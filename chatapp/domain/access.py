@@ -2,12 +2,15 @@
 
 A room the actor may not see answers NotFound, exactly like no room (private rooms they are not in, and
 for guests every room they are not in). One they see but are not in answers Forbidden for anything that
-needs them in it; moderation and ownership are checked on top."""
+needs them in it; moderation and ownership are checked on top.
+
+Every check names the token scope the operation needs (models.Scope): an actor acting through a personal
+access token without it is refused first, whatever the room (MissingScope, before anything is read)."""
 
 from __future__ import annotations
 
-from chatapp.domain.errors import Forbidden, NotFound, not_a_member
-from chatapp.domain.models import Actor, Participant, ParticipantState, RoomAccess
+from chatapp.domain.errors import Forbidden, MissingScope, NotFound, not_a_member
+from chatapp.domain.models import Actor, Participant, ParticipantState, RoomAccess, Scope
 from chatapp.domain.ports import UnitOfWork
 
 MAX_ID = 2**31 - 1
@@ -20,37 +23,51 @@ def is_valid_id(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
-def room_access(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
-    """What the actor may do in the room; NotFound for a room they may not see."""
+def require_scope(actor: Actor, scope: Scope) -> None:
+    """MissingScope when the actor acts through a token without `scope` (a browser session has all)."""
+    if not actor.may(scope):
+        raise MissingScope(scope.value)
+
+
+def require_browser(actor: Actor, refusal: str = "Sign in with a browser to do that.") -> None:
+    """Forbidden for an actor acting through a token: what only the person at a browser may do."""
+    if actor.token_id is not None:
+        raise Forbidden(refusal)
+
+
+def room_access(uow: UnitOfWork, actor: Actor, room_id: int, *, scope: Scope) -> RoomAccess:
+    """What the actor may do in the room; NotFound for a room they may not see (a bot sees only the
+    rooms it was added to)."""
+    require_scope(actor, scope)
     found = uow.rooms.with_participant(room_id, actor) if is_valid_id(room_id) else None
     if found is None:
         raise NotFound("Room not found.")
     room, me = found
-    if me is None and (room.is_private or actor.is_guest):
+    if me is None and (room.is_private or actor.is_guest or actor.is_bot):
         raise NotFound("Room not found.")
     return RoomAccess(room=room, me=me)
 
 
-def require_member(uow: UnitOfWork, actor: Actor, room_id: int, *, to: str | None = None) -> RoomAccess:
+def require_member(uow: UnitOfWork, actor: Actor, room_id: int, *, scope: Scope, to: str | None = None) -> RoomAccess:
     """room_access for operations that need the actor in the room; `to` names the operation in the
     refusal ("post": "Join the room to post.")."""
-    access = room_access(uow, actor, room_id)
+    access = room_access(uow, actor, room_id, scope=scope)
     if access.me is None:
         raise not_a_member(to)
     return access
 
 
 def require_moderator(uow: UnitOfWork, actor: Actor, room_id: int, *, refusal: str = ONLY_MODERATORS) -> RoomAccess:
-    """room_access for the room's owners and moderators only."""
-    access = require_member(uow, actor, room_id)
+    """room_access for the room's owners and moderators only (a token needs the admin scope)."""
+    access = require_member(uow, actor, room_id, scope=Scope.ADMIN)
     if not access.can_moderate:
         raise Forbidden(refusal)
     return access
 
 
 def require_owner(uow: UnitOfWork, actor: Actor, room_id: int) -> RoomAccess:
-    """room_access for the room's owners only."""
-    access = require_member(uow, actor, room_id)
+    """room_access for the room's owners only (a token needs the admin scope)."""
+    access = require_member(uow, actor, room_id, scope=Scope.ADMIN)
     if not access.is_owner:
         raise Forbidden(ONLY_OWNERS)
     return access

@@ -8,11 +8,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from chatapp.domain.access import require_browser, require_scope
 from chatapp.domain.errors import AlreadyExists, Forbidden, InvalidCredentials, NotAuthenticated, ValidationError
 from chatapp.domain.events import ParticipantsChanged, SessionsRevoked, guest_topic, room_topic, user_topic
 from chatapp.domain.limits import Limits, reserve
-from chatapp.domain.membership import become_user
-from chatapp.domain.models import Actor, NewSession, User, UserCredentials
+from chatapp.domain.models import Actor, NewSession, Scope, User, UserCredentials
+from chatapp.domain.participants import become_user
 from chatapp.domain.passwords import Passwords
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.validation import (
@@ -136,6 +137,8 @@ class Accounts:
         attempt = ((self._limits.sign_in_ip, ip_key), (self._limits.sign_in_user, user_key))
         reserve(*attempt, message="Too many failed sign-in attempts.")  # before argon2: bursts stop here
         creds = await self._tx.run(lambda uow: uow.users.credentials_by_username(name))
+        if creds is not None and creds.user.is_bot:  # bots act through tokens; as slow as an unknown name
+            creds = None
         ok = await self._passwords.verify(creds.password_hash if creds else None, password)
         if creds is None or not ok:
             raise InvalidCredentials()  # the attempt stays counted
@@ -224,6 +227,7 @@ class Accounts:
     async def update_display_name(self, actor: Actor, display_name: str) -> str:
         """The user's new display name, here and in every room they are in (their messages show it);
         open tabs of those rooms update their people lists. Guests keep the name they joined with."""
+        require_scope(actor, Scope.ADMIN)
         user_id = _account_of(actor, "Guests keep the name they joined with; create an account to choose another.")
         name = one_line(display_name)
         if error := display_name_error(name, reserved=self._reserved_names, typed=display_name):
@@ -238,7 +242,9 @@ class Accounts:
         return name
 
     async def update_password(self, actor: Actor, *, current: str, new: str) -> NewSession:
-        """Replace the password, revoke every session of the user and issue a new one."""
+        """Replace the password, revoke every session and personal access token of the user and issue a
+        new session."""
+        require_browser(actor)
         user_id = _account_of(actor, "Guests have no password; create an account first.")
         creds = await self._tx.run(lambda uow: uow.users.credentials(user_id))
         if creds is None:
@@ -261,6 +267,7 @@ class Accounts:
                 raise ValidationError({"current_password": message}) from None
             uow.users.set_password_hash(user_id, new_hash, self._clock())
             uow.sessions.delete_for_user(user_id)
+            uow.api_tokens.delete_for_user(user_id)  # the person's own; their bots' tokens stay
             return self._issue_session(uow, creds.user)
 
         session = await self._tx.run(work, write=True)

@@ -37,6 +37,7 @@ from chatapp.domain.models import (
     ParticipantState,
     Role,
     Room,
+    Scope,
 )
 from chatapp.domain.ports import Clock, LlmClient, PubSub, Transactor, UnitOfWork, utc_now
 
@@ -138,7 +139,7 @@ class AiReplies:
     async def get_reply_in_progress(self, actor: Actor, room_id: int) -> ReplyInProgress | None:
         """The room's reply being written, as it is now (None when there is none), for someone who may
         see the room."""
-        await self._tx.run(lambda uow: room_access(uow, actor, room_id))
+        await self._tx.run(lambda uow: room_access(uow, actor, room_id, scope=Scope.READ))
         reply = self._running.get(room_id)
         return reply.snapshot() if reply is not None else None
 
@@ -181,7 +182,7 @@ class AiReplies:
     async def stop_reply(self, actor: Actor, room_id: int) -> bool:
         """Stop the room's running reply (its partial text is saved, marked stopped); False if none ran.
         Anyone in the room may, guests included (even where they may not ask the AI)."""
-        await self._tx.run(lambda uow: require_member(uow, actor, room_id))
+        await self._tx.run(lambda uow: require_member(uow, actor, room_id, scope=Scope.AI))
         reply = self._running.get(room_id)
         if reply is None or reply.task is None:
             return False
@@ -192,7 +193,7 @@ class AiReplies:
 
 
 def _require_participant(uow: UnitOfWork, actor: Actor, room_id: int) -> None:
-    if not require_member(uow, actor, room_id, to="ask the AI").may_ask_ai:
+    if not require_member(uow, actor, room_id, scope=Scope.AI, to="ask the AI").may_ask_ai:
         raise Forbidden(GUESTS_MAY_NOT_ASK)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from chatapp.domain.access import require_member, require_owner
 from chatapp.domain.ai_models import ModelUsage, RoomAiSettings, RoomAiView
 from chatapp.domain.errors import ValidationError
-from chatapp.domain.models import Actor, AiMode, Role
+from chatapp.domain.models import Actor, AiMode, Role, Scope
 from chatapp.domain.ports import PubSub, Transactor, UnitOfWork
 from chatapp.domain.validation import clean_text
 
@@ -41,7 +41,7 @@ class AiSettings:
         """The room's AI settings and the choices, for anyone in the room (owners may edit them)."""
 
         def work(uow: UnitOfWork) -> RoomAiView:
-            me = require_member(uow, actor, room_id, to="see its settings").member
+            me = require_member(uow, actor, room_id, scope=Scope.READ, to="see its settings").member
             return RoomAiView(
                 settings=uow.rooms.ai_settings(room_id),
                 models=self.models,

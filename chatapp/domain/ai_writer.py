@@ -25,8 +25,8 @@ from chatapp.domain.events import (
     MessageUpdated,
     room_topic,
 )
-from chatapp.domain.membership import place_in_people_list
 from chatapp.domain.models import Message, MessageStatus
+from chatapp.domain.participants import place_in_people_list
 from chatapp.domain.ports import Clock, LlmClient, LlmStream, PubSub, Transactor, UnitOfWork
 from chatapp.domain.rooms import ai_participant
 from chatapp.domain.validation import clean_text, drop_control_characters

@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from chatapp.domain.access import is_valid_id, require_member, room_access
+from chatapp.domain.access import is_valid_id, require_member, require_scope, room_access
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
-from chatapp.domain.events import MessageDeleted, MessagePosted, room_topic
+from chatapp.domain.events import MessageDeleted, MessagePosted, MessageUpdated, room_topic
 from chatapp.domain.limits import RateLimiter, actor_key
-from chatapp.domain.models import Actor, CatchUp, Message, MessagePage
+from chatapp.domain.models import Actor, CatchUp, Message, MessagePage, Scope
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.validation import clean_text
 
@@ -39,6 +39,7 @@ class Chat:
         pubsub: PubSub,
         max_message_chars: int,
         page_size: int,
+        max_page_size: int = 200,
         clock: Clock = utc_now,
         post_limit: RateLimiter | None = None,
     ) -> None:
@@ -47,6 +48,7 @@ class Chat:
         self._pubsub = pubsub
         self.max_message_chars = max_message_chars
         self.page_size = page_size
+        self.max_page_size = max(max_page_size, page_size)
         self._clock = clock
 
     def validate_body(self, body: str) -> str:
@@ -85,7 +87,7 @@ class Chat:
             return earlier
 
         def work(uow: UnitOfWork) -> tuple[Message, bool]:
-            access = require_member(uow, actor, room_id, to="post")
+            access = require_member(uow, actor, room_id, scope=Scope.WRITE, to="post")
             now = self._clock()
             message = uow.messages.add(
                 room_id=room_id, author=access.member, body=text, now=now, client_message_id=client_message_id
@@ -123,7 +125,7 @@ class Chat:
 
     async def _already_sent(self, actor: Actor, room_id: int, client_message_id: str) -> Message | None:
         def work(uow: UnitOfWork) -> Message | None:
-            me = room_access(uow, actor, room_id).me
+            me = room_access(uow, actor, room_id, scope=Scope.WRITE).me
             found = uow.messages.id_for_client_id(me.id, client_message_id) if me is not None else None
             return uow.messages.get(found) if found is not None else None
 
@@ -134,12 +136,12 @@ class Chat:
         disappears from every screen; the record keeps when and by whom."""
 
         def work(uow: UnitOfWork) -> None:
-            me = require_member(uow, actor, room_id).member
-            message = uow.messages.get(message_id) if is_valid_id(message_id) else None
-            if message is None or message.room_id != room_id:
-                raise NotFound("That message does not exist (or was already deleted).")
-            if message.participant_id != me.id and not me.can_moderate:
-                raise Forbidden("Only its author, or the room's owners and moderators, can delete a message.")
+            me = require_member(uow, actor, room_id, scope=Scope.WRITE).member
+            message = _message_in(uow, room_id, message_id)
+            if message.participant_id != me.id:
+                require_scope(actor, Scope.ADMIN)  # moderating: a token needs the admin scope
+                if not me.can_moderate:
+                    raise Forbidden("Only its author, or the room's owners and moderators, can delete a message.")
             uow.messages.mark_deleted(message.id, by=me.id, now=now)
 
         now = self._clock()
@@ -147,18 +149,61 @@ class Chat:
         deleted = MessageDeleted(room_id=room_id, message_id=message_id, deleted_at=now)
         await self._pubsub.publish(room_topic(room_id), deleted)
 
-    async def list_messages(self, actor: Actor, room_id: int, *, before_id: int | None = None) -> MessagePage:
-        """A page of messages older than before_id (or the newest), oldest first; keyset pagination."""
-        limit = self.page_size
-        if before_id is not None and not is_valid_id(before_id):
-            raise ValidationError({"before_id": "Invalid position in the history."})
+    async def update_message(self, actor: Actor, room_id: int, message_id: int, body: str) -> Message:
+        """Its author replaces a message's text; it changes on every screen, marked edited. Nobody edits
+        another's words, and an edit never asks the AI (it is not a new message)."""
+        text = self.validate_body(body)
+
+        def work(uow: UnitOfWork) -> Message:
+            me = require_member(uow, actor, room_id, scope=Scope.WRITE, to="edit messages").member
+            message = _message_in(uow, room_id, message_id)
+            if message.participant_id != me.id:
+                raise Forbidden("Only its author can edit a message.")
+            edited = uow.messages.edit(message.id, body=text, now=self._clock())
+            if edited is None:
+                raise NotFound(_NO_SUCH_MESSAGE)
+            return edited
+
+        edited = await self._tx.run(work, write=True)
+        await self._pubsub.publish(
+            room_topic(room_id), MessageUpdated(room_id=room_id, message_id=edited.id, message=edited)
+        )
+        return edited
+
+    async def list_messages(
+        self,
+        actor: Actor,
+        room_id: int,
+        *,
+        before_id: int | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+    ) -> MessagePage:
+        """A page of messages, oldest first, by keyset: older than before_id (or the newest), or with
+        after_id the oldest newer than it. `limit` (at most max_page_size) defaults to page_size."""
+        size = self._page_limit(limit)
+        for name, value in (("before_id", before_id), ("after_id", after_id)):
+            if value is not None and not (value == 0 and name == "after_id") and not is_valid_id(value):
+                raise ValidationError({name: "Invalid position in the history."})
+        if before_id is not None and after_id is not None:
+            raise ValidationError({"after_id": "Page backwards (before_id) or forwards (after_id), not both."})
 
         def work(uow: UnitOfWork) -> MessagePage:
-            room_access(uow, actor, room_id)
-            rows = uow.messages.newest_before(room_id, before_id, limit + 1)
-            return MessagePage(messages=list(reversed(rows[:limit])), has_older=len(rows) > limit)
+            room_access(uow, actor, room_id, scope=Scope.READ)
+            if after_id is not None:
+                rows = uow.messages.oldest_after(room_id, after_id, size + 1)
+                return MessagePage(messages=rows[:size], has_older=after_id > 0, has_newer=len(rows) > size)
+            rows = uow.messages.newest_before(room_id, before_id, size + 1)
+            return MessagePage(messages=list(reversed(rows[:size])), has_older=len(rows) > size)
 
         return await self._tx.run(work)
+
+    def _page_limit(self, limit: int | None) -> int:
+        if limit is None:
+            return self.page_size
+        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= self.max_page_size:
+            raise ValidationError({"limit": f"A page holds 1 to {self.max_page_size} messages."})
+        return limit
 
     async def catch_up(
         self, actor: Actor, room_id: int, after_id: int, changed_since: datetime | None = None
@@ -174,7 +219,7 @@ class Chat:
         limit = self.page_size
 
         def work(uow: UnitOfWork) -> CatchUp | None:
-            room_access(uow, actor, room_id)
+            room_access(uow, actor, room_id, scope=Scope.READ)
             new = uow.messages.oldest_after(room_id, after_id, limit + 1)
             edited, deleted = [], []
             if changed_since is not None:
@@ -185,6 +230,17 @@ class Chat:
             return CatchUp(new=new, edited=edited, deleted_ids=deleted)
 
         return await self._tx.run(work)
+
+
+_NO_SUCH_MESSAGE = "That message does not exist (or was deleted)."
+
+
+def _message_in(uow: UnitOfWork, room_id: int, message_id: int) -> Message:
+    """A message of this room that is not deleted; NotFound otherwise."""
+    message = uow.messages.get(message_id) if is_valid_id(message_id) else None
+    if message is None or message.room_id != room_id:
+        raise NotFound(_NO_SUCH_MESSAGE)
+    return message
 
 
 def _earlier_send(uow: UnitOfWork, participant_id: int, client_message_id: str | None) -> Message:

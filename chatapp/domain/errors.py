@@ -44,6 +44,14 @@ class Forbidden(DomainError):
     """The actor can see the thing but may not do this to it."""
 
 
+class MissingScope(Forbidden):
+    """The actor's token lacks the scope the operation needs (a browser session never does)."""
+
+    def __init__(self, scope: str) -> None:
+        super().__init__(f"This token lacks the {scope!r} scope.")
+        self.scope = scope
+
+
 class Conflict(DomainError):
     """The change clashes with existing data (a taken username, say)."""
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chatapp.domain.access import is_valid_id, require_member
+from chatapp.domain.access import is_valid_id, require_member, require_scope
 from chatapp.domain.accounts import hash_token, new_token
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import ParticipantsChanged, room_topic
 from chatapp.domain.limits import RateLimiter
-from chatapp.domain.membership import enter_room
-from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role, RoomAccess
+from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role, RoomAccess, Scope
+from chatapp.domain.participants import enter_room
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.validation import display_name_error, name_in_use, one_line
 
@@ -81,7 +81,7 @@ class Invites:
         token = new_token()
 
         def work(uow: UnitOfWork) -> Invite:
-            access = require_member(uow, actor, room_id)
+            access = require_member(uow, actor, room_id, scope=Scope.ADMIN)
             if not access.can_invite:
                 raise Forbidden("You cannot invite people to this room.")
             now = self._clock()
@@ -100,7 +100,7 @@ class Invites:
         """The room's links, newest first, for those who may invite."""
 
         def work(uow: UnitOfWork) -> list[Invite]:
-            if not require_member(uow, actor, room_id).can_invite:
+            if not require_member(uow, actor, room_id, scope=Scope.ADMIN).can_invite:
                 raise Forbidden("You cannot see this room's invite links.")
             return uow.invites.for_room(room_id)
 
@@ -110,7 +110,7 @@ class Invites:
         """Revoke a link: owners and moderators any; whoever created one, their own."""
 
         def work(uow: UnitOfWork) -> None:
-            access = require_member(uow, actor, room_id)
+            access = require_member(uow, actor, room_id, scope=Scope.ADMIN)
             invite = uow.invites.get(invite_id) if is_valid_id(invite_id) else None
             if invite is None or invite.room_id != room_id:
                 raise NotFound("That invite link does not exist.")
@@ -171,7 +171,11 @@ class Invites:
         return granted
 
     async def accept_as_user(self, actor: Actor, token: str, *, ip: str | None = None) -> int:
-        """A signed-in user follows a link: they become a member of the room; returns its id."""
+        """A signed-in user follows a link: they become a member of the room; returns its id. A bot
+        comes into rooms only when their owners or moderators add it."""
+        require_scope(actor, Scope.WRITE)
+        if actor.is_bot:
+            raise Forbidden("A bot cannot follow invite links: a room's owner or moderator adds it.")
         if actor.is_guest:
             return (await self.accept_as_guest(token, actor.display_name, guest=actor, ip=ip)).room_id
         self._count_join(ip)

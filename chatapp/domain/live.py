@@ -27,7 +27,7 @@ from chatapp.domain.events import (
     room_topic,
     user_topic,
 )
-from chatapp.domain.models import Actor, Message
+from chatapp.domain.models import Actor, Message, Scope
 from chatapp.domain.ports import PubSub, Transactor
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class LiveRooms:
         Returns the function that stops it. A watcher registered several times (for several
         actors' views) gets each event once, until every registration has been stopped.
         """
-        await self._tx.run(lambda uow: room_access(uow, actor, room_id))
+        await self._tx.run(lambda uow: room_access(uow, actor, room_id, scope=Scope.READ))
         channel = self._channels.get(room_id)
         if channel is None:
             channel = self._channels[room_id] = _RoomChannel()

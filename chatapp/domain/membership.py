@@ -9,10 +9,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from chatapp.domain.access import require_member, require_moderator, room_access, target_participant
-from chatapp.domain.errors import AlreadyExists, Conflict, Forbidden, ValidationError
+from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import Event, ParticipantRemoved, ParticipantsChanged, room_topic
-from chatapp.domain.models import Actor, Participant, ParticipantKind, ParticipantState, Role
+from chatapp.domain.models import Actor, Participant, ParticipantKind, ParticipantState, Role, Scope
+from chatapp.domain.participants import bot_actor, enter_room, place_in_people_list, step_down
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
+from chatapp.domain.validation import one_line
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,63 +24,6 @@ class Removal:
 
     name: str
     link_kept_for: int
-
-
-# The people list: owners, moderators, the AI, members, guests; by name within each.
-_PLACE = {Role.OWNER: 0, Role.MODERATOR: 1, Role.MEMBER: 3, Role.GUEST: 4}
-_AI_PLACE = 2
-
-
-def place_in_people_list(participant: Participant) -> tuple[int, str, int]:
-    """Where a participant goes in the people list: by role (the AI after the moderators), then by name."""
-    place = _AI_PLACE if participant.kind is ParticipantKind.AI else _PLACE.get(participant.role, 9)
-    return place, participant.display_name.lower(), participant.id
-
-
-def enter_room(
-    uow: UnitOfWork, actor: Actor, room_id: int, role: Role, now: datetime, *, invite_id: int | None = None
-) -> Participant:
-    """Make the actor a participant of the room (a new one, or the one who left coming back, who comes
-    back now and by this link). Someone removed from the room cannot come back this way."""
-    earlier = uow.participants.membership(room_id, actor)
-    if earlier is not None:
-        if earlier.state is ParticipantState.REMOVED:
-            raise Forbidden("You were removed from this room.")
-        if earlier.state is ParticipantState.ACTIVE:
-            return earlier
-        back = replace(earlier, state=ParticipantState.ACTIVE, joined_at=now, invite_id=invite_id)
-        return uow.participants.save(back)
-    try:
-        return uow.participants.add(
-            room_id=room_id,
-            kind=ParticipantKind.GUEST if actor.is_guest else ParticipantKind.USER,
-            user_id=actor.user_id,
-            guest_id=actor.guest_id,
-            display_name=actor.display_name,
-            role=Role.GUEST if actor.is_guest else role,
-            now=now,
-            invite_id=invite_id,
-        )
-    except AlreadyExists as exc:  # the same person joining twice at once
-        raise Conflict("Already in this room.") from exc
-
-
-def become_user(uow: UnitOfWork, guest_id: int, user_id: int) -> list[int]:
-    """A guest signed up: their participants become the new account's. They stay guests except in rooms
-    whose owners chose that guests who sign up become members. Returns the ids of their rooms."""
-    room_ids = []
-    for was in uow.participants.of_guest(guest_id):
-        room = uow.rooms.get(was.room_id)
-        promoted = was.role is Role.GUEST and room is not None and room.signed_up_guests_become_members
-        as_user = replace(was, kind=ParticipantKind.USER, user_id=user_id, guest_id=None)
-        uow.participants.save(replace(as_user, role=Role.MEMBER) if promoted else as_user)
-        room_ids.append(was.room_id)
-    return room_ids
-
-
-def _step_down(participant: Participant) -> Participant:
-    """Whoever leaves or is let back in gives up being an owner or moderator."""
-    return replace(participant, role=Role.MEMBER) if participant.can_moderate else participant
 
 
 class Membership:
@@ -97,7 +42,7 @@ class Membership:
         """Join a public room as a member (idempotent); someone removed from it cannot."""
 
         def work(uow: UnitOfWork) -> tuple[Participant, bool]:
-            access = room_access(uow, actor, room_id)
+            access = room_access(uow, actor, room_id, scope=Scope.WRITE)
             if access.me is not None:
                 return access.me, False
             return enter_room(uow, actor, room_id, Role.MEMBER, self._clock()), True
@@ -105,8 +50,39 @@ class Membership:
         try:
             participant, created = await self._tx.run(work, write=True)
         except Conflict:  # a concurrent join of the same user won: theirs is ours
-            return await self._tx.run(lambda uow: require_member(uow, actor, room_id).member)
+            return await self._tx.run(lambda uow: require_member(uow, actor, room_id, scope=Scope.WRITE).member)
         if created:
+            await self._tell(room_id, ParticipantsChanged(room_id=room_id))
+        return participant
+
+    async def add_bot(self, actor: Actor, room_id: int, bot_username: str) -> Participant:
+        """Owners and moderators add a bot (by its username) to the room as a member; a bot that left
+        or was removed comes back. The bot then sees this room, and only the rooms it was added to."""
+
+        def work(uow: UnitOfWork) -> tuple[Participant, bool]:
+            uow.rooms.lock(room_id)
+            require_moderator(uow, actor, room_id)
+            bot = uow.users.by_username(one_line(bot_username).lower()) if isinstance(bot_username, str) else None
+            if bot is None or not bot.is_bot:
+                raise NotFound("No bot has that username.")
+            earlier = uow.participants.membership(room_id, bot_actor(bot))
+            if earlier is not None and earlier.state is ParticipantState.ACTIVE:
+                return earlier, False
+            if earlier is not None:
+                back = replace(earlier, state=ParticipantState.ACTIVE, removed_by=None, joined_at=self._clock())
+                return uow.participants.save(back), True
+            added = uow.participants.add(
+                room_id=room_id,
+                kind=ParticipantKind.BOT,
+                user_id=bot.id,
+                display_name=bot.display_name,
+                role=Role.MEMBER,
+                now=self._clock(),
+            )
+            return added, True
+
+        participant, changed = await self._tx.run(work, write=True)
+        if changed:
             await self._tell(room_id, ParticipantsChanged(room_id=room_id))
         return participant
 
@@ -114,7 +90,7 @@ class Membership:
         """Everyone in a room the actor can see, in the people list's order."""
 
         def work(uow: UnitOfWork) -> list[Participant]:
-            room_access(uow, actor, room_id)
+            room_access(uow, actor, room_id, scope=Scope.READ)
             return sorted(uow.participants.list(room_id), key=place_in_people_list)
 
         return await self._tx.run(work)
@@ -196,7 +172,7 @@ class Membership:
                     f"{target.display_name}'s guest pass has ended, so they could not come back this way: "
                     "send them a new invite link instead."
                 )
-            back = replace(_step_down(target), state=ParticipantState.ACTIVE, removed_by=None, joined_at=now)
+            back = replace(step_down(target), state=ParticipantState.ACTIVE, removed_by=None, joined_at=now)
             return uow.participants.save(replace(back, invite_id=None))  # not by a link: the one they had is gone
 
         back = await self._tx.run(work, write=True)
@@ -209,13 +185,13 @@ class Membership:
 
         def work(uow: UnitOfWork) -> Participant:
             uow.rooms.lock(room_id)
-            me = require_member(uow, actor, room_id).member
+            me = require_member(uow, actor, room_id, scope=Scope.WRITE).member
             if me.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
                 raise Conflict(
                     "You are the room's only owner: make someone else an owner before you leave, "
                     "or delete the room in its Settings."
                 )
-            return uow.participants.save(replace(_step_down(me), state=ParticipantState.LEFT))
+            return uow.participants.save(replace(step_down(me), state=ParticipantState.LEFT))
 
         left = await self._tx.run(work, write=True)
         gone = ParticipantRemoved(room_id=room_id, participant_id=left.id, left=True)

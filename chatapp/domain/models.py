@@ -15,6 +15,7 @@ class ParticipantKind(StrEnum):
     USER = "user"
     GUEST = "guest"
     AI = "ai"
+    BOT = "bot"  # a bot account (a user with an owner), acting through its tokens
 
 
 class Role(StrEnum):
@@ -57,12 +58,26 @@ class Visibility(StrEnum):
     PRIVATE = "private"
 
 
+class Scope(StrEnum):
+    """What a personal access token may do. A browser session may do everything its person may."""
+
+    READ = "read"  # see rooms, people and messages
+    WRITE = "write"  # post, edit and delete one's own messages; create, join and leave rooms
+    AI = "ai"  # ask the AI, stop and regenerate its replies
+    ADMIN = "admin"  # run the rooms one owns or moderates; manage one's own tokens and bots
+
+
 @dataclass(frozen=True, slots=True)
 class User:
     id: int
     username: str
     display_name: str
     created_at: datetime
+    bot_owner_id: int | None = None  # set for a bot account: the user who created it
+
+    @property
+    def is_bot(self) -> bool:
+        return self.bot_owner_id is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,10 +95,17 @@ class Actor:
     username: str
     display_name: str
     guest_id: int | None = None
+    scopes: frozenset[Scope] | None = None  # a token's scopes; None: a browser session, no narrowing
+    token_id: int | None = None  # the personal access token it acts through, if any
+    is_bot: bool = False
 
     @property
     def is_guest(self) -> bool:
         return self.guest_id is not None
+
+    def may(self, scope: Scope) -> bool:
+        """Whether the way this actor signed in allows `scope` (a token with it, or a browser session)."""
+        return self.scopes is None or scope in self.scopes
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +169,8 @@ class Message:
     body: str
     created_at: datetime
     status: MessageStatus = MessageStatus.COMPLETE
-    edited_at: datetime | None = None  # set when the message was replaced (a regenerated AI reply)
+    edited_at: datetime | None = None  # set when the message was replaced (edited, or a regenerated AI reply)
+    client_message_id: str | None = None  # the sender's own id for it (a resend finds the first copy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +179,7 @@ class MessagePage:
 
     messages: list[Message]
     has_older: bool
+    has_newer: bool = False  # for a page read forwards (after an id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,3 +304,28 @@ class NewSession:
     user: User
     token: str
     expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A personal access token of a person or a bot (its value is never stored; only its hash is)."""
+
+    id: int
+    user_id: int  # whose token: the person's, or the bot's
+    name: str
+    scopes: frozenset[Scope]
+    prefix: str  # its first characters, to recognise it in a list
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiToken:
+    """A freshly created token: its value is shown once, to its creator."""
+
+    token: ApiToken
+    value: str

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatapp.domain.access import require_owner, room_access
+from chatapp.domain.access import require_owner, require_scope, room_access
 from chatapp.domain.errors import Forbidden, ValidationError
 from chatapp.domain.events import RoomDeleted, room_topic
 from chatapp.domain.models import (
@@ -17,6 +17,7 @@ from chatapp.domain.models import (
     Role,
     Room,
     RoomAccess,
+    Scope,
     Visibility,
 )
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
@@ -82,9 +83,13 @@ class Rooms:
         return self._limits
 
     async def create_room(self, actor: Actor, *, name: str, topic: str = "", private: bool = False) -> Room:
-        """Create a room with the actor as its owner and the AI participant in it (not for guests)."""
+        """Create a room with the actor as its owner and the AI participant in it (not for guests or
+        bots)."""
+        require_scope(actor, Scope.WRITE)
         if actor.is_guest:
             raise Forbidden("Guests cannot create rooms. Create an account to start your own.")
+        if actor.is_bot:
+            raise Forbidden("Bots cannot create rooms: a room's owner adds a bot to it.")
         details = validate_room_details(self._limits, name=name, topic=topic)
         name, topic = details["name"], details["topic"]
         visibility = Visibility.PRIVATE if private else Visibility.PUBLIC
@@ -107,17 +112,18 @@ class Rooms:
 
     async def list_rooms(self, actor: Actor) -> Lobby:
         """My rooms (newest activity first, with the last message) and public rooms I could join
-        (none for guests: they see only the rooms they were invited to)."""
+        (none for guests and bots: they see only the rooms they were invited or added to)."""
+        require_scope(actor, Scope.READ)
 
         def work(uow: UnitOfWork) -> Lobby:
-            public = [] if actor.is_guest else uow.rooms.public_not_joined(actor, PUBLIC_ROOMS_IN_LOBBY)
+            public = [] if actor.is_guest or actor.is_bot else uow.rooms.public_not_joined(actor, PUBLIC_ROOMS_IN_LOBBY)
             return Lobby(my_rooms=uow.rooms.summaries_for(actor), public_rooms=public)
 
         return await self._tx.run(work)
 
     async def get_room_access(self, actor: Actor, room_id: int) -> RoomAccess:
         """The room and the actor's participant in it; NotFound if they may not see it."""
-        return await self._tx.run(lambda uow: room_access(uow, actor, room_id))
+        return await self._tx.run(lambda uow: room_access(uow, actor, room_id, scope=Scope.READ))
 
     async def delete_room(self, actor: Actor, room_id: int, *, confirm_name: str) -> None:
         """The owner deletes the room for good, with its messages, people and links; `confirm_name`

@@ -14,6 +14,7 @@ from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.membership import Membership
 from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import Rooms
+from chatapp.domain.tokens import ApiTokens
 
 
 @dataclass(frozen=True)
@@ -29,4 +30,5 @@ class Services:
     ai_settings: AiSettings
     room_settings: RoomSettings
     invites: Invites
+    tokens: ApiTokens
     llm_warm_up: Callable[[], Awaitable[None]]

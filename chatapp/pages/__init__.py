@@ -6,6 +6,7 @@ from nicegui import app
 
 from chatapp.config import Settings
 from chatapp.domain.services import Services
+from chatapp.live.presence import RoomPresence
 from chatapp.pages.auth_pages import register_auth_pages
 from chatapp.pages.auth_routes import register_auth_routes
 from chatapp.pages.http_headers import SecurityHeaders, UntrustedProxyWarning
@@ -17,8 +18,8 @@ from chatapp.pages.socket_guard import install_socket_guard
 from chatapp.pages.theme import error_page, install_not_found_page, install_theme
 
 
-def register(services: Services, settings: Settings) -> None:
-    """Register every page and endpoint on the NiceGUI app."""
+def register(services: Services, settings: Settings, presence: RoomPresence | None = None) -> None:
+    """Register every page and endpoint on the NiceGUI app (open room tabs count in `presence`)."""
     flash = Flash(settings.resolved_secret_key())
     app.add_middleware(SecurityHeaders)  # CSP, anti-framing and friends on every HTTP response
     app.add_middleware(UntrustedProxyWarning, trusted=bool(settings.forwarded_allow_ips.strip()))
@@ -30,4 +31,4 @@ def register(services: Services, settings: Settings) -> None:
     register_auth_pages(services, settings, flash)
     register_join(services, flash)
     register_lobby(services)
-    register_room(services, ai_name=settings.ai_name, max_backlog=settings.live_max_backlog)
+    register_room(services, ai_name=settings.ai_name, max_backlog=settings.live_max_backlog, presence=presence)

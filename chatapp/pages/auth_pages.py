@@ -13,6 +13,7 @@ from nicegui import ui
 from chatapp.config import Settings
 from chatapp.domain.accounts import Accounts
 from chatapp.domain.services import Services
+from chatapp.pages.account_tokens import AccountTokens
 from chatapp.pages.session import Flash, TabSession, guest_token, safe_next, session_token, sign_in_url
 from chatapp.pages.theme import APP_NAME, header
 
@@ -168,9 +169,8 @@ async def _account_page(
         return RedirectResponse(sign_in_url("/account"), status_code=303)
     data = flash.load(f)
     errors = data.get("errors", {})
-    TabSession(accounts, session_token(request), actor, ui.context.client).watch_revocations(
-        services.session_watch.watch
-    )
+    tab = TabSession(accounts, session_token(request), actor, ui.context.client)
+    tab.watch_revocations(services.session_watch.watch)
     header(actor)
     with ui.card().classes("auth-card"):
         ui.label("Account").classes("text-2xl font-semibold")
@@ -181,6 +181,7 @@ async def _account_page(
         _display_name_form(data.get("display_name", actor.display_name), errors)
         ui.label("Change password").classes("text-lg font-medium mt-2")
         _password_form(errors, settings)
+        await AccountTokens(services, tab).refresh()
         ui.link("Back to rooms", "/")
     return None
 

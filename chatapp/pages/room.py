@@ -21,6 +21,7 @@ from chatapp.domain.services import Services
 from chatapp.live.flow import MAX_BACKLOG
 from chatapp.live.hub import RoomHub
 from chatapp.live.payloads import Payload, payloads_of
+from chatapp.live.presence import RoomPresence, presence_key, presence_meta
 from chatapp.pages.people_list import PeopleList
 from chatapp.pages.room_composer import leave_button, room_composer
 from chatapp.pages.room_feed import tab_hubs
@@ -38,10 +39,17 @@ def not_found_page() -> None:
         ui.link("Back to your rooms", "/")
 
 
-def register_room(services: Services, *, ai_name: str = "Assistant", max_backlog: int = MAX_BACKLOG) -> None:
+def register_room(
+    services: Services,
+    *,
+    ai_name: str = "Assistant",
+    max_backlog: int = MAX_BACKLOG,
+    presence: RoomPresence | None = None,
+) -> None:
     """Register /rooms/{room_id}; a tab `max_backlog` broadcasts behind is left out of the room's
-    broadcasts until it catches up."""
+    broadcasts until it catches up. An open tab counts in the room's `presence`."""
     hubs = tab_hubs(max_backlog=max_backlog)
+    presence = presence or RoomPresence()
 
     @ui.page("/rooms/{room_id}", title=APP_NAME)
     async def room_page(request: Request, room_id: str):
@@ -60,6 +68,7 @@ def register_room(services: Services, *, ai_name: str = "Assistant", max_backlog
         # The tab joins the hub first, so a failed build still leaves through on_delete.
         hub = hubs.hub_for(access.room.id)
         leave_hub = _join_hub(hub, view)
+        _count_present(presence, view, actor)
         try:  # access can end while the page is built (removed, left in another tab)
             opening = await _open(services, view, hub, actor)
         except NotFound:
@@ -88,6 +97,16 @@ def _join_hub(hub: RoomHub, view: RoomView) -> Callable[[], None]:
     view.tab.on_leave(leave_hub)  # a revoked session stops receiving at once, whatever its browser does
     view.on_left.append(leave_hub)  # so does a tab whose person was removed from the room
     return leave_hub
+
+
+def _count_present(presence: RoomPresence, view: RoomView, actor: Actor) -> None:
+    """The open tab counts as its person being in the room (for the room socket's presence) until it
+    closes, its session is revoked or its person leaves the room."""
+    meta = presence_meta(actor, view.access.me, "browser")
+    untrack = presence.track(view.access.room.id, presence_key(actor), meta)
+    view.client.on_delete(untrack)
+    view.tab.on_leave(untrack)
+    view.on_left.append(untrack)
 
 
 async def _open(services: Services, view: RoomView, hub: RoomHub, actor: Actor) -> _Opening:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -140,11 +141,21 @@ def unavailable_page(scope: MutableMapping[str, Any]) -> bytes:
     ).encode()
 
 
+API_PATH_PREFIX = "/api/"
+_UNAVAILABLE_JSON = json.dumps(
+    {"error": {"code": "unavailable", "message": "The database is not answering; try again shortly."}}
+).encode()
+
+
 async def send_unavailable_page(scope: MutableMapping[str, Any], send: Send) -> None:
-    """Send the whole 503 response, with the app's security headers."""
-    body = unavailable_page(scope)
+    """Send the whole 503 response, with the app's security headers: the page, or for the API (whose
+    clients read JSON) its error shape."""
+    if scope["path"].startswith(API_PATH_PREFIX):
+        body, content_type = _UNAVAILABLE_JSON, b"application/json"
+    else:
+        body, content_type = unavailable_page(scope), b"text/html; charset=utf-8"
     headers = [
-        (b"content-type", b"text/html; charset=utf-8"),
+        (b"content-type", content_type),
         (b"content-length", str(len(body)).encode()),
         (b"retry-after", str(RETRY_AFTER_S).encode()),
         (b"cache-control", b"no-store"),

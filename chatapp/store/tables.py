@@ -23,6 +23,27 @@ class UserRow(SQLModel, table=True):
     password_hash: str = Field(max_length=255, nullable=False)
     created_at: datetime = Field(sa_column=_ts())
     updated_at: datetime = Field(sa_column=_ts())
+    bot_owner_id: int | None = Field(
+        default=None,
+        index=True,
+        sa_column_args=[ForeignKey("users.id", name="fk_users_bot_owner_id", ondelete="CASCADE")],
+    )
+
+
+class ApiTokenRow(SQLModel, table=True):
+    """A personal access token of a person or a bot; only the SHA-256 of its value is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", nullable=False, index=True, ondelete="CASCADE")
+    name: str = Field(max_length=64, nullable=False)
+    scopes: str = Field(max_length=64, nullable=False)  # space-separated, e.g. "read write"
+    token_hash: str = Field(max_length=64, unique=True, nullable=False)
+    prefix: str = Field(max_length=16, nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
 class SessionRow(SQLModel, table=True):

@@ -1,5 +1,7 @@
 """The authorization matrix: every domain operation tried as a guest of room A, a member of room B, a
-member of A, a moderator of A and the owner of A, on SQLite and PostgreSQL.
+member of A, a moderator of A, the owner of A and a bot added to no room, on SQLite and PostgreSQL; and
+as the owner of A acting through a personal access token, once without a scope the operation needs
+(MissingScope, whatever the room) and once with exactly the scopes it needs (as the owner).
 
 Each cell is one test case, (operation, role). An allowed cell ("ok") also checks that the operation
 really happened (the message is saved, the link works, the person is gone...); a denied cell expects
@@ -29,7 +31,7 @@ import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -42,23 +44,31 @@ from chatapp.domain.ai import AiReplies
 from chatapp.domain.ai_models import ReplyRecord
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
-from chatapp.domain.errors import Conflict, DomainError, Forbidden, NotAuthenticated, NotFound
+from chatapp.domain.errors import Conflict, DomainError, Forbidden, MissingScope, NotAuthenticated, NotFound
 from chatapp.domain.events import AiReplyEnded
 from chatapp.domain.invites import InviteInvalid, Invites
 from chatapp.domain.live import LiveRooms
 from chatapp.domain.membership import Membership
-from chatapp.domain.models import Actor, AiMode, MessageStatus, ParticipantKind, Role, Room
+from chatapp.domain.models import Actor, AiMode, MessageStatus, ParticipantKind, Role, Room, Scope
 from chatapp.domain.ports import utc_now
 from chatapp.domain.room_settings import RoomSettings, RoomSettingsChanges
 from chatapp.domain.rooms import Rooms
 from chatapp.domain.services import Services
+from chatapp.domain.tokens import ApiTokens
 from chatapp.store.db import SqlTransactor
 from tests.conftest import make_settings
 from tests.domain.helpers import PASSWORD, sign_up
 from tests.timing import LIVENESS_S
 
 GUEST, MEMBER_B, MEMBER, MODERATOR, OWNER = "guest_of_A", "member_of_B", "member_of_A", "moderator_of_A", "owner_of_A"
-ROLES = (GUEST, MEMBER_B, MEMBER, MODERATOR, OWNER)
+BOT = "bot_in_no_room"  # a bot account with every scope, added to neither room
+ROLES = (GUEST, MEMBER_B, MEMBER, MODERATOR, OWNER, BOT)
+# The owner of A acting through a personal access token: with every scope but one the operation needs (it
+# is refused for that scope, whatever the room), and with exactly the scopes it needs (as the owner).
+TOKEN_WITHOUT_SCOPE, TOKEN_WITH_ONLY_ITS_SCOPES = "owner_token_without_its_scope", "owner_token_with_only_its_scopes"
+TOKEN_ROLES = (TOKEN_WITHOUT_SCOPE, TOKEN_WITH_ONLY_ITS_SCOPES)
+ALL_SCOPES = frozenset(Scope)
+SCOPE_RANK = (Scope.READ, Scope.WRITE, Scope.AI, Scope.ADMIN)  # the cell without a scope lacks the highest
 ROLE_IN_A = {GUEST: Role.GUEST, MEMBER: Role.MEMBER, MODERATOR: Role.MODERATOR, OWNER: Role.OWNER}
 OK = "ok"
 OTHER_PASSWORD = "another correct horse"
@@ -75,6 +85,8 @@ class Users:
     member: Actor  # member of A
     member_b: Actor  # member of B only
     bea: Actor  # owner of B (not a role of the matrix)
+    bot: Actor  # bea's bot, acting through a token with every scope
+    owner_token_id: int  # a real token of the owner's (its scopes vary by cell)
 
 
 @dataclass
@@ -110,7 +122,13 @@ _numbers = itertools.count(1)
 async def _sign_up_users(runtime: Runtime) -> Users:
     names = ("olga", "max", "mia", "bob", "bea")
     actors = [(await sign_up(runtime, name))[0] for name in names]
-    return Users(*actors)
+    tokens = runtime.services.tokens
+    bot = await tokens.create_bot(actors[-1], username="beabot", display_name="Bea's bot")
+    bot_token = await tokens.create_token(actors[-1], name="bot", scopes=sorted(ALL_SCOPES), bot_id=bot.id)
+    owner_token = await tokens.create_token(actors[0], name="matrix", scopes=sorted(ALL_SCOPES))
+    bot_actor = await tokens.authenticate_token(bot_token.value)
+    assert bot_actor is not None and bot_actor.is_bot
+    return Users(*actors, bot=bot_actor, owner_token_id=owner_token.token.id)
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -161,7 +179,7 @@ async def build_world(backend: Backend) -> World:
         s.invites.accept_as_guest(link.token, "Victor"),
     )
     guest, victim = guest_pass.actor, victim_pass.actor
-    actors = {GUEST: guest, MEMBER_B: u.member_b, MEMBER: u.member, MODERATOR: u.moderator, OWNER: u.owner}
+    actors = {GUEST: guest, MEMBER_B: u.member_b, MEMBER: u.member, MODERATOR: u.moderator, OWNER: u.owner, BOT: u.bot}
 
     def seed_ai_reply(uow) -> int:
         ai = uow.participants.ai_of(a.id)
@@ -175,7 +193,9 @@ async def build_world(backend: Backend) -> World:
         s.membership.list_participants(u.owner, a.id), backend.tx.run(seed_ai_reply, write=True)
     )
     people = {(p.user_id, p.guest_id): p.id for p in listed}
-    pid = {role: people[(actor.user_id, actor.guest_id)] for role, actor in actors.items() if role != MEMBER_B}
+    pid = {
+        role: people[(actor.user_id, actor.guest_id)] for role, actor in actors.items() if role not in (MEMBER_B, BOT)
+    }
     victim_pid = people[(None, victim.guest_id)]
     in_a = list(pid)
 
@@ -186,7 +206,7 @@ async def build_world(backend: Backend) -> World:
         *(s.chat.post_message(actors[role], a.id, f"hello from {role}") for role in in_a),
     )
     msg = {role: message.id for role, message in zip(in_a, posted, strict=True)}
-    msg[MEMBER_B] = in_b.id
+    msg[MEMBER_B] = msg[BOT] = in_b.id  # neither has a message in A: they try one of B through A
     victim_msg = by_victim.id
     return World(
         n=n,
@@ -217,7 +237,8 @@ def snapshot(w: World) -> dict[str, list]:
         " WHERE room_id IN (:a, :b) ORDER BY id",
         "invites": "SELECT id, uses, revoked_at FROM invites WHERE room_id = :a ORDER BY id",
         "counts": "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM rooms), (SELECT count(*) FROM guests),"
-        " (SELECT count(*) FROM invites), (SELECT count(*) FROM ai_usage), (SELECT count(*) FROM participants)",
+        " (SELECT count(*) FROM invites), (SELECT count(*) FROM ai_usage), (SELECT count(*) FROM participants),"
+        " (SELECT count(*) FROM api_tokens)",
         "passwords": "SELECT id, password_hash FROM users ORDER BY id",
     }
     with w.runtime.engine.connect() as conn:
@@ -286,6 +307,8 @@ class Operation:
     expected: tuple  # per role, in ROLES order: OK or the exception class
     prepare: Callable[[World], Awaitable[None]] | None = field(default=None)  # done before, by the owner or a moderator
     reads_only: bool = False  # its cells share one world, and must leave it exactly as it was
+    scopes: frozenset[Scope] = frozenset()  # what a token needs for it; none: not for tokens at all
+    token_refusal: type[DomainError] = Forbidden  # with no scopes: what every token gets
 
 
 async def access_a(w: World, me: Actor, role: str) -> None:
@@ -325,6 +348,23 @@ async def post_a(w: World, me: Actor, role: str) -> None:
     message = await w.s.chat.post_message(me, w.a.id, "my news")
     assert message.participant_id == w.pid[role]
     assert message.id in ids((await w.s.chat.list_messages(w.users.owner, w.a.id)).messages)
+
+
+async def edit_own_message(w: World, me: Actor, role: str) -> None:
+    target = w.msg[role]  # a member of B tries their message in B through room A
+    edited = await w.s.chat.update_message(me, w.a.id, target, "fixed typo")
+    assert edited.id == target and edited.body == "fixed typo" and edited.edited_at is not None
+    assert "fixed typo" in [m.body for m in (await w.s.chat.list_messages(w.users.owner, w.a.id)).messages]
+
+
+async def edit_others_message(w: World, me: Actor, role: str) -> None:
+    await w.s.chat.update_message(me, w.a.id, w.victim_msg, "words put in their mouth")
+
+
+async def add_bot(w: World, me: Actor, role: str) -> None:
+    added = await w.s.membership.add_bot(me, w.a.id, w.users.bot.username)
+    assert added.kind is ParticipantKind.BOT and added.user_id == w.users.bot.user_id
+    assert (await w.s.rooms.get_room_access(w.users.bot, w.a.id)).me == added
 
 
 async def delete_own_message(w: World, me: Actor, role: str) -> None:
@@ -471,9 +511,15 @@ async def ai_regenerate(w: World, me: Actor, role: str) -> None:
     await settle(w)
 
 
+def at_a_browser(me: Actor) -> Actor:
+    """The same person with every right, to check what an operation did (a token's narrow scopes may not
+    allow reading it back)."""
+    return replace(me, scopes=None, token_id=None)
+
+
 async def follow_link(w: World, me: Actor, role: str) -> None:
     assert await w.s.invites.accept_as_user(me, w.token) == w.a.id
-    access = await w.s.rooms.get_room_access(me, w.a.id)
+    access = await w.s.rooms.get_room_access(at_a_browser(me), w.a.id)
     assert access.me is not None and access.me.role is ROLE_IN_A.get(role, Role.MEMBER)
 
 
@@ -501,7 +547,7 @@ async def post_b(w: World, me: Actor, role: str) -> None:
 
 async def create_room(w: World, me: Actor, role: str) -> None:
     room = await w.s.rooms.create_room(me, name=f"Mine {w.n}")
-    mine = {s.room.id: s.role for s in (await w.s.rooms.list_rooms(me)).my_rooms}
+    mine = {s.room.id: s.role for s in (await w.s.rooms.list_rooms(at_a_browser(me))).my_rooms}
     assert mine[room.id] is Role.OWNER
 
 
@@ -511,6 +557,8 @@ async def lobby(w: World, me: Actor, role: str) -> None:
     public = {r.id for r in seen.public_rooms}
     if role == GUEST:  # a guest sees the rooms they were invited to, nothing else
         assert mine == {w.a.id: Role.GUEST} and public == set()
+    elif role == BOT:  # a bot sees the rooms it was added to (other cells' A rooms), no public ones
+        assert w.a.id not in mine and w.b.id not in mine and public == set()
     elif role == MEMBER_B:
         assert mine.get(w.b.id) is Role.MEMBER and w.a.id not in mine and w.a.id not in public
     else:
@@ -536,63 +584,86 @@ async def change_password(w: World, me: Actor, role: str) -> None:
 
 
 NF, F = NotFound, Forbidden
+R, W, AI, ADM = (frozenset({scope}) for scope in (Scope.READ, Scope.WRITE, Scope.AI, Scope.ADMIN))
 
 OPERATIONS: dict[str, Operation] = {
-    # name: Operation(run, (guest of A, member of B, member of A, moderator of A, owner of A))
-    "rooms.get_room_access(A)": Operation(access_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "chat.list_messages(A)": Operation(history_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "chat.catch_up(A)": Operation(since_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "membership.list_participants(A)": Operation(participants_a, (OK, NF, OK, OK, OK), reads_only=True),
-    "live.watch(A)": Operation(watch_a, (OK, NF, OK, OK, OK)),
-    "chat.post_message(A)": Operation(post_a, (OK, NF, OK, OK, OK)),
-    "chat.delete_message(A, own)": Operation(delete_own_message, (OK, NF, OK, OK, OK)),
-    "chat.delete_message(A, another's)": Operation(delete_others_message, (F, NF, F, OK, OK)),
-    "membership.join(A)": Operation(join_a, (OK, NF, OK, OK, OK)),
-    "membership.leave(A)": Operation(leave_a, (OK, NF, OK, OK, Conflict)),  # the last owner must hand over first
-    "invites.create_invite(A)": Operation(create_invite, (F, NF, F, OK, OK)),
+    # name: Operation(run, (guest of A, member of B, member of A, moderator of A, owner of A, bot), scopes)
+    "rooms.get_room_access(A)": Operation(access_a, (OK, NF, OK, OK, OK, NF), reads_only=True, scopes=R),
+    "chat.list_messages(A)": Operation(history_a, (OK, NF, OK, OK, OK, NF), reads_only=True, scopes=R),
+    "chat.catch_up(A)": Operation(since_a, (OK, NF, OK, OK, OK, NF), reads_only=True, scopes=R),
+    "membership.list_participants(A)": Operation(participants_a, (OK, NF, OK, OK, OK, NF), reads_only=True, scopes=R),
+    "live.watch(A)": Operation(watch_a, (OK, NF, OK, OK, OK, NF), scopes=R),
+    "chat.post_message(A)": Operation(post_a, (OK, NF, OK, OK, OK, NF), scopes=W),
+    "chat.update_message(A, own)": Operation(edit_own_message, (OK, NF, OK, OK, OK, NF), scopes=W),
+    "chat.update_message(A, another's)": Operation(edit_others_message, (F, NF, F, F, F, NF), scopes=W),
+    "chat.delete_message(A, own)": Operation(delete_own_message, (OK, NF, OK, OK, OK, NF), scopes=W),
+    "chat.delete_message(A, another's)": Operation(delete_others_message, (F, NF, F, OK, OK, NF), scopes=W | ADM),
+    "membership.join(A)": Operation(join_a, (OK, NF, OK, OK, OK, NF), scopes=W),
+    # the last owner must hand over first
+    "membership.leave(A)": Operation(leave_a, (OK, NF, OK, OK, Conflict, NF), scopes=W),
+    "membership.add_bot(A)": Operation(add_bot, (F, NF, F, OK, OK, NF), scopes=ADM),
+    "invites.create_invite(A)": Operation(create_invite, (F, NF, F, OK, OK, NF), scopes=ADM),
     "invites.create_invite(A, members may invite)": Operation(
-        create_invite, (F, NF, OK, OK, OK), prepare=allow_members_to_invite
+        create_invite, (F, NF, OK, OK, OK, NF), prepare=allow_members_to_invite, scopes=ADM
     ),
-    "invites.list_invites(A)": Operation(list_invites, (F, NF, F, OK, OK), reads_only=True),
-    "invites.revoke_invite(A)": Operation(revoke_invite, (F, NF, F, OK, OK)),
-    "invites.accept_as_user(A's link)": Operation(follow_link, (OK, OK, OK, OK, OK)),  # a valid link lets anyone in
-    "membership.update_role(A)": Operation(set_role, (F, NF, F, F, OK)),
-    "membership.remove_participant(A)": Operation(remove_participant, (F, NF, F, OK, OK)),
+    "invites.list_invites(A)": Operation(list_invites, (F, NF, F, OK, OK, NF), reads_only=True, scopes=ADM),
+    "invites.revoke_invite(A)": Operation(revoke_invite, (F, NF, F, OK, OK, NF), scopes=ADM),
+    # a valid link lets anyone in, but not a bot: a room's moderators add bots
+    "invites.accept_as_user(A's link)": Operation(follow_link, (OK, OK, OK, OK, OK, F), scopes=W),
+    "membership.update_role(A)": Operation(set_role, (F, NF, F, F, OK, NF), scopes=ADM),
+    "membership.remove_participant(A)": Operation(remove_participant, (F, NF, F, OK, OK, NF), scopes=ADM),
     "membership.list_removed_participants(A)": Operation(
-        list_removed, (F, NF, F, OK, OK), prepare=owner_removes_the_victim
+        list_removed, (F, NF, F, OK, OK, NF), prepare=owner_removes_the_victim, scopes=ADM
     ),
-    "membership.readmit(A)": Operation(readmit, (F, NF, F, OK, OK), prepare=moderator_removes_the_victim),
+    "membership.readmit(A)": Operation(
+        readmit, (F, NF, F, OK, OK, NF), prepare=moderator_removes_the_victim, scopes=ADM
+    ),
     "membership.readmit(A, removed by an owner)": Operation(
-        readmit, (F, NF, F, F, OK), prepare=owner_removes_the_victim
+        readmit, (F, NF, F, F, OK, NF), prepare=owner_removes_the_victim, scopes=ADM
     ),
-    "room_settings.update(A, name)": Operation(rename_a, (F, NF, F, F, OK)),
-    "rooms.delete_room(A)": Operation(delete_room_a, (F, NF, F, F, OK)),
-    "room_settings.update(A, options)": Operation(set_options, (F, NF, F, F, OK)),
-    "ai_settings.get_ai_settings(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK), reads_only=True),
-    "room_settings.update(A, AI)": Operation(ai_settings_update, (F, NF, F, F, OK)),
-    "ai_settings.list_ai_usage(A)": Operation(ai_settings_usage, (F, NF, F, F, OK), reads_only=True),
-    "ai.start_reply(A)": Operation(ai_start, (OK, NF, OK, OK, OK)),
+    "room_settings.update(A, name)": Operation(rename_a, (F, NF, F, F, OK, NF), scopes=ADM),
+    "rooms.delete_room(A)": Operation(delete_room_a, (F, NF, F, F, OK, NF), scopes=ADM),
+    "room_settings.update(A, options)": Operation(set_options, (F, NF, F, F, OK, NF), scopes=ADM),
+    "ai_settings.get_ai_settings(A)": Operation(ai_settings_view, (OK, NF, OK, OK, OK, NF), reads_only=True, scopes=R),
+    "room_settings.update(A, AI)": Operation(ai_settings_update, (F, NF, F, F, OK, NF), scopes=ADM),
+    "ai_settings.list_ai_usage(A)": Operation(ai_settings_usage, (F, NF, F, F, OK, NF), reads_only=True, scopes=ADM),
+    "ai.start_reply(A)": Operation(ai_start, (OK, NF, OK, OK, OK, NF), scopes=AI),
     "ai.start_reply(A, guests may not use the AI)": Operation(
-        ai_start, (F, NF, OK, OK, OK), prepare=forbid_guests_the_ai
+        ai_start, (F, NF, OK, OK, OK, NF), prepare=forbid_guests_the_ai, scopes=AI
     ),
-    "ai.stop_reply(A)": Operation(ai_stop, (OK, NF, OK, OK, OK), reads_only=True),
+    "ai.stop_reply(A)": Operation(ai_stop, (OK, NF, OK, OK, OK, NF), reads_only=True, scopes=AI),
     # anyone in the room may stop a reply, guests too, even where they may not ask the AI
     "ai.stop_reply(A, guests may not use the AI)": Operation(
-        ai_stop, (OK, NF, OK, OK, OK), prepare=forbid_guests_the_ai
+        ai_stop, (OK, NF, OK, OK, OK, NF), prepare=forbid_guests_the_ai, scopes=AI
     ),
-    "ai.regenerate_reply(A)": Operation(ai_regenerate, (OK, NF, OK, OK, OK)),
-    "rooms.get_room_access(B, public)": Operation(access_b, (NF, OK, OK, OK, OK), reads_only=True),
-    "chat.list_messages(B, public)": Operation(history_b, (NF, OK, OK, OK, OK), reads_only=True),
-    "membership.join(B, public)": Operation(join_b, (NF, OK, OK, OK, OK)),
-    "chat.post_message(B, public, not joined)": Operation(post_b, (NF, OK, F, F, F)),
-    "rooms.create_room": Operation(create_room, (F, OK, OK, OK, OK)),
-    "rooms.lobby": Operation(lobby, (OK, OK, OK, OK, OK)),  # its own world: B among the 100 newest public rooms
-    "accounts.sign_up_guest": Operation(sign_up_guest, (OK, F, F, F, F)),
-    "accounts.change_password": Operation(change_password, (F, OK, OK, OK, OK)),
-    "accounts.change_display_name": Operation(change_display_name, (F, OK, OK, OK, OK)),
+    "ai.regenerate_reply(A)": Operation(ai_regenerate, (OK, NF, OK, OK, OK, NF), scopes=AI),
+    # a bot sees only the rooms it was added to, public ones too
+    "rooms.get_room_access(B, public)": Operation(access_b, (NF, OK, OK, OK, OK, NF), reads_only=True, scopes=R),
+    "chat.list_messages(B, public)": Operation(history_b, (NF, OK, OK, OK, OK, NF), reads_only=True, scopes=R),
+    "membership.join(B, public)": Operation(join_b, (NF, OK, OK, OK, OK, NF), scopes=W),
+    "chat.post_message(B, public, not joined)": Operation(post_b, (NF, OK, F, F, F, NF), scopes=W),
+    "rooms.create_room": Operation(create_room, (F, OK, OK, OK, OK, F), scopes=W),
+    # its own world: B among the 100 newest public rooms
+    "rooms.lobby": Operation(lobby, (OK, OK, OK, OK, OK, OK), scopes=R),
+    "accounts.sign_up_guest": Operation(sign_up_guest, (OK, F, F, F, F, F)),
+    "accounts.change_password": Operation(change_password, (F, OK, OK, OK, OK, F)),  # at a browser only
+    "accounts.change_display_name": Operation(change_display_name, (F, OK, OK, OK, OK, OK), scopes=ADM),
 }
 
-CELLS = [pytest.param(name, role, id=f"{name}-as-{role}") for name in OPERATIONS for role in ROLES]
+CELLS = [pytest.param(name, role, id=f"{name}-as-{role}") for name in OPERATIONS for role in (*ROLES, *TOKEN_ROLES)]
+
+
+def acting(w: World, op: Operation, role: str) -> tuple[Actor, str, object]:
+    """The cell's actor, the role whose participant and message it uses, and the outcome expected."""
+    if role not in TOKEN_ROLES:
+        return w.actors[role], role, op.expected[ROLES.index(role)]
+    if not op.scopes:
+        scopes, expected = ALL_SCOPES, op.token_refusal
+    elif role == TOKEN_WITHOUT_SCOPE:
+        scopes, expected = ALL_SCOPES - {max(op.scopes, key=SCOPE_RANK.index)}, MissingScope
+    else:
+        scopes, expected = op.scopes, op.expected[ROLES.index(OWNER)]
+    return replace(w.users.owner, scopes=scopes, token_id=w.users.owner_token_id), OWNER, expected
 
 
 def _name(outcome) -> str:
@@ -602,7 +673,6 @@ def _name(outcome) -> str:
 @pytest.mark.parametrize(("operation", "role"), CELLS)
 async def test_cell(backend: Backend, operation: str, role: str) -> None:
     op = OPERATIONS[operation]
-    expected = op.expected[ROLES.index(role)]
     cell = f"{operation} as {role}"
     if op.reads_only:  # a fresh world per cell only where a cell may change it
         if backend.reading_world is None:
@@ -610,12 +680,13 @@ async def test_cell(backend: Backend, operation: str, role: str) -> None:
         w = backend.reading_world
     else:
         w = await build_world(backend)
+    me, as_role, expected = acting(w, op, role)
     try:
         if op.prepare is not None:
             await op.prepare(w)
         before = snapshot(w) if expected != OK or op.reads_only else None
         try:
-            await op.run(w, w.actors[role], role)
+            await op.run(w, me, as_role)
             got, why = OK, ""
         except DomainError as error:
             got, why = type(error), f" ({error.message})"
@@ -654,6 +725,8 @@ ANONYMOUS_ENTRY_POINTS = {
     (Invites, "get_invite_preview"),
     (Invites, "accept_as_guest"),  # takes the browser's guest Actor when there is one
     (AiReplies, "wait_until_answered"),  # returns nothing: a wait for a room's reply to end (shutdown, tests)
+    (ApiTokens, "authenticate_token"),
+    (ApiTokens, "operator_acts_as"),  # the command line's: whoever runs the server
 }
 
 
@@ -661,7 +734,18 @@ def test_only_token_and_form_operations_work_without_an_actor() -> None:
     """Every public domain operation takes an Actor first, except the known anonymous entry points.
     A new operation without an Actor must be added to ANONYMOUS_ENTRY_POINTS (and to the matrix)."""
     without_actor = set()
-    for service in (Accounts, Rooms, Membership, Chat, Invites, AiReplies, AiSettings, RoomSettings, LiveRooms):
+    for service in (
+        Accounts,
+        Rooms,
+        Membership,
+        Chat,
+        Invites,
+        AiReplies,
+        AiSettings,
+        RoomSettings,
+        LiveRooms,
+        ApiTokens,
+    ):
         for name, function in inspect.getmembers(service, inspect.iscoroutinefunction):
             if name.startswith("_"):
                 continue

@@ -23,6 +23,31 @@ class SqlUsers:
         insert_new(self.s, row, "users.username")
         return user_from_row(row)
 
+    def add_bot(self, *, username: str, display_name: str, owner_id: int, now: datetime) -> User:
+        # No password can match "!": argon2 refuses it as a hash, and sign-in refuses bots before that.
+        row = UserRow(
+            username=username,
+            display_name=display_name,
+            password_hash="!",  # noqa: S106 (not a password: the mark of an account without one)
+            created_at=now,
+            updated_at=now,
+            bot_owner_id=owner_id,
+        )
+        insert_new(self.s, row, "users.username")
+        return user_from_row(row)
+
+    def get(self, user_id: int) -> User | None:
+        row = self.s.get(UserRow, user_id)
+        return user_from_row(row) if row else None
+
+    def by_username(self, username: str) -> User | None:
+        row = self.s.execute(select(UserRow).where(col(UserRow.username) == username)).scalars().first()
+        return user_from_row(row) if row else None
+
+    def bots_of(self, owner_id: int) -> list[User]:
+        stmt = select(UserRow).where(col(UserRow.bot_owner_id) == owner_id).order_by(col(UserRow.id))
+        return [user_from_row(row) for row in self.s.execute(stmt).scalars()]
+
     def credentials_by_username(self, username: str) -> UserCredentials | None:
         row = self.s.execute(select(UserRow).where(col(UserRow.username) == username)).scalars().first()
         return UserCredentials(user=user_from_row(row), password_hash=row.password_hash) if row else None

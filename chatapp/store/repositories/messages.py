@@ -29,6 +29,7 @@ _MESSAGE_COLUMNS = select(
     col(MessageRow.created_at),
     col(MessageRow.status),
     col(MessageRow.edited_at),
+    col(MessageRow.client_message_id),
 ).join(ParticipantRow, col(ParticipantRow.id) == col(MessageRow.participant_id))
 _MESSAGE_COLUMNS = _MESSAGE_COLUMNS.where(col(MessageRow.deleted_at).is_(None))  # deleted messages are never shown
 _ROOM_ID: BindParameter[int] = bindparam("room_id")
@@ -56,7 +57,7 @@ _DELETED_SINCE = select(col(MessageRow.id)).where(_IN_ROOM, col(MessageRow.delet
 
 
 def _message_from_columns(row: Sequence[Any]) -> Message:
-    message_id, room_id, participant_id, author_name, author_kind, body, created_at, status, edited_at = row
+    message_id, room_id, participant_id, author_name, author_kind, body, created_at, status, edited_at, client_id = row
     return Message(
         id=message_id,
         room_id=room_id,
@@ -67,6 +68,7 @@ def _message_from_columns(row: Sequence[Any]) -> Message:
         created_at=aware(created_at),
         status=MessageStatus(status or MessageStatus.COMPLETE),
         edited_at=aware(edited_at) if edited_at else None,
+        client_message_id=client_id,
     )
 
 
@@ -123,6 +125,7 @@ class SqlMessages:
             author_kind=author.kind,
             body=body,
             created_at=now,
+            client_message_id=client_message_id,
         )
 
     def add_reply(self, *, room_id: int, participant_id: int, body: str, now: datetime, record: ReplyRecord) -> Message:
@@ -152,6 +155,16 @@ class SqlMessages:
         row.prompt_tokens = record.prompt_tokens
         row.completion_tokens = record.completion_tokens
         row.latency_ms = record.latency_ms
+        self.s.add(row)
+        self.s.flush()
+        return message_from_row(row, load(self.s, ParticipantRow, row.participant_id))
+
+    def edit(self, message_id: int, *, body: str, now: datetime) -> Message | None:
+        """Replace a message's text (None when it was deleted meanwhile: it stays deleted)."""
+        row = self.s.get(MessageRow, message_id)
+        if row is None or row.deleted_at is not None:
+            return None
+        row.body, row.edited_at = body, now
         self.s.add(row)
         self.s.flush()
         return message_from_row(row, load(self.s, ParticipantRow, row.participant_id))

@@ -66,7 +66,11 @@ def table_of(model: type[SQLModel]) -> Table:
 def user_from_row(row: UserRow) -> User:
     """The domain user of a users row."""
     return User(
-        id=saved_id(row.id), username=row.username, display_name=row.display_name, created_at=aware(row.created_at)
+        id=saved_id(row.id),
+        username=row.username,
+        display_name=row.display_name,
+        created_at=aware(row.created_at),
+        bot_owner_id=row.bot_owner_id,
     )
 
 
@@ -114,6 +118,7 @@ def message_from_row(row: MessageRow, author: ParticipantRow) -> Message:
         created_at=aware(row.created_at),
         status=MessageStatus(row.status or MessageStatus.COMPLETE),
         edited_at=aware(row.edited_at) if row.edited_at else None,
+        client_message_id=row.client_message_id,
     )
 
 

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from chatapp.domain.ports import (
     AiUsageRepo,
+    ApiTokensRepo,
     GuestsRepo,
     InvitesRepo,
     MessagesRepo,
@@ -22,6 +23,7 @@ from chatapp.store.repositories.invites import SqlInvites
 from chatapp.store.repositories.messages import SqlMessages
 from chatapp.store.repositories.participants import SqlParticipants
 from chatapp.store.repositories.rooms import SqlRooms
+from chatapp.store.repositories.tokens import SqlApiTokens
 from chatapp.store.repositories.usage import SqlAiUsage
 
 
@@ -39,6 +41,7 @@ class SqlUnitOfWork:
         self.ai_usage: AiUsageRepo = SqlAiUsage(session)
         self.guests: GuestsRepo = SqlGuests(session)
         self.invites: InvitesRepo = SqlInvites(session)
+        self.api_tokens: ApiTokensRepo = SqlApiTokens(session)
 
 
 if TYPE_CHECKING:

@@ -1,0 +1,73 @@
+"""Account settings' tokens and bots through simulated users: make a token, see it once, use it, revoke it."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatapp.domain.models import Scope
+from tests.domain.helpers import PASSWORD
+from tests.pages.conftest import signed_up
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+async def alice_actor(runtime):
+    session = await runtime.services.accounts.sign_in(username="alice", password=PASSWORD)
+    return await runtime.services.accounts.authenticate(session.token)
+
+
+def shown_token(user) -> str:
+    with user:
+        (field,) = user.find("New token").elements
+        return field.value
+
+
+async def test_a_token_is_made_shown_once_works_and_is_revoked(app) -> None:
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await alice.open("/account")
+    await alice.should_see("Personal access tokens")
+    await alice.should_see("No tokens yet.")
+    alice.find("Token name").type("deploy script")
+    alice.find("Ask the AI").click()
+    alice.find("Create token").click()
+    await alice.should_see("Copy the token now: it is shown only once.")
+    value = shown_token(alice)
+    actor = await runtime.services.tokens.authenticate_token(value)
+    assert actor is not None and actor.username == "alice"
+    assert actor.scopes == frozenset({Scope.READ, Scope.WRITE, Scope.AI})
+    await alice.should_see("deploy script · mine")
+
+    await alice.open("/account")  # shown once: a new visit lists it without its value
+    await alice.should_see("deploy script · mine")
+    await alice.should_not_see("Copy the token now")
+    alice.find("Revoke").click()
+    await alice.should_see("Token 'deploy script' revoked.")
+    assert await runtime.services.tokens.authenticate_token(value) is None
+
+
+async def test_a_nameless_token_is_refused_clearly(app) -> None:
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await alice.open("/account")
+    alice.find("Create token").click()
+    await alice.should_see("Give the token a name (what it is for).")
+    assert await runtime.services.tokens.list_tokens(await alice_actor(runtime)) == []
+
+
+async def test_a_bot_is_made_and_given_a_token(app) -> None:
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await alice.open("/account")
+    alice.find("Bot username").type("deploybot")
+    alice.find("Bot display name").type("Deploy Bot")
+    alice.find("Create bot").click()
+    await alice.should_see("Deploy Bot (@deploybot) · bot")
+    alice.find("Token for").click()
+    alice.find("Bot @deploybot").click()
+    alice.find("Token name").type("bot token")
+    alice.find("Create token").click()
+    await alice.should_see("Copy the token now: it is shown only once.")
+    actor = await runtime.services.tokens.authenticate_token(shown_token(alice))
+    assert actor is not None and actor.is_bot and actor.username == "deploybot"
+    await alice.should_see("bot token · bot @deploybot")
