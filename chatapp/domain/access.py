@@ -35,6 +35,14 @@ def require_browser(actor: Actor, refusal: str = "Sign in with a browser to do t
         raise Forbidden(refusal)
 
 
+def lock_room(uow: UnitOfWork, room_id: int) -> None:
+    """Take the room's lock before changing its people or settings; NotFound for an id no room can have
+    (it would not even fit the column)."""
+    if not is_valid_id(room_id):
+        raise NotFound("Room not found.")
+    uow.rooms.lock(room_id)
+
+
 def room_access(uow: UnitOfWork, actor: Actor, room_id: int, *, scope: Scope) -> RoomAccess:
     """What the actor may do in the room; NotFound for a room they may not see (a bot sees only the
     rooms it was added to)."""

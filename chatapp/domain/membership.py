@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from chatapp.domain.access import require_member, require_moderator, room_access, target_participant
+from chatapp.domain.access import lock_room, require_member, require_moderator, room_access, target_participant
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import Event, ParticipantRemoved, ParticipantsChanged, room_topic
 from chatapp.domain.models import Actor, Participant, ParticipantKind, ParticipantState, Role, Scope
@@ -60,7 +60,7 @@ class Membership:
         or was removed comes back. The bot then sees this room, and only the rooms it was added to."""
 
         def work(uow: UnitOfWork) -> tuple[Participant, bool]:
-            uow.rooms.lock(room_id)
+            lock_room(uow, room_id)
             require_moderator(uow, actor, room_id)
             bot = uow.users.by_username(one_line(bot_username).lower()) if isinstance(bot_username, str) else None
             if bot is None or not bot.is_bot:
@@ -105,7 +105,7 @@ class Membership:
             raise ValidationError({"role": "Choose owner, moderator or member."}) from None
 
         def work(uow: UnitOfWork) -> Participant:
-            uow.rooms.lock(room_id)
+            lock_room(uow, room_id)
             me = require_moderator(uow, actor, room_id).member
             target = target_participant(uow, room_id, participant_id)
             if me.role is not Role.OWNER and not (target.role is Role.GUEST and wanted is Role.MEMBER):
@@ -128,7 +128,7 @@ class Membership:
         the AI (switch it off)."""
 
         def work(uow: UnitOfWork) -> Removal:
-            uow.rooms.lock(room_id)
+            lock_room(uow, room_id)
             me = require_moderator(uow, actor, room_id).member
             # leaving does not dodge removal
             target = target_participant(
@@ -160,7 +160,7 @@ class Membership:
         owner removed."""
 
         def work(uow: UnitOfWork) -> Participant:
-            uow.rooms.lock(room_id)
+            lock_room(uow, room_id)
             me = require_moderator(uow, actor, room_id).member
             removed = (ParticipantState.REMOVED,)
             missing = "That person was not removed from this room."
@@ -184,7 +184,7 @@ class Membership:
         role); the last owner must hand over first."""
 
         def work(uow: UnitOfWork) -> Participant:
-            uow.rooms.lock(room_id)
+            lock_room(uow, room_id)
             me = require_member(uow, actor, room_id, scope=Scope.WRITE).member
             if me.role is Role.OWNER and uow.participants.count_owners(room_id) <= 1:
                 raise Conflict(

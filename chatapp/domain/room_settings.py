@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from chatapp.domain.access import require_owner
+from chatapp.domain.access import lock_room, require_owner
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.errors import ValidationError
 from chatapp.domain.events import RoomSettingsChanged, room_topic
@@ -59,7 +59,7 @@ class RoomSettings:
         wanted = self._validate(changes)
 
         def work(uow: UnitOfWork) -> tuple[Room, bool]:
-            uow.rooms.lock(room_id)  # two owners saving at once: each change is made on the other's
+            lock_room(uow, room_id)  # two owners saving at once: each change is made on the other's
             room = require_owner(uow, actor, room_id).room
             saved = [
                 _save_details(uow, room, wanted.details),

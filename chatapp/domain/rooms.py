@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from chatapp.domain.access import require_owner, require_scope, room_access
+from chatapp.domain.access import lock_room, require_owner, require_scope, room_access
 from chatapp.domain.errors import Forbidden, ValidationError
 from chatapp.domain.events import RoomDeleted, room_topic
 from chatapp.domain.models import (
@@ -130,7 +130,7 @@ class Rooms:
         must be the room's name (typed, so that a slip cannot do it). Every open tab of it leaves."""
 
         def work(uow: UnitOfWork) -> None:
-            uow.rooms.lock(room_id)
+            lock_room(uow, room_id)
             room = require_owner(uow, actor, room_id).room
             if one_line(confirm_name) != room.name:
                 raise ValidationError({"confirm_name": "Type the room's name exactly to delete it."})

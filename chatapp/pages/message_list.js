@@ -38,10 +38,13 @@ export default {
             <span v-if="m.kind === 'ai'" class="chat-badge" title="Written by the AI, not a person">AI</span>
             <span v-else-if="m.kind === 'guest'" class="chat-badge chat-badge-guest"
                   title="A guest: joined by an invite link, without an account">guest</span>
+            <span v-else-if="m.kind === 'bot'" class="chat-badge chat-badge-bot"
+                  title="A bot: an account a program acts for, through the API">bot</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
             <template v-if="!(ai && ai.replaces === m.id)">
               <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>
-              <span v-if="m.edited" class="chat-status" :title="'Regenerated ' + fullTime(m.edited)">regenerated</span>
+              <span v-if="m.edited" class="chat-status"
+                    :title="(m.kind === 'ai' ? 'Regenerated ' : 'Edited ') + fullTime(m.edited)">{{ m.kind === 'ai' ? 'regenerated' : 'edited' }}</span>
             </template>
           </header>
           <template v-if="ai && ai.replaces === m.id">

@@ -37,6 +37,7 @@ CSS = """
 .chat-badge { font-size: 0.7rem; font-weight: 600; padding: 0 0.35rem; border-radius: 0.25rem;
   background: rgba(25, 118, 210, 0.14); color: inherit; letter-spacing: 0.03em; }
 .chat-badge-guest { background: rgba(217, 119, 6, 0.2); }
+.chat-badge-bot { background: rgba(14, 116, 144, 0.2); }
 .chat-time { font-size: .75rem; opacity: .65; }
 .chat-body { overflow-wrap: anywhere; line-height: 1.45; }
 .chat-body p { margin: 0 0 .25rem 0; }
