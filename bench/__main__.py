@@ -1,7 +1,7 @@
 """The whole benchmark suite: `python -m bench` runs every scenario and prints their tables.
 
 Each scenario is also a command of its own (python -m bench.fanout, .memory, .writes, .history,
-.startup, .ai_stream) with options; docs/BENCHMARKS.md holds the results and the machine they ran on.
+.startup, .ai_stream, .socket_fanout) with options; docs/BENCHMARKS.md holds the results and the machine they ran on.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime
 import os
 import sys
 
-from bench import ai_stream, fanout, history, machine, memory, startup, writes
+from bench import ai_stream, fanout, history, machine, memory, socket_fanout, startup, writes
 
 SCENARIOS = [
     ("Start-up: seconds until pages are served", startup.main, []),
@@ -24,6 +24,11 @@ SCENARIOS = [
     ("d. History: open and page back through 1,000,000 messages (server-side)", history.main, []),
     ("e. Writes: 20 concurrent posters, saved and delivered", writes.main, []),
     ("f. AI streaming: a 500-token reply at 50 tokens/s to N live clients", ai_stream.main, []),
+    (
+        "g. Room socket: one message to N Phoenix clients vs a bare Starlette WebSocket; posts by 20 bots",
+        socket_fanout.main,
+        [],
+    ),
 ]
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import itertools
 import json
 import statistics
 import subprocess
@@ -41,12 +43,24 @@ class Watcher:
         self.waiting: dict[str, asyncio.Future[float]] = {}
         self.counted: set[str] = set()
         self.reader = asyncio.get_running_loop().create_task(self._read())
+        self.heart = asyncio.get_running_loop().create_task(self._beat())
+
+    async def _beat(self) -> None:
+        """A heartbeat every 30 s, as phoenix.js sends (the server closes a socket silent for 60 s)."""
+        with contextlib.suppress(websockets.ConnectionClosed):
+            for number in itertools.count():
+                await asyncio.sleep(30)
+                await self.ws.send(json.dumps([None, f"hb{number}", "phoenix", "heartbeat", {}]))
 
     def expect(self, marker: str) -> asyncio.Future[float]:
         future = self.waiting[marker] = asyncio.get_running_loop().create_future()
         return future
 
     async def _read(self) -> None:
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await self._read_frames()
+
+    async def _read_frames(self) -> None:
         async for text in self.ws:
             for marker, future in list(self.waiting.items()):
                 if marker in text and not future.done():
@@ -101,8 +115,8 @@ async def chatapp_fanout(base: str, token: str, clients: int, rounds: int) -> li
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(base_url=base, headers=headers) as http:
         room_id = await make_room(http, f"socket fan-out {clients}")
-        sockets = [await joined_socket(base, token, room_id) for _ in range(clients)]
-        watchers = [Watcher(ws) for ws in sockets]
+        watchers = [Watcher(await joined_socket(base, token, room_id)) for _ in range(clients)]  # each reads at once
+        sockets = [watcher.ws for watcher in watchers]
         await asyncio.sleep(1)
 
         async def send(marker: str) -> None:
@@ -157,17 +171,18 @@ async def bot_posts(base: str, token: str, bots: int, messages: int) -> float:
         for number in range(bots):
             bot = await http.post("/api/v1/bots", json={"username": f"bot{number}", "display_name": f"Bot {number}"})
             made = await http.post(
-                "/api/v1/tokens", json={"name": "b", "scopes": ["write"], "bot_id": bot.json()["id"]}
+                "/api/v1/tokens", json={"name": "b", "scopes": ["read", "write"], "bot_id": bot.json()["id"]}
             )
             await http.post(f"/api/v1/rooms/{room_id}/bots", json={"username": f"bot{number}"})
             tokens.append(made.json()["value"])
         watcher = Watcher(await joined_socket(base, token, room_id))
-        sockets = [await joined_socket(base, bot_token, room_id) for bot_token in tokens]
+        bots_reading = [Watcher(await joined_socket(base, bot_token, room_id)) for bot_token in tokens]
+        sockets = [bot.ws for bot in bots_reading]
         await asyncio.sleep(1)
 
         async def post_all(number: int, ws: websockets.ClientConnection) -> None:
             for i in range(messages):
-                push = [f"{number}", f"p{i}", f"room:{room_id}", "post", {"body": f"w-{number}.{i}-end"}]
+                push = ["1", f"p{i}", f"room:{room_id}", "post", {"body": f"w-{number}.{i}-end"}]  # its join_ref
                 await ws.send(json.dumps(push))
 
         started = time.monotonic()
@@ -180,7 +195,8 @@ async def bot_posts(base: str, token: str, bots: int, messages: int) -> float:
         return len(watcher.counted) / took
 
 
-def run(clients_list: list[int], rounds: int, bots: int) -> tuple[list[dict], dict]:
+def run(clients_list: list[int], rounds: int, bots: int, messages: int = 100) -> tuple[list[dict], dict]:
+    """Both fan-outs for each N (a fresh chatapp data dir per N), then the bots' posts against the UI's."""
     rows = []
     for clients in clients_list:
         with tempfile.TemporaryDirectory() as tmp:
@@ -202,8 +218,8 @@ def run(clients_list: list[int], rounds: int, bots: int) -> tuple[list[dict], di
             "CHATAPP_SOCKET_FRAMES_BURST": "1000",
         }
         with server(["-m", "chatapp"], env) as running:
-            socket_rate = asyncio.run(bot_posts(running.base, token, bots, 100))
-    ui = writes.run(bots, 100)
+            socket_rate = asyncio.run(bot_posts(running.base, token, bots, messages))
+    ui = writes.run(bots, messages)
     return rows, {"bots": bots, "socket_per_second": socket_rate, "ui_per_second": ui["per_second"]}
 
 

@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import fanout, machine, memory, writes
+from bench import fanout, machine, memory, socket_fanout, writes
 from tests.timing import LIVENESS_S
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -33,6 +33,12 @@ def test_writes_tool_counts_every_message_on_both_servers():
     assert row["posters"] == 2 and row["messages"] == 6
     assert 0 < row["send_seconds"] <= row["seconds"] < LIVENESS_S
     assert row["per_second"] > 0 and row["bare_per_second"] > 0
+
+
+def test_socket_tool_measures_both_servers_and_the_bots_posts():
+    rows, posts = socket_fanout.run([2], rounds=1, bots=2, messages=3)
+    assert rows[0]["clients"] == 2 and 0 < max(rows[0]["app"]) < LIVENESS_S and 0 < max(rows[0]["bare"]) < LIVENESS_S
+    assert posts["bots"] == 2 and posts["socket_per_second"] > 0 and posts["ui_per_second"] > 0
 
 
 def test_machine_line_names_the_cpu_and_a_calibration_time():
