@@ -10,12 +10,12 @@ from chatapp.api.auth import current_actor, services_of
 from chatapp.api.schemas import AiReplyOut, MessageCreate, MessageEdit, MessageOut, MessagePageOut, StopOut
 from chatapp.domain.models import Actor
 
-router = APIRouter(tags=["messages"])
+router = APIRouter()
 Caller = Annotated[Actor, Depends(current_actor)]
 Position = Annotated[int | None, Query(ge=0, description="A message id")]
 
 
-@router.get("/rooms/{room_id}/messages", summary="A page of messages, oldest first")
+@router.get("/rooms/{room_id}/messages", tags=["messages"], summary="A page of messages, oldest first")
 async def list_messages(
     request: Request,
     actor: Caller,
@@ -30,7 +30,7 @@ async def list_messages(
     return MessagePageOut.of(page)
 
 
-@router.post("/rooms/{room_id}/messages", status_code=201, summary="Post a message")
+@router.post("/rooms/{room_id}/messages", tags=["messages"], status_code=201, summary="Post a message")
 async def post_message(request: Request, actor: Caller, room_id: int, body: MessageCreate) -> MessageOut:
     """With a `client_message_id`, a retry gets the same answer, the first message, and nothing is saved
     or sent to the room again (as Stripe's idempotency keys: the same response for the same request)."""
@@ -38,14 +38,14 @@ async def post_message(request: Request, actor: Caller, room_id: int, body: Mess
     return MessageOut.of(await chat.post_message(actor, room_id, body.body, client_message_id=body.client_message_id))
 
 
-@router.patch("/rooms/{room_id}/messages/{message_id}", summary="Edit my message")
+@router.patch("/rooms/{room_id}/messages/{message_id}", tags=["messages"], summary="Edit my message")
 async def update_message(
     request: Request, actor: Caller, room_id: int, message_id: int, body: MessageEdit
 ) -> MessageOut:
     return MessageOut.of(await services_of(request).chat.update_message(actor, room_id, message_id, body.body))
 
 
-@router.delete("/rooms/{room_id}/messages/{message_id}", status_code=204, summary="Delete a message")
+@router.delete("/rooms/{room_id}/messages/{message_id}", tags=["messages"], status_code=204, summary="Delete a message")
 async def delete_message(request: Request, actor: Caller, room_id: int, message_id: int) -> Response:
     """Mine; owners and moderators (with the admin scope) delete anyone's."""
     await services_of(request).chat.delete_message(actor, room_id, message_id)

@@ -36,7 +36,7 @@ class AccountTokens:
         ui.label("For scripts, bots and other clients: the REST API (/api/v1/docs) and the room socket.").classes(
             "text-sm opacity-70"
         )
-        self._name = ui.input("Token name", placeholder="e.g. deploy script").props("outlined dense")
+        self._name = ui.input("Token name", placeholder="e.g. deploy script").props("outlined dense").classes("w-full")
         self._scopes = {
             scope: ui.checkbox(label, value=scope in (Scope.READ, Scope.WRITE)) for scope, label in SCOPE_LABELS.items()
         }
