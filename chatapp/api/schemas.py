@@ -4,27 +4,32 @@ refuse unknown fields; every response is built from a domain object by its `of` 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from chatapp.domain.ai_models import ReplyInProgress
 from chatapp.domain.models import (
     Actor,
     ApiToken,
-    Invite,
-    Message,
     MessagePage,
-    Participant,
     Room,
     RoomAccess,
     RoomSummary,
-    User,
 )
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    """A response read from a domain object's attributes of the same names (enums give their values)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    @classmethod
+    def of(cls, value: object) -> Self:
+        return cls.model_validate(value)
 
 
 class ErrorDetail(BaseModel):
@@ -39,22 +44,12 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
-class UserOut(BaseModel):
+class UserOut(Out):
     id: int
     username: str
     display_name: str
     is_bot: bool
     bot_owner_id: int | None
-
-    @classmethod
-    def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id,
-            username=user.username,
-            display_name=user.display_name,
-            is_bot=user.is_bot,
-            bot_owner_id=user.bot_owner_id,
-        )
 
 
 class MeOut(BaseModel):
@@ -139,24 +134,13 @@ class RoomDelete(Request):
     confirm_name: str = Field(description="The room's name, as a check")
 
 
-class ParticipantOut(BaseModel):
+class ParticipantOut(Out):
     id: int
     kind: str = Field(description="user, guest, bot or ai")
     display_name: str
     role: str
     state: str
     joined_at: datetime
-
-    @classmethod
-    def of(cls, participant: Participant) -> ParticipantOut:
-        return cls(
-            id=participant.id,
-            kind=participant.kind.value,
-            display_name=participant.display_name,
-            role=participant.role.value,
-            state=participant.state.value,
-            joined_at=participant.joined_at,
-        )
 
 
 class BotAdd(Request):
@@ -167,7 +151,7 @@ class RoleChange(Request):
     role: str = Field(description="owner, moderator or member")
 
 
-class MessageOut(BaseModel):
+class MessageOut(Out):
     id: int
     room_id: int
     participant_id: int
@@ -178,21 +162,6 @@ class MessageOut(BaseModel):
     status: str = Field(description="complete; an AI reply may be stopped or failed")
     edited_at: datetime | None
     client_message_id: str | None
-
-    @classmethod
-    def of(cls, message: Message) -> MessageOut:
-        return cls(
-            id=message.id,
-            room_id=message.room_id,
-            participant_id=message.participant_id,
-            author_name=message.author_name,
-            author_kind=message.author_kind.value,
-            body=message.body,
-            created_at=message.created_at,
-            status=message.status.value,
-            edited_at=message.edited_at,
-            client_message_id=message.client_message_id,
-        )
 
 
 class MessagePageOut(BaseModel):
@@ -218,15 +187,11 @@ class MessageEdit(Request):
     body: str
 
 
-class AiReplyOut(BaseModel):
+class AiReplyOut(Out):
     reply_id: str
     room_id: int
     text: str = Field(description="The reply so far")
     replaces_id: int | None
-
-    @classmethod
-    def of(cls, reply: ReplyInProgress) -> AiReplyOut:
-        return cls(reply_id=reply.reply_id, room_id=reply.room_id, text=reply.text, replaces_id=reply.replaces_id)
 
 
 class StopOut(BaseModel):
@@ -238,7 +203,7 @@ class InviteCreate(Request):
     max_uses: int | None = None
 
 
-class InviteOut(BaseModel):
+class InviteOut(Out):
     id: int
     created_by_name: str
     created_at: datetime
@@ -246,11 +211,6 @@ class InviteOut(BaseModel):
     max_uses: int | None
     uses: int
     revoked_at: datetime | None
-
-    @classmethod
-    def of(cls, invite: Invite) -> InviteOut:
-        values: dict[str, Any] = {name: getattr(invite, name) for name in cls.model_fields}
-        return cls(**values)
 
 
 class NewInviteOut(BaseModel):
