@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatapp.app import Runtime, build_runtime, migrate_database
-from chatapp.config import Settings
-from tests.browser.conftest import RunningApp, start_app, stop_app
+from chatapp.app import Runtime
+from tests.api.conftest import running_server
+from tests.browser.conftest import RunningApp
 from tests.domain.helpers import sign_up
 from tests.timing import LIVENESS_S
 
@@ -22,13 +22,8 @@ BOT = Path(__file__).resolve().parent.parent.parent / "examples" / "dice_bot.py"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[RunningApp, Runtime]]:
-    data_dir = tmp_path / "data"
-    app = start_app(data_dir)
-    runtime = build_runtime(Settings(data_dir=data_dir))
-    migrate_database(runtime)
-    yield app, runtime
-    runtime.engine.dispose()
-    stop_app(app)
+    with running_server(tmp_path / "data") as running:
+        yield running
 
 
 async def test_the_example_bot_answers_a_command(server) -> None:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 import websockets
 
-from chatapp.app import Runtime, build_runtime, migrate_database
-from chatapp.config import Settings
+from chatapp.app import Runtime
 from chatapp.domain.models import Actor
-from tests.browser.conftest import RunningApp, start_app, stop_app
+from tests.api.conftest import running_server
+from tests.browser.conftest import RunningApp
 from tests.domain.helpers import sign_up
 from tests.timing import LIVENESS_S
 
@@ -24,13 +24,9 @@ from tests.timing import LIVENESS_S
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[RunningApp, Runtime]]:
     """A running server, and the services of its database (to set up people and tokens as the app would)."""
-    data_dir = tmp_path / "data"
-    app = start_app(data_dir, {"CHATAPP_SOCKET_IDLE_TIMEOUT": "3", "CHATAPP_SOCKET_MAX_FRAME_BYTES": "4096"})
-    runtime = build_runtime(Settings(data_dir=data_dir))
-    migrate_database(runtime)
-    yield app, runtime
-    runtime.engine.dispose()
-    stop_app(app)
+    limits = {"CHATAPP_SOCKET_IDLE_TIMEOUT": "3", "CHATAPP_SOCKET_MAX_FRAME_BYTES": "4096"}
+    with running_server(tmp_path / "data", limits) as running:
+        yield running
 
 
 def socket_url(app: RunningApp, **params: str) -> str:
@@ -289,19 +285,13 @@ async def test_presence_says_who_is_in_the_room_one_meta_per_connection(server) 
 
 
 async def test_the_access_log_never_shows_a_token(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
-    app = start_app(data_dir, {"CHATAPP_LOG_LEVEL": "info"})
-    runtime = build_runtime(Settings(data_dir=data_dir))
-    try:
+    with running_server(tmp_path / "data", {"CHATAPP_LOG_LEVEL": "info"}) as (app, runtime):
         alice, _ = await sign_up(runtime, "alice")
         token = await token_for(runtime, alice)
         async with websockets.connect(socket_url(app, token=token)) as ws:
             assert (await Client(ws).call("phoenix", "heartbeat", {}))["status"] == "ok"
         httpx.get(f"{app.base_url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
         httpx.get(f"{app.base_url}/api/v1/me?token={token}")
-    finally:
-        runtime.engine.dispose()
-        stop_app(app)
     port = app.base_url.rsplit(":", 1)[1]
     logged = (tmp_path / f"server-{port}.log").read_text()
     assert "/api/socket/websocket" in logged and "/api/v1/me" in logged  # the lines are there...
