@@ -16,6 +16,7 @@ from chatapp.config import Settings
 from chatapp.domain.accounts import Accounts
 from chatapp.domain.ai import AiReplies
 from chatapp.domain.ai_settings import AiSettings
+from chatapp.domain.bot_hooks import HookSettings, OutgoingHooks
 from chatapp.domain.chat import Chat
 from chatapp.domain.invites import InvitePolicy, Invites
 from chatapp.domain.limits import Limits, Rate, RateLimiter
@@ -27,11 +28,13 @@ from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import RoomLimits, Rooms, give_every_room_its_ai
 from chatapp.domain.services import Services
 from chatapp.domain.tokens import ApiTokens, TokenLimits
+from chatapp.domain.webhooks import IncomingWebhooks, WebhookLimits
 from chatapp.llm import LitellmClient
 from chatapp.store import migrate
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine, make_sqlite_file_private
 from chatapp.store.pubsub import InProcessPubSub
 from chatapp.store.repositories import SqlUnitOfWork
+from chatapp.webhook_http import HttpxHookSender
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,16 @@ def build_runtime(settings: Settings) -> Runtime:
     ai_settings = _ai_settings(settings, tx, pubsub, llm)
     ai = _ai_replies(settings, tx, pubsub, llm, ai_settings, limits)
     ai.subscribe()  # the AI hears of every message posted, and decides whether to answer
+    chat = Chat(
+        tx=tx,
+        pubsub=pubsub,
+        max_message_chars=settings.max_message_chars,
+        page_size=settings.page_size,
+        max_page_size=settings.max_page_size,
+        post_limit=limits.posts,
+    )
+    bot_hooks = _bot_hooks(settings, tx, pubsub, chat)
+    bot_hooks.subscribe()  # bots with an outgoing webhook hear of the messages meant for them
     services = Services(
         accounts=_accounts(settings, tx, pubsub, limits),
         invites=_invites(settings, tx, pubsub, limits),
@@ -70,14 +83,16 @@ def build_runtime(settings: Settings) -> Runtime:
         ),
         rooms=Rooms(tx=tx, pubsub=pubsub, limits=room_limits, ai_name=settings.ai_name, on_deleted=ai.drop_room),
         membership=Membership(tx=tx, pubsub=pubsub),
-        chat=Chat(
+        chat=chat,
+        webhooks=IncomingWebhooks(
             tx=tx,
             pubsub=pubsub,
-            max_message_chars=settings.max_message_chars,
-            page_size=settings.page_size,
-            max_page_size=settings.max_page_size,
+            chat=chat,
             post_limit=limits.posts,
+            limits=WebhookLimits(settings.webhooks_per_room),
+            reserved_names=reserved_names(settings),
         ),
+        bot_hooks=bot_hooks,
         ai=ai,
         ai_settings=ai_settings,
         room_settings=RoomSettings(tx=tx, pubsub=pubsub, limits=room_limits, ai=ai_settings),
@@ -171,6 +186,20 @@ def _ai_replies(
     )
 
 
+def _bot_hooks(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, chat: Chat) -> OutgoingHooks:
+    """Bots' outgoing webhooks, called over HTTP; their answers are posted through the chat."""
+    hook_settings = HookSettings(
+        timeout_s=settings.webhook_timeout,
+        attempts=settings.webhook_attempts,
+        backoff_s=settings.webhook_backoff,
+        max_in_flight=settings.webhook_max_in_flight,
+        max_waiting=settings.webhook_max_waiting,
+        deliveries_kept=settings.webhook_deliveries_kept,
+        allow_private_addresses=settings.webhook_allow_private,
+    )
+    return OutgoingHooks(tx=tx, pubsub=pubsub, sender=HttpxHookSender(), chat=chat, settings=hook_settings)
+
+
 def _room_limits(settings: Settings) -> RoomLimits:
     return RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars)
 
@@ -244,6 +273,7 @@ def run_web_app(settings: Settings) -> Runtime:
     app.add_middleware(DatabaseUnavailablePage, database_ok=runtime.services.database_ok)  # 503, not 500
     app.on_startup(tune_garbage_collector)
     app.on_startup(runtime.pubsub.start)
+    app.on_shutdown(runtime.services.bot_hooks.stop)  # calls of outgoing webhooks under way end
     app.on_shutdown(runtime.pubsub.stop)  # what is queued for the subscribers is handled first
     app.on_shutdown(runtime.tx.wait_until_idle)  # queued writes are committed before the process exits
     app.on_shutdown(runtime.engine.dispose)

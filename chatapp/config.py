@@ -33,6 +33,15 @@ class Settings(BaseSettings):
     max_page_size: int = Field(200, ge=1, le=1000)  # the most messages one API request may ask for
     tokens_per_account: int = Field(50, ge=1)  # personal access tokens of one person, and of each bot
     bots_per_account: int = Field(20, ge=0)
+    # Webhooks (domain/webhooks.py: incoming; domain/bot_hooks.py: bots' outgoing ones)
+    webhooks_per_room: int = Field(20, ge=0)
+    webhook_timeout: float = Field(5.0, gt=0, le=60)  # seconds per call of an outgoing webhook
+    webhook_attempts: int = Field(3, ge=1, le=10)  # the first call and its retries
+    webhook_backoff: float = Field(1.0, ge=0, le=60)  # seconds before the first retry, doubled each time
+    webhook_max_in_flight: int = Field(20, ge=1)  # calls at once, per process
+    webhook_max_waiting: int = Field(500, ge=0)  # calls waiting their turn; more are dropped (and logged)
+    webhook_deliveries_kept: int = Field(100, ge=1, le=10_000)  # calls logged per bot
+    webhook_allow_private: bool = False  # outgoing webhooks to loopback/private addresses (bots on the LAN)
     # The room socket (api/socket.py)
     socket_max_frame_bytes: int = Field(65_536, ge=1024, le=10_000_000)
     socket_max_channels: int = Field(100, ge=1)  # rooms one socket may join at once

@@ -1,9 +1,9 @@
 """Secrets never reach the log: uvicorn's access and connection lines name paths and query strings.
 
-An invite link's token is a secret (only its hash is stored). A page's client id and tab id, in the
-query string of every NiceGUI socket request, and a socket's engine.io sid used to be enough to take
-a page or its socket over; sockets are now bound to the page's session too (pages/socket_guard.py),
-but these stay capabilities and out of the log.
+An invite link's token is a secret (only its hash is stored), and so is an incoming webhook's URL.
+A page's client id and tab id, in the query string of every NiceGUI socket request, and a socket's
+engine.io sid used to be enough to take a page or its socket over; sockets are now bound to the page's
+session too (pages/socket_guard.py), but these stay capabilities and out of the log.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 
-_INVITE_TOKEN = re.compile(r"(/join/)[A-Za-z0-9_-]{20,}")
+_INVITE_TOKEN = re.compile(r"(/join/|/hooks/)[A-Za-z0-9_-]{20,}")  # invite links, incoming webhooks' URLs
 # A socket's engine.io sid names it in every later request; a signed flash (f) is readable by anyone
 # (signed, not encrypted) and can hold a /join/ link to come back to.
 SECRET_QUERY_PARAMETERS = ("client_id", "tab_id", "old_tab_id", "document_id", "sid", "f", "token", "access_token")

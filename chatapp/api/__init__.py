@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI, WebSocket
 from fastapi_offline import FastAPIOffline
 
-from chatapp.api import rest_messages, rest_people, rest_rooms, rest_tokens
+from chatapp.api import rest_messages, rest_people, rest_rooms, rest_tokens, rest_webhooks
 from chatapp.api.errors import install_error_handlers
 from chatapp.api.schemas import ErrorOut
 from chatapp.api.socket import SOCKET_PATH, RoomSocket, SocketLimits
@@ -45,7 +45,7 @@ def build_rest_api(services: Services) -> FastAPI:
     )
     api.state.services = services
     install_error_handlers(api)
-    for module in (rest_rooms, rest_messages, rest_people, rest_tokens):
+    for module in (rest_rooms, rest_messages, rest_people, rest_tokens, rest_webhooks):
         api.include_router(module.router)
     return api
 

@@ -136,11 +136,12 @@ class RoomDelete(Request):
 
 class ParticipantOut(Out):
     id: int
-    kind: str = Field(description="user, guest, bot or ai")
+    kind: str = Field(description="user, guest, bot, webhook or ai")
     display_name: str
     role: str
     state: str
     joined_at: datetime
+    bot_calls: str = Field(description="For a bot with an outgoing webhook: mention or every")
 
 
 class BotAdd(Request):
@@ -156,7 +157,7 @@ class MessageOut(Out):
     room_id: int
     participant_id: int
     author_name: str
-    author_kind: str = Field(description="user, guest, bot or ai")
+    author_kind: str = Field(description="user, guest, bot, webhook or ai")
     body: str
     created_at: datetime
     status: str = Field(description="complete; an AI reply may be stopped or failed")
@@ -257,3 +258,64 @@ class NewTokenOut(BaseModel):
 class BotCreate(Request):
     username: str
     display_name: str
+
+
+class WebhookCreate(Request):
+    name: str = Field(description="How its messages are signed when the caller gives no username")
+
+
+class WebhookOut(Out):
+    id: int
+    room_id: int
+    participant_id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class NewWebhookOut(BaseModel):
+    webhook: WebhookOut
+    url_path: str = Field(description="POST messages here (below the site's address); shown only now")
+
+
+class WebhookPost(Request):
+    text: str = Field(description="The message (Markdown), checked like everyone's")
+    username: str | None = Field(None, description="The name to show on this message instead of the webhook's")
+
+
+class WebhookPosted(BaseModel):
+    ok: bool = True
+    message_id: int
+
+
+class HookSet(Request):
+    url: str = Field(description="http(s) URL called with each message meant for the bot")
+
+
+class HookOut(BaseModel):
+    bot_id: int
+    url: str
+    created_at: datetime
+
+
+class NewHookOut(HookOut):
+    secret: str = Field(description="Signs every call (X-Chatapp-Signature); shown only now")
+
+
+class DeliveryOut(Out):
+    id: int
+    event_id: str
+    room_id: int
+    message_id: int
+    status: str = Field(description="pending, delivered, failed or dropped")
+    attempts: int
+    http_status: int | None
+    error: str
+    created_at: datetime
+    finished_at: datetime | None
+    reply_message_id: int | None
+
+
+class BotCallsChange(Request):
+    calls: str = Field(description="mention (messages that mention the bot) or every (every person's message)")

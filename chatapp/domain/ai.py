@@ -44,6 +44,9 @@ from chatapp.domain.ports import Clock, LlmClient, PubSub, Transactor, UnitOfWor
 log = logging.getLogger(__name__)
 
 GUESTS_MAY_NOT_ASK = "The room's owner has not allowed guests to ask the AI here."
+# Whose messages never start a reply: the AI's own, and an incoming webhook's (anyone holding its URL
+# could otherwise spend the room's AI budget).
+NEVER_ASKS = frozenset({ParticipantKind.AI, ParticipantKind.WEBHOOK})
 _MENTION = re.compile(r"(?<![\w@])@ai\b", re.IGNORECASE)
 
 
@@ -121,7 +124,7 @@ class AiReplies:
         message = event.message
         if message is None:
             return True
-        if message.author_kind is ParticipantKind.AI:
+        if message.author_kind in NEVER_ASKS:
             return False
         mode = self._modes.get(event.room_id)
         return mode is None or mode is AiMode.EVERY or mentions_ai(message.body)
@@ -204,6 +207,6 @@ def _what_was_asked(uow: UnitOfWork, event: MessagePosted) -> tuple[Message, Roo
     author = uow.participants.get(message.participant_id) if message is not None else None
     if message is None or room is None or author is None:
         return None
-    if author.kind is ParticipantKind.AI or author.state is not ParticipantState.ACTIVE:
+    if author.kind in NEVER_ASKS or author.state is not ParticipantState.ACTIVE:
         return None
     return message, room, author

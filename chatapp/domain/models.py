@@ -16,6 +16,7 @@ class ParticipantKind(StrEnum):
     GUEST = "guest"
     AI = "ai"
     BOT = "bot"  # a bot account (a user with an owner), acting through its tokens
+    WEBHOOK = "webhook"  # an incoming webhook of the room: anything holding its URL posts as it
 
 
 class Role(StrEnum):
@@ -41,6 +42,13 @@ class AiMode(StrEnum):
     OFF = "off"
     MENTION = "mention"
     EVERY = "every"
+
+
+class BotCalls(StrEnum):
+    """When a bot in a room with an outgoing webhook is called (the room's owners and moderators say)."""
+
+    MENTION = "mention"  # a person's message that mentions it (@username)
+    EVERY = "every"  # every person's message
 
 
 class MessageStatus(StrEnum):
@@ -152,6 +160,7 @@ class Participant:
     state: ParticipantState = ParticipantState.ACTIVE
     invite_id: int | None = None  # the link they came in by, if any
     removed_by: int | None = None  # the participant who removed them (state removed)
+    bot_calls: BotCalls = BotCalls.MENTION  # for a bot with an outgoing webhook: which messages call it
 
     @property
     def can_moderate(self) -> bool:
@@ -329,3 +338,73 @@ class NewApiToken:
 
     token: ApiToken
     value: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingWebhook:
+    """A room's incoming webhook: its secret URL posts into the room as its participant (only the
+    SHA-256 of the secret is stored)."""
+
+    id: int
+    room_id: int
+    participant_id: int
+    name: str
+    created_by: int  # the participant who created it
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncomingWebhook:
+    """A freshly created incoming webhook: the secret in its URL is shown once."""
+
+    webhook: IncomingWebhook
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingHook:
+    """Where a bot is called when a room's message is for it. The signing secret is kept as it is (an
+    HMAC needs it) and shown to the bot's owner only when it is made."""
+
+    bot_id: int
+    url: str
+    secret: str
+    created_at: datetime
+
+
+class DeliveryStatus(StrEnum):
+    """How a call of an outgoing webhook ended."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"  # answered 2xx (and its reply, if any, was posted)
+    FAILED = "failed"  # no 2xx after every attempt, or refused (an address not allowed)
+    DROPPED = "dropped"  # too many calls waiting: not attempted
+
+
+@dataclass(frozen=True, slots=True)
+class HookDelivery:
+    """One call of a bot's outgoing webhook, for its owner to see."""
+
+    id: int
+    bot_id: int
+    event_id: str
+    room_id: int
+    message_id: int
+    status: DeliveryStatus
+    attempts: int
+    created_at: datetime
+    http_status: int | None = None
+    error: str = ""
+    finished_at: datetime | None = None
+    reply_message_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HookTarget:
+    """A bot in a room that has an outgoing webhook: who it is there and where to call it."""
+
+    participant: Participant
+    bot: User
+    hook: OutgoingHook

@@ -13,8 +13,12 @@ from chatapp.domain.events import Event
 from chatapp.domain.models import (
     Actor,
     ApiToken,
+    HookDelivery,
+    HookTarget,
+    IncomingWebhook,
     Invite,
     Message,
+    OutgoingHook,
     Participant,
     ParticipantKind,
     Role,
@@ -113,7 +117,14 @@ class ParticipantsRepo(Protocol):
 
 class MessagesRepo(Protocol):
     def add(
-        self, *, room_id: int, author: Participant, body: str, now: datetime, client_message_id: str | None = None
+        self,
+        *,
+        room_id: int,
+        author: Participant,
+        body: str,
+        now: datetime,
+        client_message_id: str | None = None,
+        display_as: str | None = None,  # a name an incoming webhook's caller gave, shown instead of the author's
     ) -> Message | None: ...  # None: the author already saved a message under client_message_id
     def id_for_client_id(self, participant_id: int, client_message_id: str) -> int | None: ...
     def add_reply(
@@ -163,6 +174,29 @@ class InvitesRepo(Protocol):
     def revoke_by(self, participant_id: int, now: datetime) -> int: ...
 
 
+class IncomingWebhooksRepo(Protocol):
+    def add(
+        self, *, room_id: int, participant_id: int, name: str, token_hash: str, created_by: int, now: datetime
+    ) -> IncomingWebhook: ...
+    def get(self, webhook_id: int) -> IncomingWebhook | None: ...
+    def by_hash(self, token_hash: str) -> IncomingWebhook | None: ...
+    def for_room(self, room_id: int) -> builtins.list[IncomingWebhook]: ...
+    def count_active(self, room_id: int) -> int: ...
+    def revoke(self, webhook_id: int, now: datetime) -> None: ...
+    def touch(self, webhook_id: int, now: datetime) -> None: ...
+
+
+class OutgoingHooksRepo(Protocol):
+    def put(self, hook: OutgoingHook) -> None: ...
+    def get(self, bot_id: int) -> OutgoingHook | None: ...
+    def delete(self, bot_id: int) -> bool: ...
+    def targets_in(self, room_id: int) -> builtins.list[HookTarget]: ...  # active bots of the room with a hook
+    def add_delivery(self, delivery: HookDelivery) -> HookDelivery: ...
+    def finish_delivery(self, delivery: HookDelivery) -> None: ...
+    def deliveries(self, bot_id: int, limit: int) -> builtins.list[HookDelivery]: ...  # newest first
+    def prune_deliveries(self, bot_id: int, keep: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     users: UsersRepo
     sessions: SessionsRepo
@@ -173,6 +207,8 @@ class UnitOfWork(Protocol):
     guests: GuestsRepo
     invites: InvitesRepo
     api_tokens: ApiTokensRepo
+    incoming_webhooks: IncomingWebhooksRepo
+    outgoing_hooks: OutgoingHooksRepo
 
 
 class Transactor(Protocol):
@@ -231,3 +267,23 @@ class LlmClient(Protocol):
     async def stream(self, *, model: str, messages: list[dict[str, str]]) -> LlmStream: ...
     def count_tokens(self, model: str, text: str) -> int: ...
     def cost(self, model: str, prompt_tokens: int, completion_tokens: int) -> float | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class HookResponse:
+    """What a bot's outgoing webhook answered: its status and (the start of) its body."""
+
+    status: int
+    body: bytes
+
+
+class HookCallFailed(Exception):
+    """A call of an outgoing webhook got no answer (refused, timed out, cut off); the message says how."""
+
+
+class HookSender(Protocol):
+    """Calls outgoing webhooks over HTTP (chatapp/webhook_http.py)."""
+
+    async def addresses(self, host: str) -> list[str]: ...  # the IP addresses a host name resolves to
+    async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> HookResponse: ...
+    async def close(self) -> None: ...

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from chatapp.domain.accounts import Accounts
 from chatapp.domain.ai import AiReplies
 from chatapp.domain.ai_settings import AiSettings
+from chatapp.domain.bot_hooks import OutgoingHooks
 from chatapp.domain.chat import Chat
 from chatapp.domain.invites import Invites
 from chatapp.domain.live import LiveRooms, SessionWatch
@@ -15,6 +16,7 @@ from chatapp.domain.membership import Membership
 from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import Rooms
 from chatapp.domain.tokens import ApiTokens
+from chatapp.domain.webhooks import IncomingWebhooks
 
 
 @dataclass(frozen=True)
@@ -31,4 +33,6 @@ class Services:
     room_settings: RoomSettings
     invites: Invites
     tokens: ApiTokens
+    webhooks: IncomingWebhooks
+    bot_hooks: OutgoingHooks
     llm_warm_up: Callable[[], Awaitable[None]]

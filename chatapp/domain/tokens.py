@@ -44,7 +44,7 @@ class TokenLimits:
     bots_per_account: int = 20
 
 
-def _account_id(actor: Actor) -> int:
+def account_of(actor: Actor) -> int:
     """The person managing tokens and bots: a signed-in user, not a guest and not a bot."""
     require_scope(actor, Scope.ADMIN)
     if actor.user_id is None or actor.is_guest:
@@ -54,7 +54,8 @@ def _account_id(actor: Actor) -> int:
     return actor.user_id
 
 
-def _owned_bot(uow: UnitOfWork, owner_id: int, bot_id: int) -> User:
+def owned_bot(uow: UnitOfWork, owner_id: int, bot_id: int) -> User:
+    """The bot with this id if it belongs to the owner; NotFound otherwise (another's bot is not shown)."""
     bot = uow.users.get(bot_id) if is_valid_id(bot_id) else None
     if bot is None or bot.bot_owner_id != owner_id:
         raise NotFound("Bot not found.")
@@ -111,7 +112,7 @@ class ApiTokens:
         bot_id: int | None = None,
     ) -> NewApiToken:
         """A new token for the actor (or for one of their bots): its value is returned once."""
-        owner_id = _account_id(actor)
+        owner_id = account_of(actor)
         clean_name, clean_scopes = _checked_name(name), checked_scopes(scopes)
         now = self._clock()
         if expires_at is not None and expires_at.tzinfo is None:
@@ -121,7 +122,7 @@ class ApiTokens:
         value = new_token_value()
 
         def work(uow: UnitOfWork) -> ApiToken:
-            user_id = _owned_bot(uow, owner_id, bot_id).id if bot_id is not None else owner_id
+            user_id = owned_bot(uow, owner_id, bot_id).id if bot_id is not None else owner_id
             if len(uow.api_tokens.of_users([user_id])) >= self._limits.tokens_per_account:
                 raise Forbidden(f"At most {self._limits.tokens_per_account} tokens each: revoke one first.")
             return uow.api_tokens.add(
@@ -138,7 +139,7 @@ class ApiTokens:
 
     async def list_tokens(self, actor: Actor) -> list[ApiToken]:
         """The actor's tokens and their bots' tokens, oldest first (`user_id` says whose)."""
-        owner_id = _account_id(actor)
+        owner_id = account_of(actor)
 
         def work(uow: UnitOfWork) -> list[ApiToken]:
             bot_ids = [bot.id for bot in uow.users.bots_of(owner_id)]
@@ -149,14 +150,14 @@ class ApiTokens:
     async def revoke_token(self, actor: Actor, token_id: int) -> None:
         """Revoke one of the actor's (or their bots') tokens: its next request is refused, and every
         socket using it closes."""
-        owner_id = _account_id(actor)
+        owner_id = account_of(actor)
 
         def work(uow: UnitOfWork) -> int:
             token = uow.api_tokens.get(token_id) if is_valid_id(token_id) else None
             if token is None:
                 raise NotFound("Token not found.")
             if token.user_id != owner_id:
-                _owned_bot(uow, owner_id, token.user_id)
+                owned_bot(uow, owner_id, token.user_id)
             uow.api_tokens.delete(token.id)
             return token.user_id
 
@@ -165,7 +166,7 @@ class ApiTokens:
 
     async def create_bot(self, actor: Actor, *, username: str, display_name: str) -> User:
         """A new bot account owned by the actor: it has no password and acts through its tokens."""
-        owner_id = _account_id(actor)
+        owner_id = account_of(actor)
         name, shown = one_line(username).lower(), one_line(display_name)
         errors = {
             "username": username_error(name),
@@ -186,7 +187,7 @@ class ApiTokens:
 
     async def find_or_create_bot(self, actor: Actor, *, username: str, display_name: str) -> User:
         """The actor's bot of that username, created when there is none (for the command line)."""
-        owner_id = _account_id(actor)
+        owner_id = account_of(actor)
         name = one_line(username).lower()
         for bot in await self._tx.run(lambda uow: uow.users.bots_of(owner_id)):
             if bot.username == name:
@@ -203,7 +204,7 @@ class ApiTokens:
 
     async def list_bots(self, actor: Actor) -> list[User]:
         """The actor's bots, oldest first."""
-        owner_id = _account_id(actor)
+        owner_id = account_of(actor)
         return await self._tx.run(lambda uow: uow.users.bots_of(owner_id))
 
     async def authenticate_token(self, value: str | None) -> Actor | None:

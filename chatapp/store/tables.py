@@ -123,6 +123,9 @@ class ParticipantRow(SQLModel, table=True):
     state: str = Field(default="active", max_length=16, nullable=False, sa_column_kwargs={"server_default": "active"})
     removed_by: int | None = Field(default=None)  # the participant who removed them
     invite_id: int | None = Field(default=None, index=True)  # the link they came in by
+    bot_calls: str = Field(
+        default="mention", max_length=16, nullable=False, sa_column_kwargs={"server_default": "mention"}
+    )
 
 
 class MessageRow(SQLModel, table=True):
@@ -153,6 +156,7 @@ class MessageRow(SQLModel, table=True):
     room_id: int = Field(foreign_key="rooms.id", nullable=False, ondelete="CASCADE")
     participant_id: int = Field(foreign_key="participants.id", nullable=False, index=True, ondelete="CASCADE")
     client_message_id: str | None = Field(default=None, max_length=64)  # the sending tab's id for it
+    display_as: str | None = Field(default=None, max_length=64)  # a name given by an incoming webhook's caller
     body: str = Field(nullable=False)
     created_at: datetime = Field(sa_column=_ts())
     status: str = Field(
@@ -196,3 +200,50 @@ class AiUsageRow(SQLModel, table=True):
     cost_usd: float | None = Field(default=None)
     estimated: bool = Field(nullable=False)
     created_at: datetime = Field(sa_column=_ts())
+
+
+class IncomingWebhookRow(SQLModel, table=True):
+    """A room's incoming webhook; only the SHA-256 of the secret in its URL is stored."""
+
+    __tablename__ = "incoming_webhooks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    room_id: int = Field(foreign_key="rooms.id", nullable=False, index=True, ondelete="CASCADE")
+    participant_id: int = Field(foreign_key="participants.id", nullable=False, ondelete="CASCADE")
+    name: str = Field(max_length=64, nullable=False)
+    token_hash: str = Field(max_length=64, unique=True, nullable=False)
+    created_by: int = Field(foreign_key="participants.id", nullable=False, ondelete="CASCADE")
+    created_at: datetime = Field(sa_column=_ts())
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class OutgoingHookRow(SQLModel, table=True):
+    """Where a bot is called; the secret signs each call (an HMAC needs it as it is)."""
+
+    __tablename__ = "outgoing_hooks"
+
+    bot_id: int = Field(foreign_key="users.id", primary_key=True, ondelete="CASCADE")
+    url: str = Field(max_length=2000, nullable=False)
+    secret: str = Field(max_length=128, nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
+
+
+class HookDeliveryRow(SQLModel, table=True):
+    """One call of a bot's outgoing webhook (the newest few per bot are kept)."""
+
+    __tablename__ = "hook_deliveries"
+    __table_args__ = (Index("ix_hook_deliveries_bot_id_id", "bot_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    bot_id: int = Field(foreign_key="users.id", nullable=False, ondelete="CASCADE")
+    event_id: str = Field(max_length=64, unique=True, nullable=False)
+    room_id: int = Field(foreign_key="rooms.id", nullable=False, ondelete="CASCADE")
+    message_id: int = Field(nullable=False)
+    status: str = Field(max_length=16, nullable=False)
+    attempts: int = Field(default=0, nullable=False)
+    http_status: int | None = Field(default=None)
+    error: str = Field(default="", max_length=500, nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
+    finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    reply_message_id: int | None = Field(default=None)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, DateTime, Executable, Integer, bindparam, select
+from sqlalchemy import BindParameter, DateTime, Executable, Integer, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -23,7 +23,7 @@ _MESSAGE_COLUMNS = select(
     col(MessageRow.id),
     col(MessageRow.room_id),
     col(MessageRow.participant_id),
-    col(ParticipantRow.display_name),
+    func.coalesce(col(MessageRow.display_as), col(ParticipantRow.display_name)),
     col(ParticipantRow.kind),
     col(MessageRow.body),
     col(MessageRow.created_at),
@@ -104,12 +104,20 @@ class SqlMessages:
         self.s = session
 
     def add(
-        self, *, room_id: int, author: Participant, body: str, now: datetime, client_message_id: str | None = None
+        self,
+        *,
+        room_id: int,
+        author: Participant,
+        body: str,
+        now: datetime,
+        client_message_id: str | None = None,
+        display_as: str | None = None,
     ) -> Message | None:
         values = {
             "room_id": room_id,
             "participant_id": author.id,
             "client_message_id": client_message_id,
+            "display_as": display_as,
             "body": body,
             "created_at": now,
             "status": MessageStatus.COMPLETE.value,
@@ -121,7 +129,7 @@ class SqlMessages:
             id=message_id,
             room_id=room_id,
             participant_id=author.id,
-            author_name=author.display_name,
+            author_name=display_as or author.display_name,
             author_kind=author.kind,
             body=body,
             created_at=now,

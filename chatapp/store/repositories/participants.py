@@ -62,6 +62,7 @@ class SqlParticipants:
         row.display_name, row.role = participant.display_name, participant.role.value
         row.state, row.removed_by = participant.state.value, participant.removed_by
         row.joined_at, row.invite_id = participant.joined_at, participant.invite_id
+        row.bot_calls = participant.bot_calls.value
         self.s.add(row)
         self.s.flush()
         return participant_from_row(row)

@@ -14,6 +14,7 @@ from chatapp.domain.errors import AlreadyExists
 from chatapp.domain.models import (
     Actor,
     AiMode,
+    BotCalls,
     Message,
     MessageStatus,
     Participant,
@@ -103,6 +104,7 @@ def participant_from_row(row: ParticipantRow | SimpleNamespace) -> Participant:
         state=ParticipantState(row.state),
         invite_id=row.invite_id,
         removed_by=row.removed_by,
+        bot_calls=BotCalls(getattr(row, "bot_calls", None) or BotCalls.MENTION),
     )
 
 
@@ -112,7 +114,7 @@ def message_from_row(row: MessageRow, author: ParticipantRow) -> Message:
         id=saved_id(row.id),
         room_id=row.room_id,
         participant_id=row.participant_id,
-        author_name=author.display_name,
+        author_name=row.display_as or author.display_name,
         author_kind=ParticipantKind(author.kind),
         body=row.body,
         created_at=aware(row.created_at),

@@ -10,8 +10,10 @@ from chatapp.domain.ports import (
     AiUsageRepo,
     ApiTokensRepo,
     GuestsRepo,
+    IncomingWebhooksRepo,
     InvitesRepo,
     MessagesRepo,
+    OutgoingHooksRepo,
     ParticipantsRepo,
     RoomsRepo,
     SessionsRepo,
@@ -25,6 +27,7 @@ from chatapp.store.repositories.participants import SqlParticipants
 from chatapp.store.repositories.rooms import SqlRooms
 from chatapp.store.repositories.tokens import SqlApiTokens
 from chatapp.store.repositories.usage import SqlAiUsage
+from chatapp.store.repositories.webhooks import SqlIncomingWebhooks, SqlOutgoingHooks
 
 
 class SqlUnitOfWork:
@@ -42,6 +45,8 @@ class SqlUnitOfWork:
         self.guests: GuestsRepo = SqlGuests(session)
         self.invites: InvitesRepo = SqlInvites(session)
         self.api_tokens: ApiTokensRepo = SqlApiTokens(session)
+        self.incoming_webhooks: IncomingWebhooksRepo = SqlIncomingWebhooks(session)
+        self.outgoing_hooks: OutgoingHooksRepo = SqlOutgoingHooks(session)
 
 
 if TYPE_CHECKING:
