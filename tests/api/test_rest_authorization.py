@@ -32,7 +32,7 @@ NAMED = ("owner", "moderator", "member", "victim", "outsider")
 @dataclass(frozen=True)
 class Route:
     method: str
-    path: str  # {room}, {message}, {victim}, {invite}, {token} are filled from the world
+    path: str  # {room}, {message}, {victim}, {invite}, {token}, {webhook}, {helper}, {own_bot} from the world
     scope: Scope | None  # what a token needs; None: any valid token
     statuses: tuple[int, int, int]  # member, moderator, owner of the private room
     body: dict | None = None
@@ -66,6 +66,15 @@ ROUTES = [
     Route("delete", "/tokens/{token}", Scope.ADMIN, (404, 404, 204), room_route=False),  # the owner's token
     Route("get", "/bots", Scope.ADMIN, (200, 200, 200), room_route=False),
     Route("post", "/bots", Scope.ADMIN, (201, 201, 201), {"username": "by-{owner}", "display_name": "New"}, False),
+    Route("get", "/rooms/{room}/webhooks", Scope.ADMIN, (403, 403, 200)),
+    Route("post", "/rooms/{room}/webhooks", Scope.ADMIN, (403, 403, 201), {"name": "Feed"}),
+    Route("delete", "/rooms/{room}/webhooks/{webhook}", Scope.ADMIN, (403, 403, 204)),
+    Route("patch", "/rooms/{room}/bots/{helper}", Scope.ADMIN, (403, 200, 200), {"calls": "every"}),
+    # The owner's own bot: nobody else may know it exists.
+    Route("put", "/bots/{own_bot}/hook", Scope.ADMIN, (404, 404, 200), {"url": "https://example.com/b"}, False),
+    Route("get", "/bots/{own_bot}/hook", Scope.ADMIN, (404, 404, 200), room_route=False),
+    Route("delete", "/bots/{own_bot}/hook", Scope.ADMIN, (404, 404, 204), room_route=False),
+    Route("get", "/bots/{own_bot}/hook/deliveries", Scope.ADMIN, (404, 404, 200), room_route=False),
 ]
 
 
@@ -113,12 +122,20 @@ async def new_world(settings, n: int = 0) -> AsyncIterator[World]:
         for role, actor in (("member", member), ("moderator", moderator), ("owner", owner)):
             tokens[role] = (await s.tokens.create_token(actor, name="all", scopes=ALL)).value
         spare = await s.tokens.create_token(owner, name="spare", scopes=["read"])
+        webhook = await s.webhooks.create_webhook(owner, room.id, "Feed")
+        await s.tokens.create_bot(victim, username=f"helper{n}", display_name="Helper")
+        helper = await s.membership.add_bot(owner, room.id, f"helper{n}")
+        own_bot = await s.tokens.create_bot(owner, username=f"own{n}", display_name="Own")
+        await s.bot_hooks.set_hook(owner, own_bot.id, "https://example.com/a")
         values = {
             "room": room.id,
             "message": message.id,
             "victim": people[victim.user_id],
             "invite": link.invite.id,
             "token": spare.token.id,
+            "webhook": webhook.webhook.id,
+            "helper": helper.id,
+            "own_bot": own_bot.id,
         }
         async with httpx.AsyncClient(transport=httpx.ASGITransport(core.app), base_url="http://test") as client:
             yield World(runtime, client, values, tokens, names)
@@ -126,7 +143,8 @@ async def new_world(settings, n: int = 0) -> AsyncIterator[World]:
 
 def snapshot(runtime: Runtime) -> list:
     """What a refused request might have changed (a token's last use is noted whenever it is presented)."""
-    queries = [f"SELECT * FROM {t} ORDER BY id" for t in ("rooms", "participants", "messages", "invites", "users")]
+    tables = ("rooms", "participants", "messages", "invites", "users", "incoming_webhooks", "outgoing_hooks")
+    queries = [f"SELECT * FROM {t} ORDER BY 1" for t in tables]
     queries.append("SELECT id, user_id, name, scopes, token_hash, expires_at FROM api_tokens ORDER BY id")
     with runtime.engine.connect() as conn:
         return [list(conn.execute(text(query))) for query in queries]

@@ -43,6 +43,7 @@ from chatapp.domain.accounts import Accounts, SignUpForm
 from chatapp.domain.ai import AiReplies
 from chatapp.domain.ai_models import ReplyRecord
 from chatapp.domain.ai_settings import AiSettings
+from chatapp.domain.bot_hooks import OutgoingHooks
 from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, DomainError, Forbidden, MissingScope, NotAuthenticated, NotFound
 from chatapp.domain.events import AiReplyEnded
@@ -55,6 +56,7 @@ from chatapp.domain.room_settings import RoomSettings, RoomSettingsChanges
 from chatapp.domain.rooms import Rooms
 from chatapp.domain.services import Services
 from chatapp.domain.tokens import ApiTokens
+from chatapp.domain.webhooks import IncomingWebhooks
 from chatapp.store.db import SqlTransactor
 from tests.conftest import make_settings
 from tests.domain.helpers import PASSWORD, sign_up
@@ -114,6 +116,7 @@ class World:
     ai_reply: int  # an earlier AI reply in A, for regenerate
     invite_id: int  # the owner's link to A, which the guests followed
     token: str
+    made: dict[str, int] = field(default_factory=dict)  # what a cell's `prepare` made (a webhook, a bot's place)
 
 
 _numbers = itertools.count(1)
@@ -232,7 +235,9 @@ def snapshot(w: World) -> dict[str, list]:
     rooms = {"a": w.a.id, "b": w.b.id}
     queries = {
         "rooms": "SELECT * FROM rooms WHERE id IN (:a, :b) ORDER BY id",
-        "participants": "SELECT id, role, state, removed_by FROM participants WHERE room_id IN (:a, :b) ORDER BY id",
+        "participants": "SELECT id, role, state, removed_by, bot_calls FROM participants"
+        " WHERE room_id IN (:a, :b) ORDER BY id",
+        "webhooks": "SELECT id, name, revoked_at FROM incoming_webhooks WHERE room_id = :a ORDER BY id",
         "messages": "SELECT id, body, status, edited_at, deleted_at, deleted_by FROM messages"
         " WHERE room_id IN (:a, :b) ORDER BY id",
         "invites": "SELECT id, uses, revoked_at FROM invites WHERE room_id = :a ORDER BY id",
@@ -365,6 +370,37 @@ async def add_bot(w: World, me: Actor, role: str) -> None:
     added = await w.s.membership.add_bot(me, w.a.id, w.users.bot.username)
     assert added.kind is ParticipantKind.BOT and added.user_id == w.users.bot.user_id
     assert (await w.s.rooms.get_room_access(w.users.bot, w.a.id)).me == added
+
+
+async def create_webhook(w: World, me: Actor, role: str) -> None:
+    new = await w.s.webhooks.create_webhook(me, w.a.id, "Feed")
+    posted = await w.s.webhooks.post_via_webhook(new.token, "from the feed")
+    assert posted.id in ids((await w.s.chat.list_messages(w.users.owner, w.a.id)).messages)
+
+
+async def owner_makes_a_webhook(w: World) -> None:
+    new = await w.s.webhooks.create_webhook(w.users.owner, w.a.id, "Feed")
+    w.made["webhook"], w.token = new.webhook.id, new.token  # (the invite's token is not used by these cells)
+
+
+async def list_webhooks(w: World, me: Actor, role: str) -> None:
+    assert w.made["webhook"] in [hook.id for hook in await w.s.webhooks.list_webhooks(me, w.a.id)]
+
+
+async def revoke_webhook(w: World, me: Actor, role: str) -> None:
+    await w.s.webhooks.revoke_webhook(me, w.a.id, w.made["webhook"])
+    with pytest.raises(NotFound):
+        await w.s.webhooks.post_via_webhook(w.token, "after revoking")
+
+
+async def owner_adds_a_bot(w: World) -> None:
+    helper = await w.s.tokens.create_bot(w.users.owner, username=f"helper{w.n}", display_name="Helper")
+    w.made["bot"] = (await w.s.membership.add_bot(w.users.owner, w.a.id, helper.username)).id
+
+
+async def set_bot_calls(w: World, me: Actor, role: str) -> None:
+    changed = await w.s.bot_hooks.set_bot_calls(me, w.a.id, w.made["bot"], "every")
+    assert changed.id == w.made["bot"] and changed.bot_calls.value == "every"
 
 
 async def delete_own_message(w: World, me: Actor, role: str) -> None:
@@ -603,6 +639,16 @@ OPERATIONS: dict[str, Operation] = {
     "membership.leave(A)": Operation(leave_a, (OK, NF, OK, OK, Conflict, NF), scopes=W),
     "membership.add_bot(A)": Operation(add_bot, (F, NF, F, OK, OK, NF), scopes=ADM),
     "invites.create_invite(A)": Operation(create_invite, (F, NF, F, OK, OK, NF), scopes=ADM),
+    "webhooks.create_webhook(A)": Operation(create_webhook, (F, NF, F, F, OK, NF), scopes=ADM),
+    "webhooks.list_webhooks(A)": Operation(
+        list_webhooks, (F, NF, F, F, OK, NF), prepare=owner_makes_a_webhook, reads_only=True, scopes=ADM
+    ),
+    "webhooks.revoke_webhook(A)": Operation(
+        revoke_webhook, (F, NF, F, F, OK, NF), prepare=owner_makes_a_webhook, scopes=ADM
+    ),
+    "bot_hooks.set_bot_calls(A)": Operation(
+        set_bot_calls, (F, NF, F, OK, OK, NF), prepare=owner_adds_a_bot, scopes=ADM
+    ),
     "invites.create_invite(A, members may invite)": Operation(
         create_invite, (F, NF, OK, OK, OK, NF), prepare=allow_members_to_invite, scopes=ADM
     ),
@@ -727,6 +773,9 @@ ANONYMOUS_ENTRY_POINTS = {
     (AiReplies, "wait_until_answered"),  # returns nothing: a wait for a room's reply to end (shutdown, tests)
     (ApiTokens, "authenticate_token"),
     (ApiTokens, "operator_acts_as"),  # the command line's: whoever runs the server
+    (IncomingWebhooks, "post_via_webhook"),  # its secret URL is the capability
+    (OutgoingHooks, "stop"),  # the server's shutdown
+    (OutgoingHooks, "wait_idle"),  # returns nothing: a wait for the calls under way (shutdown, tests)
 }
 
 
@@ -745,6 +794,8 @@ def test_only_token_and_form_operations_work_without_an_actor() -> None:
         RoomSettings,
         LiveRooms,
         ApiTokens,
+        IncomingWebhooks,
+        OutgoingHooks,
     ):
         for name, function in inspect.getmembers(service, inspect.iscoroutinefunction):
             if name.startswith("_"):
