@@ -9,6 +9,7 @@ from nicegui import ui
 from chatapp.domain.errors import DomainError
 from chatapp.domain.models import ApiToken, Scope, User
 from chatapp.domain.services import Services
+from chatapp.pages.bot_hook_panel import BotHookPanel
 from chatapp.pages.notices import refusals_noticed
 from chatapp.pages.session import TabSession
 
@@ -30,7 +31,7 @@ class AccountTokens:
     """The tokens and bots sections of Account settings, refreshed after each change."""
 
     def __init__(self, services: Services, tab: TabSession) -> None:
-        self._tokens, self._tab = services.tokens, tab
+        self._services, self._tokens, self._tab = services, services.tokens, tab
         self._bots: list[User] = []
         heading("Personal access tokens")
         ui.label("For scripts, bots and other clients: the REST API (/api/v1/docs) and the room socket.").classes(
@@ -66,7 +67,7 @@ class AccountTokens:
             return
         self._owner.set_options({MYSELF: "Me", **{bot.id: f"Bot @{bot.username}" for bot in self._bots}})
         self._show_tokens(tokens, actor.user_id)
-        self._show_bots()
+        await self._show_bots()
 
     async def _create_token(self) -> None:
         days = int(self._expiry.value or 0)
@@ -128,13 +129,14 @@ class AccountTokens:
                     revoke = ui.button("Revoke", on_click=lambda t=token: self._revoke(t))
                     revoke.props(f'flat dense no-caps color=negative aria-label="Revoke token {token.name}"')
 
-    def _show_bots(self) -> None:
+    async def _show_bots(self) -> None:
         self._bot_list.clear()
         with self._bot_list:
             if not self._bots:
                 ui.label("No bots yet.").classes("text-sm opacity-70")
-            for bot in self._bots:
-                ui.label(f"{bot.display_name} (@{bot.username}) · bot").classes("text-sm")
+            panels = [BotHookPanel(self._services, self._tab, bot) for bot in self._bots]
+        for panel in panels:
+            await panel.refresh()
 
 
 def _token_details(token: ApiToken, now: datetime) -> str:

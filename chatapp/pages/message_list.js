@@ -40,6 +40,8 @@ export default {
                   title="A guest: joined by an invite link, without an account">guest</span>
             <span v-else-if="m.kind === 'bot'" class="chat-badge chat-badge-bot"
                   title="A bot: an account a program acts for, through the API">bot</span>
+            <span v-else-if="m.kind === 'webhook'" class="chat-badge chat-badge-bot"
+                  title="Posted through the room's incoming webhook, by a script or service">webhook</span>
             <time class="chat-time" :datetime="m.ts" :title="fullTime(m.ts)">{{ shortTime(m.ts) }}</time>
             <template v-if="!(ai && ai.replaces === m.id)">
               <span v-if="m.status && m.status !== 'complete'" class="chat-status">{{ m.status }}</span>

@@ -9,7 +9,12 @@ from nicegui import ui
 from chatapp.domain.models import Participant
 
 ROLE_LABEL = {"owner": "Owner", "moderator": "Moderator", "member": "Member", "guest": "Guest"}
-KIND_LABEL = {"ai": "AI", "guest": "Guest, no account", "bot": "Bot"}  # what messages mark with a badge
+KIND_LABEL = {
+    "ai": "AI",
+    "guest": "Guest, no account",
+    "bot": "Bot",
+    "webhook": "Webhook",
+}  # what messages mark with a badge
 
 
 def _entry(person: Participant) -> dict[str, object]:

@@ -22,7 +22,7 @@ async def open_invites(services: Services, tab: TabSession, room_id: int) -> Non
         invites = await services.invites.list_invites(await tab.current(), room_id)
     if refused:
         return
-    base_url = _base_url()
+    base_url = site_url()
     with ui.dialog() as dialog, ui.card().classes("room-settings"):
         ui.label("Invite people").classes("text-lg font-semibold").props('role="heading" aria-level="2"')
         ui.label("Anyone with a link can join this room, as a guest or with their account.").classes(
@@ -120,7 +120,8 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-def _base_url() -> str:
+def site_url() -> str:
+    """The address this tab reached the site by (for links shown to copy)."""
     request = ui.context.client.request
     return str(request.base_url).rstrip("/") if request else ""
 

@@ -12,6 +12,8 @@ from chatapp.domain.models import Room
 from chatapp.domain.room_settings import RoomSettingsChanges
 from chatapp.domain.services import Services
 from chatapp.pages.notices import refusals_noticed, show_refusal
+from chatapp.pages.room_invites import site_url
+from chatapp.pages.room_webhooks import RoomWebhooks
 from chatapp.pages.session import TabSession
 
 MODE_LABELS = {"off": "Off: the AI never answers", "mention": "When mentioned as @ai", "every": "After every message"}
@@ -32,6 +34,7 @@ async def open_room_settings(services: Services, tab: TabSession, room_id: int) 
         _room_form(services, tab, room, view, dialog)
         if view.can_edit:
             _usage_table(usage)
+            await RoomWebhooks(services, tab, room_id, site_url()).refresh()
             _delete_form(services, tab, room)
     dialog.on("hide", dialog.delete)
     dialog.open()

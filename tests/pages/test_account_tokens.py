@@ -71,3 +71,28 @@ async def test_a_bot_is_made_and_given_a_token(app) -> None:
     actor = await runtime.services.tokens.authenticate_token(shown_token(alice))
     assert actor is not None and actor.is_bot and actor.username == "deploybot"
     await alice.should_see("bot token · bot @deploybot")
+
+
+async def test_a_bots_outgoing_webhook_is_set_its_secret_shown_once_and_removed(app) -> None:
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    owner = await alice_actor(runtime)
+    bot = await runtime.services.tokens.create_bot(owner, username="echo", display_name="Echo")
+    await alice.open("/account")
+    alice.find("Echo (@echo) · bot").click()
+    await alice.should_see("No outgoing webhook.")
+    alice.find("Outgoing webhook URL").type("not a url")
+    alice.find("Save URL").click()
+    await alice.should_see("The URL must start with http:// or https://")
+    assert await runtime.services.bot_hooks.get_hook(owner, bot.id) is None
+    alice.find("Outgoing webhook URL").clear().type("https://bot.example.com/hook")
+    alice.find("Save URL").click()
+    await alice.should_see("Copy the signing secret now: it is shown only once.")
+    with alice:
+        (field,) = alice.find("Signing secret").elements
+    hook = await runtime.services.bot_hooks.get_hook(owner, bot.id)
+    assert hook is not None and hook.url == "https://bot.example.com/hook" and hook.secret == field.value
+    await alice.should_see("Calls https://bot.example.com/hook")
+    alice.find("Remove webhook").click()
+    await alice.should_see("@echo is called no more.")
+    assert await runtime.services.bot_hooks.get_hook(owner, bot.id) is None

@@ -138,3 +138,27 @@ async def test_the_only_owner_alone_in_a_room_is_told_how_to_be_rid_of_it(ai_app
     await alice.should_see("Leave? Click again")
     alice.find("Leave? Click again").click()
     await alice.should_see("or delete the room in its Settings")
+
+
+async def test_the_owner_makes_an_incoming_webhook_whose_url_posts_into_the_room(app):
+    runtime, new_user = app
+    alice = await signed_up(new_user, "alice", "Alice")
+    await open_new_room(alice, "Deploys")
+    alice.find("Settings").click()
+    await alice.should_see("Incoming webhooks")
+    await alice.should_see("No webhooks yet.")
+    alice.find("Webhook name").type("CI")
+    alice.find("Create webhook").click()
+    await alice.should_see("Copy the URL now: it is shown only once.")
+    with alice:
+        (field,) = alice.find("Webhook URL").elements
+    url = field.value
+    assert "/api/v1/hooks/whk_" in url
+    token = url.rsplit("/", 1)[1]
+    await runtime.services.webhooks.post_via_webhook(token, "build 42 passed", "Jenkins")
+    await alice.should_see("build 42 passed")  # live, in the room behind the dialog
+    await alice.should_see("Jenkins")
+    alice.find("Revoke").click()
+    await alice.should_see("Webhook 'CI' revoked.")
+    with pytest.raises(Exception, match="No such webhook"):
+        await runtime.services.webhooks.post_via_webhook(token, "after revoking")
