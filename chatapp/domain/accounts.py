@@ -274,6 +274,19 @@ class Accounts:
         await self._pubsub.publish(user_topic(user_id), SessionsRevoked(user_id=user_id))
         return session
 
+    async def sign_out_everywhere(self, actor: Actor) -> None:
+        """End every session of the user (this one too) and revoke their personal access tokens (their
+        bots' stay); every tab and socket that used them is told at once and closes."""
+        require_browser(actor)
+        user_id = _account_of(actor, "Guests have one session only: sign out instead.")
+
+        def work(uow: UnitOfWork) -> None:
+            uow.sessions.delete_for_user(user_id)
+            uow.api_tokens.delete_for_user(user_id)
+
+        await self._tx.run(work, write=True)
+        await self._pubsub.publish(user_topic(user_id), SessionsRevoked(user_id=user_id))
+
     def _issue_session(self, uow: UnitOfWork, user: User) -> NewSession:
         token = new_token()
         now = self._clock()

@@ -182,8 +182,19 @@ async def _account_page(
         ui.label("Change password").classes("text-lg font-medium mt-2")
         _password_form(errors, settings)
         await AccountTokens(services, tab).refresh()
+        _sign_out_everywhere_form()
         ui.link("Back to rooms", "/")
     return None
+
+
+def _sign_out_everywhere_form() -> None:
+    ui.label("Sessions").classes("text-lg font-medium mt-2").props('role="heading" aria-level="2"')
+    ui.label(
+        "Sign out every browser you are signed in on, this one too, and revoke your personal access tokens "
+        "(your bots' tokens stay). Their open rooms and sockets close at once."
+    ).classes("text-sm opacity-70")
+    with _form("/auth/sign-out-everywhere"):
+        ui.button("Sign out everywhere", icon="logout").props('type="submit" outline color=negative no-caps')
 
 
 def _display_name_form(display_name: str, errors: dict[str, str]) -> None:

@@ -98,6 +98,7 @@ def register_auth_routes(services: Services, settings: Settings, flash: Flash) -
         ("/auth/sign-in", endpoints.sign_in),
         ("/auth/sign-up", endpoints.sign_up),
         ("/auth/sign-out", endpoints.sign_out),
+        ("/auth/sign-out-everywhere", endpoints.sign_out_everywhere),
         ("/join/{token}/accept", endpoints.join_by_link),
         ("/auth/password", endpoints.change_password),
         ("/auth/display-name", endpoints.change_display_name),
@@ -177,6 +178,18 @@ class _AuthEndpoints:
         response = RedirectResponse("/sign-in", status_code=SEE_OTHER)
         response.delete_cookie(SESSION_COOKIE, path="/")
         response.delete_cookie(GUEST_COOKIE, path="/")
+        return response
+
+    async def sign_out_everywhere(self, request: Request) -> Response:
+        try:
+            actor = await self.accounts.require_actor(session_token(request))
+            await self.accounts.sign_out_everywhere(actor)
+        except NotAuthenticated:
+            return RedirectResponse(sign_in_url("/account"), status_code=SEE_OTHER)
+        except DomainError as exc:
+            return _back("/account", self.flash, {"errors": {"sign_out_everywhere": exc.message}})
+        response = RedirectResponse("/sign-in", status_code=SEE_OTHER)
+        response.delete_cookie(SESSION_COOKIE, path="/")
         return response
 
     async def join_by_link(self, request: Request, token: str) -> Response:

@@ -365,6 +365,27 @@ def test_password_change_shows_its_notice_and_signs_out_other_browsers(browser, 
     elsewhere.close()
 
 
+def test_sign_out_everywhere_signs_out_this_browser_and_every_other(browser, live_app, artifacts):
+    mine, elsewhere = browser.new_context(), browser.new_context()
+    page = sign_up(mine, live_app.base_url, "vera", "Vera")
+    other = elsewhere.new_page()
+    other.goto(f"{live_app.base_url}/sign-in")
+    other.get_by_label("Username").fill("vera")
+    other.get_by_label("Password").fill(PASSWORD)
+    other.get_by_role("button", name="Sign in").click()
+    other.wait_for_url(f"{live_app.base_url}/")
+    page.goto(f"{live_app.base_url}/account")
+    page.get_by_role("heading", name="Sessions").wait_for()
+    page.screenshot(path=str(artifacts / "account-sessions.png"), full_page=True)
+    page.get_by_role("button", name="Sign out everywhere").click()
+    page.wait_for_url(lambda url: "/sign-in" in url)
+    other.wait_for_url(lambda url: "/sign-in" in url)  # pushed to the other browser's open page
+    page.goto(f"{live_app.base_url}/account")
+    page.wait_for_url(lambda url: "/sign-in" in url)
+    mine.close()
+    elsewhere.close()
+
+
 def test_a_phone_with_a_long_name_and_room_name_in_dark_mode_keeps_everything_on_screen_and_readable(
     browser, live_app, artifacts
 ):

@@ -619,6 +619,14 @@ async def change_password(w: World, me: Actor, role: str) -> None:
     await w.s.accounts.update_password(me, current=OTHER_PASSWORD, new=PASSWORD)  # the accounts are shared
 
 
+async def sign_out_everywhere(w: World, me: Actor, role: str) -> None:
+    # The actors of the shared accounts are kept by the test, not read from sessions: they still act.
+    await w.s.accounts.sign_out_everywhere(me)
+    with w.runtime.engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM sessions WHERE user_id = :u"), {"u": me.user_id}).scalar_one()
+    assert left == 0
+
+
 NF, F = NotFound, Forbidden
 R, W, AI, ADM = (frozenset({scope}) for scope in (Scope.READ, Scope.WRITE, Scope.AI, Scope.ADMIN))
 
@@ -693,6 +701,7 @@ OPERATIONS: dict[str, Operation] = {
     "rooms.lobby": Operation(lobby, (OK, OK, OK, OK, OK, OK), scopes=R),
     "accounts.sign_up_guest": Operation(sign_up_guest, (OK, F, F, F, F, F)),
     "accounts.change_password": Operation(change_password, (F, OK, OK, OK, OK, F)),  # at a browser only
+    "accounts.sign_out_everywhere": Operation(sign_out_everywhere, (F, OK, OK, OK, OK, F)),  # at a browser only
     "accounts.change_display_name": Operation(change_display_name, (F, OK, OK, OK, OK, OK), scopes=ADM),
 }
 
