@@ -15,7 +15,7 @@ from chatapp.domain.errors import DomainError
 from chatapp.domain.events import AiNotice, Event
 from chatapp.domain.models import Actor, Message
 from chatapp.domain.services import Services
-from chatapp.live.presence import RoomPresence
+from chatapp.live.presence import DiffBatcher, RoomPresence
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,14 @@ class SocketRoomHub:
         self.topic = room_topic_name(room_id)
         self.members: list[Member] = []
         self.stop_watching: Callable[[], None] | None = None
-        self.stop_presence = presence.listen(room_id, lambda diff: self._broadcast("presence_diff", diff))
+        self._presence_diffs = DiffBatcher(lambda diff: self._broadcast("presence_diff", diff))
+        stop_listening = presence.listen(room_id, self._presence_diffs)
+
+        def stop_presence() -> None:
+            stop_listening()
+            self._presence_diffs.cancel()
+
+        self.stop_presence = stop_presence
         self._services = services
         self._on_empty = on_empty
 
