@@ -25,6 +25,7 @@ from chatapp.domain.models import (
     IncomingWebhook,
     Message,
     NewIncomingWebhook,
+    Participant,
     ParticipantKind,
     ParticipantState,
     Role,
@@ -61,6 +62,10 @@ def _webhook_in(uow: UnitOfWork, room_id: int, webhook_id: int) -> IncomingWebho
     if webhook is None or webhook.room_id != room_id:
         raise NotFound("That webhook is not in this room.")
     return webhook
+
+
+def _in_room(participant: Participant) -> bool:
+    return participant.state is ParticipantState.ACTIVE
 
 
 class IncomingWebhooks:
@@ -159,7 +164,8 @@ class IncomingWebhooks:
         def work(uow: UnitOfWork) -> Message:
             current = uow.incoming_webhooks.get(webhook.id)
             author = uow.participants.get(webhook.participant_id)
-            if current is None or current.revoked_at is not None or author is None:
+            # A moderator may remove its participant like anyone's: it then posts no more (until let back in).
+            if current is None or current.revoked_at is not None or author is None or not _in_room(author):
                 raise NotFound(UNKNOWN_WEBHOOK)
             now = self._clock()
             message = uow.messages.add(

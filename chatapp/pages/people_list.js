@@ -7,7 +7,7 @@ export default {
       <h2 id="people-heading" class="people-heading">People ({{ people.length }})</h2>
       <ul class="people-list" aria-label="Participants">
         <li v-for="p in people" :key="p.id" class="people-item">
-          <q-icon :name="p.kind === 'ai' ? 'smart_toy' : 'person'" size="sm" class="people-icon" />
+          <q-icon :name="kindIcons[p.kind] || 'person'" size="sm" class="people-icon" />
           <span class="people-text">
             <span class="people-name">{{ p.name }}<span v-if="p.id === me" class="people-you"> (you)</span></span>
             <span class="people-role">{{ p.role }}</span>
@@ -68,7 +68,7 @@ export default {
     },
   },
   data() {
-    return { confirming: null, readmitting: [] };
+    return { confirming: null, readmitting: [], kindIcons: { ai: "smart_toy", bot: "precision_manufacturing", webhook: "webhook" } };
   },
   methods: {
     mayChangeRole(p) {

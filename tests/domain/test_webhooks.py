@@ -383,3 +383,13 @@ async def test_a_webhooks_participant_left_state_is_kept_on_revoking(live: Runti
             text("SELECT state FROM participants WHERE id = :id"), {"id": new.webhook.participant_id}
         ).scalar_one()
     assert state == ParticipantState.LEFT.value
+
+
+async def test_a_webhook_whose_participant_a_moderator_removed_posts_no_more(live: Runtime) -> None:
+    owner, _, room_id = await room_of(live)
+    new = await live.services.webhooks.create_webhook(owner, room_id, "Spam")
+    await live.services.membership.remove_participant(owner, room_id, new.webhook.participant_id)
+    with pytest.raises(NotFound):
+        await live.services.webhooks.post_via_webhook(new.token, "still here?")
+    await live.services.membership.readmit(owner, room_id, new.webhook.participant_id)
+    await live.services.webhooks.post_via_webhook(new.token, "back")
