@@ -297,8 +297,11 @@ async def test_every_message_calls_a_bot_when_the_room_says_so(live: Runtime, re
     await live.services.chat.post_message(owner, room_id, "still talking")
     await live.pubsub.settled()
     await live.services.bot_hooks.wait_idle()
-    assert [c["json"]["message"]["body"] for c in receiver.calls] == ["just talking", "still talking"]
-    assert [c["json"]["mentioned"] for c in receiver.calls] == [False, False]
+    # Calls run side by side (never awaited in turn), so they may arrive in either order;
+    # each carries its message's id, by which a bot orders them.
+    calls = sorted(receiver.calls, key=lambda c: c["json"]["message"]["id"])
+    assert [c["json"]["message"]["body"] for c in calls] == ["just talking", "still talking"]
+    assert [c["json"]["mentioned"] for c in calls] == [False, False]
 
 
 @FAST_RETRIES
