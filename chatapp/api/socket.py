@@ -3,8 +3,8 @@ Phoenix clients (phoenix.js and its ports to Swift, Kotlin, Dart, Python...) joi
 
 A connection is authenticated once, by a personal access token sent the way Phoenix clients send it:
 `Authorization: Bearer`, phoenix.js's `authToken` (a `base64url.bearer.phx.` subprotocol) or the
-`token` connect parameter of the query string. Its channels (api/socket_channel.py) are `room:<id>`
-topics. Every frame is read within limits (size, rate, channels, an idle timeout); a malformed one gets
+`token` connect parameter of the query string. Its channels are `room:<id>` topics (api/socket_channel.py)
+and the socket's own user's `user:<id>` notices (api/socket_user_channel.py). Every frame is read within limits (size, rate, channels, an idle timeout); a malformed one gets
 an error reply, never a traceback, and one client's trouble never reaches another: each socket has its
 own bounded send queue, and a socket that cannot keep up is closed (its client rejoins and catches up).
 """
@@ -16,7 +16,9 @@ import base64
 import binascii
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -36,6 +38,7 @@ from chatapp.api.socket_frames import (
     reply,
 )
 from chatapp.api.socket_hub import SocketRoomHubs
+from chatapp.api.socket_user_channel import UserChannel, is_user_topic
 from chatapp.domain.errors import DomainError
 from chatapp.domain.limits import Rate, RateLimited, RateLimiter
 from chatapp.domain.models import Actor
@@ -79,6 +82,18 @@ def socket_token(websocket: WebSocket) -> tuple[str | None, str | None]:
     return websocket.query_params.get("token"), accept
 
 
+class Channel(Protocol):
+    """One joined topic of a socket (api/socket_channel.py's rooms, api/socket_user_channel.py's notices)."""
+
+    join_ref: str | None
+    leave: Callable[[], None]
+    on_closed: Callable[[Any], None]
+
+    async def join(self, hubs: SocketRoomHubs, payload: dict[str, Any]) -> dict[str, Any]: ...
+    def release(self) -> None: ...
+    async def handle(self, event: str, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+
 class RoomSocket:
     """One client's connection: reads frames, runs its channels, writes through a bounded queue."""
 
@@ -86,7 +101,7 @@ class RoomSocket:
         self.ws, self.services, self.hubs, self.limits = websocket, services, hubs, limits
         self.actor: Actor | None = None
         self.token: str | None = None
-        self.channels: dict[str, RoomChannel] = {}  # by topic
+        self.channels: dict[str, Channel] = {}  # by topic
         self.queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=limits.max_backlog)
         self.closing: tuple[int, str] | None = None
         self._frames = RateLimiter(Rate(limits.frames_burst, limits.frames_per_second))
@@ -201,8 +216,7 @@ class RoomSocket:
             self.send(reply(frame, "error", {"reason": f"at most {self.limits.max_channels} channels a socket"}))
             return
         try:
-            room_id = parse_room_topic(frame.topic)
-            channel = RoomChannel(self.services, self.actor, room_id, frame.join_ref, self.send)
+            channel = self._open_channel(frame)
             response = await channel.join(self.hubs, frame.payload)
         except DomainError as refusal:
             self.send(reply(frame, "error", _join_refusal(refusal)))
@@ -216,7 +230,15 @@ class RoomSocket:
         self.send(reply(frame, "ok", response))
         channel.release()
 
-    def _forget(self, topic: str, channel: RoomChannel) -> None:
+    def _open_channel(self, frame: Frame) -> Channel:
+        """The channel a join's topic names: my notices (`user:<id>`) or a room (`room:<id>`)."""
+        assert self.actor is not None
+        if is_user_topic(frame.topic):
+            return UserChannel(self.services, self.actor, frame.topic, frame.join_ref, self.send)
+        room_id = parse_room_topic(frame.topic)
+        return RoomChannel(self.services, self.actor, room_id, frame.join_ref, self.send)
+
+    def _forget(self, topic: str, channel: Channel) -> None:
         if self.channels.get(topic) is channel:
             del self.channels[topic]
 
@@ -227,7 +249,7 @@ class RoomSocket:
         self.send(reply(frame, "ok"))
         self.send(encode(frame.join_ref, frame.join_ref, frame.topic, "phx_close", {}))
 
-    async def _push_to_channel(self, channel: RoomChannel, frame: Frame) -> None:
+    async def _push_to_channel(self, channel: Channel, frame: Frame) -> None:
         try:
             response = await channel.handle(frame.event, frame.payload)
         except DomainError as refusal:

@@ -124,6 +124,21 @@ class ParticipantRemoved(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class RoomListChanged(Event):
+    """A user (a person or a bot) came into a room or is out of it: `change` is "joined" (also added,
+    let back in, or the room they created), "left", "removed" or "deleted" (the room is gone). Told on
+    the user's topic, so a client that lists its rooms (the room socket's `user:<id>`) follows along."""
+
+    kind: ClassVar[str] = "room_list_changed"
+    user_id: int
+    room_id: int
+    change: str
+
+
+ROOM_LIST_CHANGES = ("joined", "left", "removed", "deleted")
+
+
+@dataclass(frozen=True, slots=True)
 class RoomDeleted(Event):
     """The owner deleted the room: every tab of it goes back to the lobby."""
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 from chatapp.domain.access import is_valid_id, require_member, require_scope
 from chatapp.domain.accounts import hash_token, new_token
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
-from chatapp.domain.events import ParticipantsChanged, room_topic
+from chatapp.domain.events import ParticipantsChanged, RoomListChanged, room_topic, user_topic
 from chatapp.domain.limits import RateLimiter
 from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role, RoomAccess, Scope
 from chatapp.domain.participants import enter_room
@@ -180,13 +180,14 @@ class Invites:
             return (await self.accept_as_guest(token, actor.display_name, guest=actor, ip=ip)).room_id
         self._count_join(ip)
 
-        def work(uow: UnitOfWork) -> int:
+        def work(uow: UnitOfWork) -> tuple[int, bool]:
             invite = self._usable(uow, token, lock=True, actor=actor)
-            self._enter(uow, invite, actor)
-            return invite.room_id
+            return invite.room_id, self._enter(uow, invite, actor)
 
-        room_id = await self._tx.run(work, write=True)
+        room_id, came_in = await self._tx.run(work, write=True)
         await self._pubsub.publish(room_topic(room_id), ParticipantsChanged(room_id=room_id))
+        if came_in and actor.user_id is not None:
+            await self._pubsub.publish(user_topic(actor.user_id), RoomListChanged(actor.user_id, room_id, "joined"))
         return room_id
 
     def _count_join(self, ip: str | None) -> None:
@@ -208,12 +209,15 @@ class Invites:
                 raise InviteInvalid()
         return invite
 
-    def _enter(self, uow: UnitOfWork, invite: Invite, actor: Actor) -> None:
-        """Put the actor in the invite's room; a use is counted only when someone new comes in."""
+    def _enter(self, uow: UnitOfWork, invite: Invite, actor: Actor) -> bool:
+        """Put the actor in the invite's room; a use is counted only when someone new comes in (then
+        True)."""
         before = uow.participants.membership(invite.room_id, actor)
         participant = enter_room(uow, actor, invite.room_id, Role.MEMBER, self._clock(), invite_id=invite.id)
-        if before is None or before.state != participant.state:
+        came_in = before is None or before.state != participant.state
+        if came_in:
             uow.invites.count_used(invite.id)
+        return came_in
 
 
 def _find(uow: UnitOfWork, token: str, *, lock: bool = False) -> Invite:

@@ -21,6 +21,7 @@ from chatapp.domain.events import (
     ParticipantRemoved,
     ParticipantsChanged,
     RoomDeleted,
+    RoomListChanged,
     RoomSettingsChanged,
     SessionsRevoked,
     guest_topic,
@@ -150,3 +151,17 @@ class SessionWatch:
         else:
             raise ValueError("an actor is a user or a guest")
         return self._pubsub.subscribe(topic, handler)
+
+    def watch_room_list(
+        self, actor: Actor, on_change: Callable[[RoomListChanged], Awaitable[None]]
+    ) -> Callable[[], None]:
+        """Call on_change whenever the user (a person or a bot) comes into a room or is out of one;
+        returns the stop function. Guests are in one room for good: nothing to watch."""
+        if actor.user_id is None:
+            return lambda: None
+
+        async def handler(event: Event) -> None:
+            if isinstance(event, RoomListChanged):
+                await on_change(event)
+
+        return self._pubsub.subscribe(user_topic(actor.user_id), handler)

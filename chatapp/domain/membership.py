@@ -10,7 +10,14 @@ from datetime import datetime
 
 from chatapp.domain.access import lock_room, require_member, require_moderator, room_access, target_participant
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
-from chatapp.domain.events import Event, ParticipantRemoved, ParticipantsChanged, room_topic
+from chatapp.domain.events import (
+    Event,
+    ParticipantRemoved,
+    ParticipantsChanged,
+    RoomListChanged,
+    room_topic,
+    user_topic,
+)
 from chatapp.domain.models import Actor, Participant, ParticipantKind, ParticipantState, Role, Scope
 from chatapp.domain.participants import bot_actor, enter_room, place_in_people_list, step_down
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
@@ -38,6 +45,11 @@ class Membership:
         for event in events:
             await self._pubsub.publish(room_topic(room_id), event)
 
+    async def _tell_user(self, user_id: int | None, room_id: int, change: str) -> None:
+        """Tell a person or bot (not a guest, the AI or a webhook: no user) their rooms changed."""
+        if user_id is not None:
+            await self._pubsub.publish(user_topic(user_id), RoomListChanged(user_id, room_id, change))
+
     async def join(self, actor: Actor, room_id: int) -> Participant:
         """Join a public room as a member (idempotent); someone removed from it cannot."""
 
@@ -53,6 +65,7 @@ class Membership:
             return await self._tx.run(lambda uow: require_member(uow, actor, room_id, scope=Scope.WRITE).member)
         if created:
             await self._tell(room_id, ParticipantsChanged(room_id=room_id))
+            await self._tell_user(actor.user_id, room_id, "joined")
         return participant
 
     async def add_bot(self, actor: Actor, room_id: int, bot_username: str) -> Participant:
@@ -84,6 +97,7 @@ class Membership:
         participant, changed = await self._tx.run(work, write=True)
         if changed:
             await self._tell(room_id, ParticipantsChanged(room_id=room_id))
+            await self._tell_user(participant.user_id, room_id, "joined")
         return participant
 
     async def list_participants(self, actor: Actor, room_id: int) -> list[Participant]:
@@ -127,7 +141,7 @@ class Membership:
         remover may revoke it). Moderators cannot remove owners or other moderators; nobody removes
         the AI (switch it off)."""
 
-        def work(uow: UnitOfWork) -> Removal:
+        def work(uow: UnitOfWork) -> tuple[Removal, int | None]:
             lock_room(uow, room_id)
             me = require_moderator(uow, actor, room_id).member
             # leaving does not dodge removal
@@ -136,11 +150,13 @@ class Membership:
             )
             _may_remove(uow, me, target)
             uow.participants.save(replace(target, state=ParticipantState.REMOVED, removed_by=me.id))
-            return Removal(name=target.display_name, link_kept_for=_revoke_their_links(uow, target, self._clock()))
+            kept = _revoke_their_links(uow, target, self._clock())
+            return Removal(name=target.display_name, link_kept_for=kept), target.user_id
 
-        removal = await self._tx.run(work, write=True)
+        removal, user_id = await self._tx.run(work, write=True)
         removed = ParticipantRemoved(room_id=room_id, participant_id=participant_id)
         await self._tell(room_id, removed, ParticipantsChanged(room_id=room_id))
+        await self._tell_user(user_id, room_id, "removed")
         return removal
 
     async def list_removed_participants(self, actor: Actor, room_id: int) -> list[Participant]:
@@ -177,6 +193,7 @@ class Membership:
 
         back = await self._tx.run(work, write=True)
         await self._tell(room_id, ParticipantsChanged(room_id=room_id))
+        await self._tell_user(back.user_id, room_id, "joined")
         return back
 
     async def leave(self, actor: Actor, room_id: int) -> None:
@@ -196,6 +213,7 @@ class Membership:
         left = await self._tx.run(work, write=True)
         gone = ParticipantRemoved(room_id=room_id, participant_id=left.id, left=True)
         await self._tell(room_id, gone, ParticipantsChanged(room_id=room_id))
+        await self._tell_user(left.user_id, room_id, "left")
 
 
 def _may_remove(uow: UnitOfWork, me: Participant, target: Participant) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from chatapp.domain.access import lock_room, require_owner, require_scope, room_access
 from chatapp.domain.errors import Forbidden, ValidationError
-from chatapp.domain.events import RoomDeleted, room_topic
+from chatapp.domain.events import RoomDeleted, RoomListChanged, room_topic, user_topic
 from chatapp.domain.models import (
     Actor,
     Lobby,
@@ -108,7 +108,10 @@ class Rooms:
             add_ai_participant(uow, room.id, self._ai_name, now)
             return room
 
-        return await self._tx.run(work, write=True)
+        room = await self._tx.run(work, write=True)
+        if actor.user_id is not None:
+            await self._pubsub.publish(user_topic(actor.user_id), RoomListChanged(actor.user_id, room.id, "joined"))
+        return room
 
     async def list_rooms(self, actor: Actor) -> Lobby:
         """My rooms (newest activity first, with the last message) and public rooms I could join
@@ -129,17 +132,21 @@ class Rooms:
         """The owner deletes the room for good, with its messages, people and links; `confirm_name`
         must be the room's name (typed, so that a slip cannot do it). Every open tab of it leaves."""
 
-        def work(uow: UnitOfWork) -> None:
+        def work(uow: UnitOfWork) -> set[int]:
             lock_room(uow, room_id)
             room = require_owner(uow, actor, room_id).room
             if one_line(confirm_name) != room.name:
                 raise ValidationError({"confirm_name": "Type the room's name exactly to delete it."})
+            users = {p.user_id for p in uow.participants.list(room_id) if p.user_id is not None}
             uow.rooms.delete(room_id)
+            return users
 
-        await self._tx.run(work, write=True)
+        users = await self._tx.run(work, write=True)
         if self._on_deleted is not None:
             self._on_deleted(room_id)
         await self._pubsub.publish(room_topic(room_id), RoomDeleted(room_id=room_id))
+        for user_id in sorted(users):
+            await self._pubsub.publish(user_topic(user_id), RoomListChanged(user_id, room_id, "deleted"))
 
 
 def validate_room_details(limits: RoomLimits, *, name: str | None = None, topic: str | None = None) -> dict[str, str]:

@@ -221,6 +221,51 @@ async def test_a_removed_bot_is_told_and_its_channel_closed(server) -> None:
         assert post["status"] == "error"
 
 
+async def test_my_own_topic_tells_a_bot_and_a_person_which_rooms_they_came_into_or_left(server) -> None:
+    app, runtime = server
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    tokens = runtime.services.tokens
+    bot = await tokens.create_bot(alice, username="helper", display_name="Helper")
+    bot_token = (await tokens.create_token(alice, name="b", scopes=["read", "write"], bot_id=bot.id)).value
+    api = f"{app.base_url}/api/v1"
+    as_alice = {"Authorization": f"Bearer {await token_for(runtime, alice, 'read', 'write', 'admin')}"}
+    as_bob = {"Authorization": f"Bearer {await token_for(runtime, bob, 'read', 'write')}"}
+    async with (
+        websockets.connect(socket_url(app, token=bot_token)) as bot_ws,
+        websockets.connect(socket_url(app, token=await token_for(runtime, bob))) as bob_ws,
+    ):
+        bot_client, bob_client = Client(bot_ws), Client(bob_ws)
+        someone_else = await bot_client.call(f"user:{alice.user_id}", "phx_join", {})
+        nobody = await bot_client.call("user:999999", "phx_join", {})
+        assert someone_else == nobody and nobody["response"]["reason"] == "unmatched topic"
+        joined = await bot_client.call(f"user:{bot.id}", "phx_join", {}, join_ref="u1")
+        assert joined["status"] == "ok" and joined["response"]["rooms"] == []
+        assert (await bob_client.call(f"user:{bob.user_id}", "phx_join", {}, join_ref="u2"))["status"] == "ok"
+
+        room = httpx.post(f"{api}/rooms", headers=as_alice, json={"name": "Ops"}).json()
+        added = httpx.post(f"{api}/rooms/{room['id']}/bots", headers=as_alice, json={"username": "helper"})
+        assert added.status_code == 201
+        told = await bot_client.wait_for("room_joined")
+        assert told[:3] == ["u1", None, f"user:{bot.id}"] and told[4]["room"]["name"] == "Ops"
+        _, in_room = await bot_client.join(room["id"])  # what a bot does on room_joined
+        assert in_room["status"] == "ok"
+        httpx.delete(f"{api}/rooms/{room['id']}/participants/{added.json()['id']}", headers=as_alice)
+        assert (await bot_client.wait_for("room_left"))[4] == {"room_id": room["id"], "reason": "removed"}
+
+        assert httpx.post(f"{api}/rooms/{room['id']}/join", headers=as_bob).status_code == 200
+        assert (await bob_client.wait_for("room_joined"))[4]["room"]["id"] == room["id"]
+        assert httpx.post(f"{api}/rooms/{room['id']}/leave", headers=as_bob).status_code == 204
+        assert (await bob_client.wait_for("room_left"))[4] == {"room_id": room["id"], "reason": "left"}
+        httpx.post(f"{api}/rooms/{room['id']}/join", headers=as_bob)
+        await bob_client.wait_for("room_joined")
+        deleted = httpx.delete(f"{api}/rooms/{room['id']}?confirm_name=Ops", headers=as_alice)
+        assert deleted.status_code == 204
+        assert (await bob_client.wait_for("room_left"))[4] == {"room_id": room["id"], "reason": "deleted"}
+        rejoined = await bob_client.call(f"user:{bob.user_id}", "phx_join", {}, join_ref="u3")
+        assert rejoined["response"]["rooms"] == []
+
+
 async def test_rejoining_with_the_last_message_seen_gets_what_was_missed(server) -> None:
     app, runtime = server
     alice, _ = await sign_up(runtime, "alice")
