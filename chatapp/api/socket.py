@@ -3,9 +3,10 @@ Phoenix clients (phoenix.js and its ports to Swift, Kotlin, Dart, Python...) joi
 
 A connection is authenticated once, by a personal access token sent the way Phoenix clients send it:
 `Authorization: Bearer`, phoenix.js's `authToken` (a `base64url.bearer.phx.` subprotocol) or the
-`token` connect parameter of the query string. Its channels are `room:<id>` topics (api/socket_channel.py)
-and the socket's own user's `user:<id>` notices (api/socket_user_channel.py). Every frame is read within limits (size, rate, channels, an idle timeout); a malformed one gets
-an error reply, never a traceback, and one client's trouble never reaches another: each socket has its
+`token` connect parameter of the query string. Its channels are `room:<id>` topics
+(api/socket_channel.py) and the socket's own user's `user:<id>` notices (api/socket_user_channel.py).
+Every frame is read within limits (size, rate, channels, an idle timeout); a malformed one gets an
+error reply, never a traceback, and one client's trouble never reaches another: each socket has its
 own bounded send queue, and a socket that cannot keep up is closed (its client rejoins and catches up).
 """
 

@@ -28,15 +28,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import itertools
-import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 from chatapp.app import Runtime, build_runtime, migrate_database
 from chatapp.domain.accounts import Accounts, SignUpForm
@@ -58,7 +57,7 @@ from chatapp.domain.services import Services
 from chatapp.domain.tokens import ApiTokens
 from chatapp.domain.webhooks import IncomingWebhooks
 from chatapp.store.db import SqlTransactor
-from tests.conftest import make_settings
+from tests.conftest import fresh_postgres_database, make_settings
 from tests.domain.helpers import PASSWORD, sign_up
 from tests.timing import LIVENESS_S
 
@@ -138,30 +137,18 @@ async def _sign_up_users(runtime: Runtime) -> Users:
 def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
     """One migrated database per backend for the whole matrix, with its accounts signed up."""
     data: Path = tmp_path_factory.mktemp(f"matrix-{request.param}")
-    admin, name = None, None
-    if request.param == "sqlite":
-        url = f"sqlite:///{data / 'chatapp.db'}"
-    else:  # like conftest's postgres_database, but for the module
-        server = request.getfixturevalue("postgres_server")
-        name = f"chatapp_t_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(server, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-            # Durability is not under test: commits need not wait for the disk (the matrix makes ~6000).
-            conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
-        url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    runtime = build_runtime(make_settings(data, url))
-    try:
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{data / 'chatapp.db'}"
+        else:  # the matrix makes ~6000 commits
+            server = request.getfixturevalue("postgres_server")
+            url = stack.enter_context(fresh_postgres_database(server, fast_commits=True))
+        runtime = build_runtime(make_settings(data, url))
+        stack.callback(runtime.engine.dispose)
         migrate_database(runtime)
         with ThreadPoolExecutor(max_workers=1) as pool:  # its own loop, outside pytest-asyncio's
             users = pool.submit(asyncio.run, _sign_up_users(runtime)).result()
         yield Backend(runtime=runtime, tx=SqlTransactor(runtime.engine), users=users)
-    finally:
-        runtime.engine.dispose()
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
 
 
 async def build_world(backend: Backend) -> World:

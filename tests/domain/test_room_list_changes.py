@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from chatapp.app import Runtime
 from chatapp.domain.events import RoomListChanged, user_topic
-from chatapp.domain.models import Actor
 from tests.domain.helpers import sign_up
 
 
-def listen(runtime: Runtime, who: Actor) -> list[tuple[int, str]]:
+def listen(runtime: Runtime, user_id: int | None) -> list[tuple[int, str]]:
     heard: list[tuple[int, str]] = []
 
     def on_event(event: object) -> None:
         if isinstance(event, RoomListChanged):
-            assert event.user_id == who.user_id
+            assert event.user_id == user_id
             heard.append((event.room_id, event.change))
 
-    runtime.pubsub.subscribe(user_topic(who.user_id or 0), on_event)
+    runtime.pubsub.subscribe(user_topic(user_id or 0), on_event)
     return heard
 
 
@@ -25,7 +24,7 @@ async def test_each_way_into_a_room_and_out_of_it_is_told_to_the_one_it_concerns
     s = runtime.services
     alice, _ = await sign_up(runtime, "alice")
     bob, _ = await sign_up(runtime, "bob")
-    alice_heard, bob_heard = listen(runtime, alice), listen(runtime, bob)
+    alice_heard, bob_heard = listen(runtime, alice.user_id), listen(runtime, bob.user_id)
     room = await s.rooms.create_room(alice, name="Ops", private=True)
     link = await s.invites.create_invite(alice, room.id)
     await s.invites.accept_as_user(bob, link.token)
@@ -53,11 +52,7 @@ async def test_a_bot_hears_it_was_added_and_a_public_room_joined_is_told(runtime
     alice, _ = await sign_up(runtime, "alice")
     bob, _ = await sign_up(runtime, "bob")
     bot = await s.tokens.create_bot(alice, username="helper", display_name="Helper")
-    bot_heard: list[tuple[int, str]] = []
-    runtime.pubsub.subscribe(
-        user_topic(bot.id), lambda e: bot_heard.append((e.room_id, e.change)) if isinstance(e, RoomListChanged) else None
-    )
-    bob_heard = listen(runtime, bob)
+    bot_heard, bob_heard = listen(runtime, bot.id), listen(runtime, bob.user_id)
     room = await s.rooms.create_room(alice, name="Lobby")
     await s.membership.add_bot(alice, room.id, "helper")
     await s.membership.add_bot(alice, room.id, "helper")  # already in: nothing new
