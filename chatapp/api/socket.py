@@ -83,6 +83,10 @@ def socket_token(websocket: WebSocket) -> tuple[str | None, str | None]:
     return websocket.query_params.get("token"), accept
 
 
+# A push to a topic the socket has not joined: Phoenix's own reason, and the code every refusal carries.
+NOT_JOINED = {"reason": "unmatched topic", "code": "not_found", "message": "Join the topic first."}
+
+
 class Channel(Protocol):
     """One joined topic of a socket (api/socket_channel.py's rooms, api/socket_user_channel.py's notices)."""
 
@@ -207,7 +211,7 @@ class RoomSocket:
         elif (channel := self.channels.get(frame.topic)) is not None and channel.join_ref == frame.join_ref:
             await self._push_to_channel(channel, frame)
         else:
-            self.send(reply(frame, "error", {"reason": "unmatched topic"}))
+            self.send(reply(frame, "error", NOT_JOINED))
 
     async def _join(self, frame: Frame) -> None:
         assert self.actor is not None
