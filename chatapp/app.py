@@ -23,7 +23,7 @@ from chatapp.domain.limits import Limits, Rate, RateLimiter
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.membership import Membership
 from chatapp.domain.passwords import PasswordPolicy, Passwords
-from chatapp.domain.ports import utc_now
+from chatapp.domain.ports import PubSub, utc_now
 from chatapp.domain.room_settings import RoomSettings
 from chatapp.domain.rooms import RoomLimits, Rooms, give_every_room_its_ai
 from chatapp.domain.services import Services
@@ -31,6 +31,9 @@ from chatapp.domain.tokens import ApiTokens, TokenLimits
 from chatapp.domain.webhooks import IncomingWebhooks, WebhookLimits
 from chatapp.llm import LitellmClient
 from chatapp.store import migrate
+from chatapp.store.bus import BusPubSub
+from chatapp.store.bus_postgres import PostgresTransport
+from chatapp.store.bus_redis import RedisTransport
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine, make_sqlite_file_private
 from chatapp.store.pubsub import InProcessPubSub
 from chatapp.store.repositories import SqlUnitOfWork
@@ -47,7 +50,7 @@ class Runtime:
     settings: Settings
     engine: Engine
     tx: SqlTransactor
-    pubsub: InProcessPubSub
+    pubsub: PubSub
     services: Services
 
 
@@ -55,7 +58,7 @@ def build_runtime(settings: Settings) -> Runtime:
     """Create the engine, pub/sub and domain services. Does not touch the schema."""
     engine = _open_database(settings)
     tx = SqlTransactor(engine)
-    pubsub = InProcessPubSub()
+    pubsub = make_pubsub(settings.resolved_pubsub_url)
     limits = build_limits(settings)
     room_limits = _room_limits(settings)
     llm = _llm(settings)
@@ -100,8 +103,19 @@ def build_runtime(settings: Settings) -> Runtime:
         live=LiveRooms(tx=tx, pubsub=pubsub),
         session_watch=SessionWatch(pubsub),
         database_ok=partial(_database_ok, tx),
+        bus_ok=pubsub.healthy,
     )
     return Runtime(settings=settings, engine=engine, tx=tx, pubsub=pubsub, services=services)
+
+
+def make_pubsub(url: str) -> PubSub:
+    """The bus CHATAPP_PUBSUB_URL names: in this process only, or to the other processes through
+    PostgreSQL LISTEN/NOTIFY or Redis pub/sub (store/bus.py)."""
+    if url.startswith("memory://"):
+        return InProcessPubSub()
+    if url.startswith(("redis://", "rediss://")):
+        return BusPubSub(RedisTransport(url))
+    return BusPubSub(PostgresTransport(url))
 
 
 def _llm(settings: Settings) -> LitellmClient:
@@ -134,7 +148,7 @@ async def _database_ok(tx: SqlTransactor) -> bool:
     return True
 
 
-def _accounts(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, limits: Limits) -> Accounts:
+def _accounts(settings: Settings, tx: SqlTransactor, pubsub: PubSub, limits: Limits) -> Accounts:
     policy = PasswordPolicy(
         memory_kib=settings.argon2_memory_kib,
         time_cost=settings.argon2_time_cost,
@@ -153,7 +167,7 @@ def _accounts(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, li
     )
 
 
-def _invites(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, limits: Limits) -> Invites:
+def _invites(settings: Settings, tx: SqlTransactor, pubsub: PubSub, limits: Limits) -> Invites:
     return Invites(
         tx=tx,
         pubsub=pubsub,
@@ -169,7 +183,7 @@ def _invites(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, lim
 def _ai_replies(
     settings: Settings,
     tx: SqlTransactor,
-    pubsub: InProcessPubSub,
+    pubsub: PubSub,
     llm: LitellmClient,
     ai_settings: AiSettings,
     limits: Limits,
@@ -186,7 +200,7 @@ def _ai_replies(
     )
 
 
-def _bot_hooks(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, chat: Chat) -> OutgoingHooks:
+def _bot_hooks(settings: Settings, tx: SqlTransactor, pubsub: PubSub, chat: Chat) -> OutgoingHooks:
     """Bots' outgoing webhooks, called over HTTP; their answers are posted through the chat."""
     hook_settings = HookSettings(
         timeout_s=settings.webhook_timeout,
@@ -204,7 +218,7 @@ def _room_limits(settings: Settings) -> RoomLimits:
     return RoomLimits(max_name_chars=settings.max_room_name_chars, max_topic_chars=settings.max_topic_chars)
 
 
-def _ai_settings(settings: Settings, tx: SqlTransactor, pubsub: InProcessPubSub, llm: LitellmClient) -> AiSettings:
+def _ai_settings(settings: Settings, tx: SqlTransactor, pubsub: PubSub, llm: LitellmClient) -> AiSettings:
     """The rooms' AI settings, offering the configured models (or the router's)."""
     models = settings.offered_ai_models or llm.router_models()
     return AiSettings(

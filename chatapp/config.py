@@ -17,6 +17,9 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "changethis", "passwo
 MIN_SECRET_CHARS = 32
 
 
+PUBSUB_SCHEMES = ("memory://", "postgresql://", "postgresql+psycopg://", "postgres://", "redis://", "rediss://")
+
+
 class Settings(BaseSettings):
     """Every knob of chatapp; each one is documented in README's settings table."""
 
@@ -26,6 +29,8 @@ class Settings(BaseSettings):
     port: int = Field(8080, ge=1, le=65535)
     data_dir: Path = Path("./chatapp-data")
     database_url: str | None = None
+    # How the processes hear each other: memory:// (one process), postgresql://... (LISTEN/NOTIFY), redis://...
+    pubsub_url: str | None = None  # None: memory:// on SQLite, the database itself on PostgreSQL
     secret_key: SecretStr | None = None
 
     max_message_chars: int = Field(4000, ge=1, le=100_000)
@@ -95,6 +100,13 @@ class Settings(BaseSettings):
     ai_timeout: float = Field(120.0, gt=0)
     ai_retries: int = Field(1, ge=0, le=10)
 
+    @field_validator("pubsub_url")
+    @classmethod
+    def _known_bus(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(PUBSUB_SCHEMES):
+            raise ValueError("CHATAPP_PUBSUB_URL starts with memory://, postgresql:// or redis:// (or rediss://)")
+        return value
+
     @field_validator("secret_key")
     @classmethod
     def _refuse_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
@@ -117,6 +129,14 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'chatapp.db').resolve()}"
+
+    @property
+    def resolved_pubsub_url(self) -> str:
+        """The bus in force: CHATAPP_PUBSUB_URL, else the PostgreSQL database itself, else memory://."""
+        if self.pubsub_url:
+            return self.pubsub_url
+        database = self.resolved_database_url
+        return database if database.startswith("postgresql") else "memory://"
 
     def resolved_secret_key(self) -> str:
         """CHATAPP_SECRET_KEY, else the key file in the data dir (created 0600 on first use)."""

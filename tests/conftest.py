@@ -21,6 +21,8 @@ pytest_plugins = ["nicegui.testing.user_plugin"]
 
 POSTGRES_URL = os.environ.get("CHATAPP_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REQUIRE_POSTGRES = os.environ.get("CHATAPP_REQUIRE_POSTGRES") == "1"
+REDIS_URL = os.environ.get("CHATAPP_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_REDIS = os.environ.get("CHATAPP_REQUIRE_REDIS") == "1"
 ARTIFACTS = Path(os.environ.get("CHATAPP_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts"))
 
 
@@ -54,6 +56,21 @@ def postgres_server() -> str:
             pytest.fail(f"{reason} (CHATAPP_REQUIRE_POSTGRES=1)")
         pytest.skip(reason)
     return _postgres_admin_url()
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The URL of a reachable Redis; skips (or fails in CI) when there is none."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:  # the reason is shown in the skip message
+        reason = f"Redis not reachable at {REDIS_URL}: {exc.__class__.__name__}"
+        if REQUIRE_REDIS:
+            pytest.fail(f"{reason} (CHATAPP_REQUIRE_REDIS=1)")
+        pytest.skip(reason)
+    return REDIS_URL
 
 
 @contextmanager

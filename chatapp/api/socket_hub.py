@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chatapp.api.schemas import MessageOut, ParticipantOut, RoomOut
-from chatapp.api.socket_frames import CLOSE, encode
+from chatapp.api.socket_frames import CLOSE, ERROR, encode
 from chatapp.domain.errors import DomainError
 from chatapp.domain.events import AiNotice, Event
 from chatapp.domain.models import Actor, Message
@@ -120,6 +120,14 @@ class SocketRoomHub:
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None:
         for member in [m for m in self.members if m.participant_id == participant_id]:
             self._end(member, "removed", {"reason": "left" if left else "removed"})
+
+    async def on_gap(self) -> None:
+        """This process may have missed the room's news: every channel is told to rejoin (phx_error, as
+        Phoenix says a channel crashed; phoenix.js rejoins by itself), and its rejoin with the last
+        message it saw catches it up from the database."""
+        for member in list(self.members):
+            member.push(encode(member.join_ref, member.join_ref, self.topic, ERROR, {}))
+            member.closed_by_server()
 
     def _end(self, member: Member, event: str, payload: dict[str, Any]) -> None:
         """Tell the channel why, close it (phx_close) and stop sending to it."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chatapp.api.schemas import RoomOut
-from chatapp.api.socket_frames import encode
+from chatapp.api.socket_frames import ERROR, encode
 from chatapp.domain.errors import NotFound
 from chatapp.domain.events import RoomListChanged
 from chatapp.domain.models import Actor
@@ -57,8 +57,12 @@ class UserChannel:
         """Nothing is pushed to this topic but leave (which the socket handles)."""
         raise NotFound(f"unknown event {event!r}")
 
-    async def _changed(self, event: RoomListChanged) -> None:
-        if event.change == "joined":
+    async def _changed(self, event: RoomListChanged | None) -> None:
+        if event is None:  # notices may have been missed: the client rejoins, and gets the list again
+            self._send(ERROR, {})
+            self.leave()
+            self.on_closed(self)
+        elif event.change == "joined":
             try:
                 access = await self.services.rooms.get_room_access(self.actor, event.room_id)
             except NotFound:  # out of it again already: its room_left follows

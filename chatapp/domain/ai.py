@@ -22,6 +22,7 @@ from chatapp.domain.events import (
     EVERY_ROOM,
     AiNotice,
     Event,
+    FeedGap,
     MessagePosted,
     RoomDeleted,
     RoomSettingsChanged,
@@ -39,7 +40,7 @@ from chatapp.domain.models import (
     Room,
     Scope,
 )
-from chatapp.domain.ports import Clock, LlmClient, PubSub, Transactor, UnitOfWork, utc_now
+from chatapp.domain.ports import Clock, LlmClient, PubSub, Transactor, UnitOfWork, stop_all, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +88,25 @@ class AiReplies:
         self._modes: dict[int, AiMode] = {}
 
     def subscribe(self) -> Callable[[], None]:
-        """Decide on every message posted in any room whether to answer it (see _on_message_posted)."""
-        return self._pubsub.subscribe(EVERY_ROOM, self._on_message_posted)
+        """Decide on every message posted in this process whether to answer it (see _on_message_posted;
+        a message posted in another process is decided there), and forget the AI modes known when any
+        process changes a room's settings."""
+        return stop_all(
+            self._pubsub.subscribe(EVERY_ROOM, self._on_message_posted, local_only=True),
+            self._pubsub.subscribe(EVERY_ROOM, self._forget_mode),
+        )
+
+    def _forget_mode(self, event: Event) -> None:
+        if isinstance(event, RoomSettingsChanged | RoomDeleted):
+            self._modes.pop(event.room_id, None)
+        elif isinstance(event, FeedGap):
+            self._modes.clear()
 
     async def _on_message_posted(self, event: Event) -> None:
         """A person's message was saved: start a reply if the room's AI mode asks for one. When it
         cannot start (switched off, busy, not allowed for guests), the asker alone is told why."""
         if isinstance(event, RoomSettingsChanged | RoomDeleted):
-            self._modes.pop(event.room_id, None)
+            self._modes.pop(event.room_id, None)  # also here: this subscription may read the mode first
         if not isinstance(event, MessagePosted) or not self._may_ask(event):
             return
         asked = await self._tx.run(lambda uow: _what_was_asked(uow, event))

@@ -33,7 +33,17 @@ from urllib.parse import urlsplit
 from chatapp.domain.access import require_moderator, target_participant
 from chatapp.domain.chat import Chat
 from chatapp.domain.errors import DomainError, Forbidden, NotFound, ValidationError
-from chatapp.domain.events import EVERY_ROOM, Event, MessagePosted, ParticipantsChanged, RoomDeleted, room_topic
+from chatapp.domain.events import (
+    BOTS_TOPIC,
+    EVERY_ROOM,
+    BotHooksChanged,
+    Event,
+    FeedGap,
+    MessagePosted,
+    ParticipantsChanged,
+    RoomDeleted,
+    room_topic,
+)
 from chatapp.domain.models import (
     Actor,
     BotCalls,
@@ -46,7 +56,16 @@ from chatapp.domain.models import (
     ParticipantKind,
     Scope,
 )
-from chatapp.domain.ports import Clock, HookCallFailed, HookSender, PubSub, Transactor, UnitOfWork, utc_now
+from chatapp.domain.ports import (
+    Clock,
+    HookCallFailed,
+    HookSender,
+    PubSub,
+    Transactor,
+    UnitOfWork,
+    stop_all,
+    utc_now,
+)
 from chatapp.domain.tokens import account_of, owned_bot
 
 log = logging.getLogger(__name__)
@@ -205,7 +224,7 @@ class OutgoingHooks:
             return hook
 
         hook = await self._tx.run(work, write=True)
-        self._targets.clear()
+        await self._hooks_changed(hook.bot_id)
         return hook
 
     async def get_hook(self, actor: Actor, bot_id: int) -> OutgoingHook | None:
@@ -226,7 +245,11 @@ class OutgoingHooks:
                 raise NotFound("That bot has no outgoing webhook.")
 
         await self._tx.run(work, write=True)
-        self._targets.clear()
+        await self._hooks_changed(bot_id)
+
+    async def _hooks_changed(self, bot_id: int) -> None:
+        self._targets.clear()  # here at once; the other processes when they hear it
+        await self._pubsub.publish(BOTS_TOPIC, BotHooksChanged(bot_id=bot_id))
 
     async def list_deliveries(self, actor: Actor, bot_id: int, limit: int = 50) -> list[HookDelivery]:
         """The newest calls of the actor's bot's webhook, newest first."""
@@ -259,8 +282,13 @@ class OutgoingHooks:
     # The calls -------------------------------------------------------------------------------------
 
     def subscribe(self) -> Callable[[], None]:
-        """Hear every room's messages (and the changes that make the cached targets stale)."""
-        return self._pubsub.subscribe(EVERY_ROOM, self._on_event)
+        """Hear the messages posted in this process's rooms (a message posted in another process is
+        called for there), and every process's changes that make the cached targets stale."""
+        return stop_all(
+            self._pubsub.subscribe(EVERY_ROOM, self._on_message, local_only=True),
+            self._pubsub.subscribe(EVERY_ROOM, self._forget_targets),
+            self._pubsub.subscribe(BOTS_TOPIC, self._forget_targets),
+        )
 
     async def stop(self) -> None:
         """Cancel the calls under way (the server is stopping); their log says pending."""
@@ -274,10 +302,13 @@ class OutgoingHooks:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    async def _on_event(self, event: Event) -> None:
+    def _forget_targets(self, event: Event) -> None:
         if isinstance(event, ParticipantsChanged | RoomDeleted):
             self._targets.pop(event.room_id, None)
-            return
+        elif isinstance(event, BotHooksChanged | FeedGap):
+            self._targets.clear()
+
+    async def _on_message(self, event: Event) -> None:
         if not isinstance(event, MessagePosted):
             return
         room_name, targets = await self._targets_in(event.room_id)

@@ -22,6 +22,7 @@ IN_PROCESS_ONLY = {"in_process_only": True}  # field metadata: left out of to_di
 @dataclass(frozen=True, slots=True)
 class Event:
     kind: ClassVar[str] = "event"
+    crosses_processes: ClassVar[bool] = True  # False: only for this process's subscribers (FeedGap)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # super() without arguments would name the class that @dataclass(slots=True) replaced
@@ -199,6 +200,32 @@ class AiNotice(Event):
     participant_id: int | None = None  # for whom (the one who asked); None: everyone in the room
 
 
+@dataclass(frozen=True, slots=True)
+class BotHooksChanged(Event):
+    """A bot's outgoing webhook was set or removed: every process forgets the targets it knew."""
+
+    kind: ClassVar[str] = "bot_hooks_changed"
+    bot_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class FeedGap(Event):
+    """This process may have missed events of the topic it is published on (the bus to the other
+    processes was down, or lost some): whoever shows the topic's news reloads it from the database.
+    `room_id` says whose room on a room's topic (None on "room:*", a user's or a guest's topic).
+    Never sent to other processes: each notices its own gaps."""
+
+    kind: ClassVar[str] = "feed_gap"
+    crosses_processes: ClassVar[bool] = False
+    room_id: int | None = None
+
+
+def gap_of(topic: str) -> FeedGap:
+    """The FeedGap to publish on a topic."""
+    prefix, _, rest = topic.partition(":")
+    return FeedGap(room_id=int(rest)) if prefix == "room" and rest.isdecimal() else FeedGap()
+
+
 def event_from_dict(data: dict[str, Any]) -> Event:
     """Rebuild an event from `Event.to_dict` output, also after a JSON round trip (datetimes are parsed
     back); ValueError for a kind no event has."""
@@ -219,6 +246,7 @@ def room_topic(room_id: int) -> str:
 
 
 EVERY_ROOM = "room:*"  # subscribes to the events of every room
+BOTS_TOPIC = "bots"  # bots' outgoing webhooks were set or removed (BotHooksChanged)
 
 
 def user_topic(user_id: int) -> str:

@@ -15,6 +15,7 @@ from chatapp.domain.events import (
     AiReplyEnded,
     AiReplyStarted,
     Event,
+    FeedGap,
     MessageDeleted,
     MessagePosted,
     MessageUpdated,
@@ -46,6 +47,7 @@ class RoomWatcher(Protocol):
     async def on_ai_event(self, event: Event) -> None: ...
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None: ...
     async def on_message_deleted(self, message_id: int, deleted_at: datetime | None) -> None: ...
+    async def on_gap(self) -> None: ...  # news may have been missed (FeedGap): reload from the database
 
 
 @dataclass
@@ -118,6 +120,8 @@ class LiveRooms:
             await self._each(event.room_id, lambda w: w.on_participant_removed(event.participant_id, left=event.left))
         elif isinstance(event, MessageDeleted):
             await self._each(event.room_id, lambda w: w.on_message_deleted(event.message_id, event.deleted_at))
+        elif isinstance(event, FeedGap) and event.room_id is not None:
+            await self._each(event.room_id, lambda w: w.on_gap())
         elif isinstance(event, AI_EVENTS):
             await self._each(event.room_id, lambda w: w.on_ai_event(event))
 
@@ -141,7 +145,7 @@ class SessionWatch:
         the stop function."""
 
         async def handler(event: Event) -> None:
-            if isinstance(event, SessionsRevoked):
+            if isinstance(event, SessionsRevoked | FeedGap):  # after a gap: check, it may have been missed
                 await on_revoked()
 
         if actor.guest_id is not None:
@@ -153,15 +157,18 @@ class SessionWatch:
         return self._pubsub.subscribe(topic, handler)
 
     def watch_room_list(
-        self, actor: Actor, on_change: Callable[[RoomListChanged], Awaitable[None]]
+        self, actor: Actor, on_change: Callable[[RoomListChanged | None], Awaitable[None]]
     ) -> Callable[[], None]:
-        """Call on_change whenever the user (a person or a bot) comes into a room or is out of one;
-        returns the stop function. Guests are in one room for good: nothing to watch."""
+        """Call on_change whenever the user (a person or a bot) comes into a room or is out of one
+        (with None when changes may have been missed: list the rooms again); returns the stop
+        function. Guests are in one room for good: nothing to watch."""
         if actor.user_id is None:
             return lambda: None
 
         async def handler(event: Event) -> None:
             if isinstance(event, RoomListChanged):
                 await on_change(event)
+            elif isinstance(event, FeedGap):
+                await on_change(None)
 
         return self._pubsub.subscribe(user_topic(actor.user_id), handler)

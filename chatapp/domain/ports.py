@@ -223,13 +223,26 @@ Handler = Callable[[Event], Awaitable[None] | None]
 class PubSub(Protocol):
     """Publish events to topics; each subscriber gets them on the event loop, in publish order, through a
     queue of its own (publish does not wait for the subscribers). A topic ending in "*" subscribes to
-    every topic starting with the rest. Delivery runs between start() and stop()."""
+    every topic starting with the rest. Delivery runs between start() and stop(). Across processes,
+    every subscriber also gets the other processes' events, except `local_only` ones (side effects
+    that must happen once: they run where the event was published)."""
 
     async def start(self) -> None: ...
     async def stop(self) -> None: ...
     async def publish(self, topic: str, event: Event) -> None: ...
-    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]: ...
+    def subscribe(self, topic: str, handler: Handler, *, local_only: bool = False) -> Callable[[], None]: ...
     async def settled(self) -> None: ...
+    async def healthy(self) -> bool: ...  # it hears the other processes (always, in one process)
+
+
+def stop_all(*stops: Callable[[], None]) -> Callable[[], None]:
+    """One function that ends several subscriptions."""
+
+    def stop() -> None:
+        for each in stops:
+            each()
+
+    return stop
 
 
 Clock = Callable[[], datetime]

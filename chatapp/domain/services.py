@@ -28,6 +28,7 @@ class Services:
     live: LiveRooms
     session_watch: SessionWatch
     database_ok: Callable[[], Awaitable[bool]]
+    bus_ok: Callable[[], Awaitable[bool]]  # this process hears the others (always, alone)
     ai: AiReplies
     ai_settings: AiSettings
     room_settings: RoomSettings

@@ -200,6 +200,14 @@ class RoomHub:
         for tab in [t for t in self.tabs.values() if t.participant_id() == participant_id]:
             tab.left_room(reason="you" if left else "removed")
 
+    async def on_gap(self) -> None:
+        """This process may have missed the room's news: every subscriber asks for what it missed (as
+        after a reconnect), and the room and its people are read again."""
+        for tab in list(self.tabs.values()):
+            _each_tab(tab.resync)
+        await self.on_room_changed()
+        await self.on_participants_changed()
+
     async def on_room_deleted(self) -> None:
         """The room is gone: every subscriber leaves it."""
         for tab in list(self.tabs.values()):

@@ -243,6 +243,9 @@ class _AuthEndpoints:
         return _back("/account", self.flash, {"notice": f"Your display name is now {name}."})
 
     async def healthz(self) -> JSONResponse:
-        if await self.services.database_ok():
-            return JSONResponse({"status": "ok", "database": "ok"})
-        return JSONResponse({"status": "unavailable", "database": "unreachable"}, status_code=503)
+        database = await self.services.database_ok()
+        bus = await self.services.bus_ok()
+        body = {"database": "ok" if database else "unreachable", "bus": "ok" if bus else "not listening"}
+        if database and bus:
+            return JSONResponse({"status": "ok", **body})
+        return JSONResponse({"status": "unavailable", **body}, status_code=503)

@@ -1,4 +1,4 @@
-"""Pub/sub adapters. memory:// is in-process; the PostgreSQL and Redis adapters join it (issue 12).
+"""The in-process pub/sub (memory://), which the adapters across processes (store/bus.py) build on.
 
 Every subscriber has a queue of its own and a task that hands it the events one at a time, in the
 order they were published (as encode/broadcaster does): `publish` returns once the event is in the
@@ -100,9 +100,9 @@ class InProcessPubSub:
             if subscription.matches(topic):
                 subscription.put(event)
 
-    def subscribe(self, topic: str, handler: Handler) -> Callable[[], None]:
+    def subscribe(self, topic: str, handler: Handler, *, local_only: bool = False) -> Callable[[], None]:
         """Register a handler; returns the function that removes it (what is still queued for it is
-        dropped; an event it is handling is finished)."""
+        dropped; an event it is handling is finished). In one process every event is local."""
         subscription = _Subscription(topic, handler)
         self._subscriptions.append(subscription)
         if self._running or _loop_running():
@@ -115,6 +115,14 @@ class InProcessPubSub:
             subscription.queue.put_nowait(None)
 
         return unsubscribe
+
+    def topics(self) -> set[str]:
+        """The topics somebody follows (a wildcard one as it was given: "room:*")."""
+        return {s.topic for s in self._subscriptions}
+
+    async def healthy(self) -> bool:
+        """Always: nothing outside the process to lose."""
+        return True
 
     async def settled(self) -> None:
         """Return once every event published so far (and what handling it published) was handled."""

@@ -247,3 +247,15 @@ class HookDeliveryRow(SQLModel, table=True):
     created_at: datetime = Field(sa_column=_ts())
     finished_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     reply_message_id: int | None = Field(default=None)
+
+
+class BusKeptRow(SQLModel, table=True):
+    """An event too big for a NOTIFY (store/bus_postgres.py), kept a few minutes for the processes
+    told its id."""
+
+    __tablename__ = "bus_kept"
+    __table_args__ = (Index("ix_bus_kept_created_at", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    payload: str = Field(nullable=False)
+    created_at: datetime = Field(sa_column=_ts())
