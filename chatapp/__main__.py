@@ -111,8 +111,17 @@ def _run_command(settings, args) -> int:
 
         return create_token(settings, args)
     from chatapp.app import run_web_app
+    from chatapp.store.single_process import AnotherProcessServes, serve_alone
 
-    run_web_app(settings)
+    try:
+        lock = serve_alone(settings)
+    except AnotherProcessServes as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    try:
+        run_web_app(settings)
+    finally:
+        lock.release()
     return 0
 
 

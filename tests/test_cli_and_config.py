@@ -288,3 +288,19 @@ def test_serve_subcommand_takes_its_own_port(tmp_path: Path, servers) -> None:
     wait_healthy(server, f"http://127.0.0.1:{port}")
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{env_port}/healthz", timeout=1)  # the flag wins over CHATAPP_PORT
+
+
+def test_a_second_server_on_one_sqlite_database_is_refused_and_cli_commands_still_run(tmp_path: Path, servers) -> None:
+    data_dir, port = tmp_path / "data", _free_port()
+    first = start(servers, ["--port", str(port)], clean_env(data_dir), "first")
+    wait_healthy(first, f"http://127.0.0.1:{port}")
+    second = chatapp(["--port", str(_free_port())], clean_env(data_dir))
+    assert second.returncode == 1
+    assert "Another chatapp server is already running on the SQLite database" in second.stderr
+    assert "CHATAPP_DATABASE_URL" in second.stderr and "Traceback" not in second.stderr
+    migrated = chatapp(["migrate"], clean_env(data_dir))  # beside the server, as before
+    assert migrated.returncode == 0, migrated.stderr
+    first.process.terminate()
+    first.process.wait(timeout=LIVENESS_S)
+    again = start(servers, ["--port", str(port)], clean_env(data_dir), "again")  # the lock went with it
+    wait_healthy(again, f"http://127.0.0.1:{port}")
