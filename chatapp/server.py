@@ -28,11 +28,11 @@ from chatapp.api.socket import SOCKET_PATH
 from chatapp.config import Settings
 
 # Paths whose websockets are never compressed. The room socket's frames are small JSON pushes, sent to
-# every socket of a room, and uvicorn's wsproto deflates each frame once per socket, in pure Python
-# framing: with it on, one message to 1,000 room sockets took p50 ~73 ms against ~40 ms for a bare
-# Starlette broadcast (also compressing); without it, see docs/BENCHMARKS.md section g. Phoenix itself
-# defaults to compress: false. NiceGUI's own socket.io websocket keeps permessage-deflate (its page
-# updates are larger and sent to one tab at a time).
+# every socket of a room, and uvicorn's wsproto deflated each one once per socket in pure Python: one
+# message to 1,000 room sockets took p50 74-98 ms with it, 33-34 ms without (bench.socket_fanout,
+# 2026-12-04, calibration 80 ms; a bare Starlette broadcast 42 ms with it, 27 ms without). Phoenix
+# itself defaults to compress: false. NiceGUI's own socket.io websocket keeps permessage-deflate (its
+# updates go to one tab at a time, and are larger).
 UNCOMPRESSED_WEBSOCKET_PATHS = frozenset({SOCKET_PATH})
 
 
