@@ -1,8 +1,9 @@
 """The room socket's floor: a bare Starlette WebSocket server that sends one text to every socket.
 
-Run: python -m bench.bare_ws_server PORT. Sockets connect at /ws; POST /broadcast with a text body sends
+Run: python -m bench.bare_ws_server PORT [--no-deflate]. Sockets connect at /ws; POST /broadcast with a text body sends
 it, as it is, to every connected socket, one after another (what a hand-written broadcast does); a
-socket's own message is sent to every socket the same way (the posts scenario's floor).
+socket's own message is sent to every socket the same way (the posts scenario's floor). uvicorn offers
+permessage-deflate by default; --no-deflate turns it off (chatapp's room socket does not compress).
 """
 
 from __future__ import annotations
@@ -59,4 +60,7 @@ app = Starlette(
 if __name__ == "__main__":
     # wsproto, as chatapp's server (NiceGUI's ui.run sets ws="wsproto"): the same WebSocket stack, so the
     # ratio measures chatapp, not uvicorn's two implementations (websockets' C speedups write ~3x faster).
-    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws="wsproto")
+    deflate = "--no-deflate" not in sys.argv[2:]
+    uvicorn.run(
+        app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", ws="wsproto", ws_per_message_deflate=deflate
+    )

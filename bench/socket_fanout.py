@@ -6,7 +6,8 @@ Usage: .venv/bin/python -m bench.socket_fanout [--clients 100 500 1000] [--round
 A person's token (made with `python -m chatapp create-token` before the server starts) opens N sockets
 that join one room; each round posts a message through the REST API and takes the time until every
 socket has its message_posted push. The bare server gets the same N sockets and the same frame text
-(POST /broadcast). Then 20 bot accounts, each on its own socket, push 100 posts each without waiting
+(POST /broadcast), twice: with uvicorn's default permessage-deflate, and without it, as chatapp serves
+its room socket (chatapp/server.py). Then 20 bot accounts, each on its own socket, push 100 posts each without waiting
 for the replies, and a watcher socket counts them in: saved (the push comes after the commit) and
 delivered per second, beside bench.writes' UI posters on a fresh server.
 """
@@ -207,7 +208,9 @@ def run(clients_list: list[int], rounds: int, bots: int, messages: int = 100) ->
                 app = asyncio.run(chatapp_fanout(running.base, token, clients, rounds))
         with server(["-m", "bench.bare_ws_server", "{port}"]) as running:
             bare = asyncio.run(bare_fanout(running.base, clients, rounds))
-        rows.append({"clients": clients, "app": app, "bare": bare})
+        with server(["-m", "bench.bare_ws_server", "{port}", "--no-deflate"]) as running:
+            bare_no_deflate = asyncio.run(bare_fanout(running.base, clients, rounds))
+        rows.append({"clients": clients, "app": app, "bare": bare, "bare_no_deflate": bare_no_deflate})
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp) / "data"
         token = owner_token(data_dir)
@@ -230,14 +233,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bots", type=int, default=20)
     args = parser.parse_args(argv)
     rows, posts = run(args.clients, args.rounds, args.bots)
-    print("| N sockets | chatapp p50 | p99 | bare Starlette WS p50 | p99 | chatapp/bare (p50) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| N sockets | chatapp p50 | p99 | bare Starlette WS p50 (deflate) | p99 | chatapp/bare (p50) "
+        "| bare p50 (no deflate) | p99 | chatapp/bare no deflate (p50) |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        app, bare = row["app"], row["bare"]
+        app, bare, plain = row["app"], row["bare"], row["bare_no_deflate"]
         print(
             f"| {row['clients']} | {statistics.median(app) * 1000:.1f} ms | {percentile(app, 0.99) * 1000:.1f} ms | "
             f"{statistics.median(bare) * 1000:.1f} ms | {percentile(bare, 0.99) * 1000:.1f} ms | "
-            f"{statistics.median(app) / statistics.median(bare):.2f} |"
+            f"{statistics.median(app) / statistics.median(bare):.2f} | "
+            f"{statistics.median(plain) * 1000:.1f} ms | {percentile(plain, 0.99) * 1000:.1f} ms | "
+            f"{statistics.median(app) / statistics.median(plain):.2f} |"
         )
     print()
     print("| bots | socket posts saved and delivered/s | UI writes (bench.writes) /s | socket/UI |")

@@ -38,6 +38,7 @@ def test_writes_tool_counts_every_message_on_both_servers():
 def test_socket_tool_measures_both_servers_and_the_bots_posts():
     rows, posts = socket_fanout.run([2], rounds=1, bots=2, messages=3)
     assert rows[0]["clients"] == 2 and 0 < max(rows[0]["app"]) < LIVENESS_S and 0 < max(rows[0]["bare"]) < LIVENESS_S
+    assert 0 < max(rows[0]["bare_no_deflate"]) < LIVENESS_S
     assert posts["bots"] == 2 and posts["socket_per_second"] > 0 and posts["ui_per_second"] > 0
 
 

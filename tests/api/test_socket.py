@@ -341,3 +341,15 @@ async def test_the_access_log_never_shows_a_token(tmp_path: Path) -> None:
     logged = (tmp_path / f"server-{port}.log").read_text()
     assert "/api/socket/websocket" in logged and "/api/v1/me" in logged  # the lines are there...
     assert token not in logged and token[len("chat_") :][:20] not in logged  # ...without the token
+
+
+async def test_the_room_socket_is_not_compressed_while_the_pages_socket_still_is(server) -> None:
+    """permessage-deflate is declined for room sockets only (chatapp/server.py): NiceGUI's keeps it."""
+    app, runtime = server
+    alice, _ = await sign_up(runtime, "alice")
+    async with websockets.connect(socket_url(app, token=await token_for(runtime, alice))) as ws:
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        assert (await Client(ws).call("phoenix", "heartbeat", {}))["status"] == "ok"
+    pages_socket = app.base_url.replace("http", "ws") + "/_nicegui_ws/socket.io/?EIO=4&transport=websocket"
+    async with websockets.connect(pages_socket) as ws:
+        assert "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
