@@ -48,20 +48,20 @@ class PostgresTransport:
     hard_limit = True
 
     def __init__(self, url: str, channel: str = CHANNEL) -> None:
-        self._conninfo = make_conninfo(
-            libpq_url(url), application_name="chatapp bus", connect_timeout=CONNECT_TIMEOUT_S, **KEEPALIVES
-        )
+        self._conninfo = make_conninfo(libpq_url(url), connect_timeout=CONNECT_TIMEOUT_S, **KEEPALIVES)
         self._channel = channel
         self._sender: psycopg.AsyncConnection | None = None
         self._sender_lock = asyncio.Lock()
         self._listener: psycopg.AsyncConnection | None = None
 
-    async def _connect(self) -> psycopg.AsyncConnection:
-        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True)
+    async def _connect(self, role: str) -> psycopg.AsyncConnection:
+        # pg_stat_activity shows which connection is which: "chatapp bus listener" / "chatapp bus sender"
+        name = f"chatapp bus {role}"
+        return await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True, application_name=name)
 
     async def listen(self, on_listening: Callable[[], None]) -> AsyncIterator[str]:
         """The channel's payloads, from a new connection, until it fails."""
-        conn = self._listener = await self._connect()
+        conn = self._listener = await self._connect("listener")
         try:
             await conn.execute(f'LISTEN "{self._channel}"')
             on_listening()
@@ -76,7 +76,7 @@ class PostgresTransport:
     async def _run(self, query: str, params: tuple) -> tuple | None:
         async with self._sender_lock:
             if self._sender is None or self._sender.closed:
-                self._sender = await self._connect()
+                self._sender = await self._connect("sender")
             try:
                 cursor = await self._sender.execute(query, params)
                 return await cursor.fetchone() if cursor.description else None

@@ -1,0 +1,121 @@
+"""Two real `python -m chatapp` processes on one PostgreSQL database, their bus its LISTEN/NOTIFY (the
+default there): what is done through one process reaches the room sockets of the other, and a lost
+listening connection costs a socket nothing (it is told to rejoin, and its rejoin catches it up)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+from sqlalchemy import create_engine, text
+
+from chatapp.app import Runtime, build_runtime, migrate_database
+from chatapp.config import Settings
+from tests.api.test_socket import Client, socket_url, token_for
+from tests.browser.conftest import RunningApp, start_app, stop_app
+from tests.domain.helpers import sign_up
+from tests.timing import LIVENESS_S
+
+pytestmark = pytest.mark.postgres
+SECRET = "two-processes-secret-0123456789abcdefghijklmnop"
+
+
+@pytest.fixture
+def two(tmp_path: Path, postgres_database: str) -> Iterator[tuple[RunningApp, RunningApp, Runtime]]:
+    """Processes A and B on one database (one secret key, as a deployment shares it), and its services."""
+    env = {"CHATAPP_DATABASE_URL": postgres_database, "CHATAPP_SECRET_KEY": SECRET}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = start_app(tmp_path / "a" / "data", env)
+    b = start_app(tmp_path / "b" / "data", env)
+    runtime = build_runtime(Settings(data_dir=tmp_path / "t", database_url=postgres_database, pubsub_url="memory://"))
+    migrate_database(runtime)
+    try:
+        yield a, b, runtime
+    finally:
+        runtime.engine.dispose()
+        stop_app(a)
+        stop_app(b)
+
+
+def api(app: RunningApp, token: str) -> httpx.Client:
+    return httpx.Client(base_url=f"{app.base_url}/api/v1", headers={"Authorization": f"Bearer {token}"})
+
+
+async def test_what_is_done_through_one_process_reaches_the_sockets_of_the_other(two) -> None:
+    a, b, runtime = two
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room = await runtime.services.rooms.create_room(alice, name="Ops")
+    await runtime.services.membership.join(bob, room.id)
+    alice_on_b = api(b, await token_for(runtime, alice, "read", "write", "admin"))
+    async with websockets.connect(socket_url(a, token=await token_for(runtime, bob))) as ws:
+        bob_on_a = Client(ws)
+        join_ref, joined = await bob_on_a.join(room.id)
+        assert joined["status"] == "ok"
+        posted = alice_on_b.post(f"/rooms/{room.id}/messages", json={"body": "from process B"}).json()
+        assert (await bob_on_a.wait_for("message_posted"))[4]["message"]["body"] == "from process B"
+        alice_on_b.patch(f"/rooms/{room.id}/messages/{posted['id']}", json={"body": "edited on B"})
+        assert (await bob_on_a.wait_for("message_updated"))[4]["message"]["body"] == "edited on B"
+        alice_on_b.delete(f"/rooms/{room.id}/messages/{posted['id']}")
+        assert (await bob_on_a.wait_for("message_deleted"))[4]["message_id"] == posted["id"]
+        alice_on_b.patch(f"/rooms/{room.id}", json={"topic": "set on B"})
+        await bob_on_a.wait_for("room_changed")
+        mine = await bob_on_a.call(f"room:{room.id}", "post", {"body": "from process A"}, join_ref)
+        assert mine["status"] == "ok"
+        page = alice_on_b.get(f"/rooms/{room.id}/messages").json()
+        assert [m["body"] for m in page["messages"]] == ["from process A"]
+
+        alice_on_b.delete(f"/rooms/{room.id}/participants/{joined['response']['participant_id']}")
+        assert (await bob_on_a.wait_for("removed"))[4] == {"reason": "removed"}
+
+
+async def test_a_token_revoked_through_one_process_closes_its_socket_on_the_other(two) -> None:
+    a, b, runtime = two
+    alice, _ = await sign_up(runtime, "alice")
+    token = await runtime.services.tokens.create_token(alice, name="doomed", scopes=["read"])
+    manager = api(b, await token_for(runtime, alice, "admin"))
+    async with websockets.connect(socket_url(a, token=token.value)) as ws:
+        assert (await Client(ws).call("phoenix", "heartbeat", {}))["status"] == "ok"
+        started = asyncio.get_running_loop().time()
+        assert manager.delete(f"/tokens/{token.token.id}").status_code == 204
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), timeout=LIVENESS_S)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4001
+        assert asyncio.get_running_loop().time() - started < 1.5
+
+
+async def test_a_lost_listener_tells_the_sockets_to_rejoin_and_the_rejoin_has_what_was_missed(two) -> None:
+    a, b, runtime = two
+    alice, _ = await sign_up(runtime, "alice")
+    room = await runtime.services.rooms.create_room(alice, name="Ops")
+    seen = await runtime.services.chat.post_message(alice, room.id, "seen")
+    poster = api(b, await token_for(runtime, alice, "write"))
+    async with websockets.connect(socket_url(a, token=await token_for(runtime, alice))) as ws:
+        client = Client(ws)
+        join_ref, joined = await client.join(room.id)
+        since = joined["response"]["server_time"]
+        engine = create_engine(runtime.settings.resolved_database_url)
+        with engine.connect() as conn:  # every process's listening connection, from the server's side
+            ended = conn.execute(
+                text(
+                    "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'chatapp bus listener'"
+                )
+            ).scalar()
+        engine.dispose()
+        assert ended == 2
+        missed = poster.post(f"/rooms/{room.id}/messages", json={"body": "while A was deaf"}).json()
+        error = await client.wait_for("phx_error")
+        assert error[0] == join_ref and error[2] == f"room:{room.id}"
+        _, rejoined = await client.join(room.id, last_message_id=seen.id, since=since)
+        got = rejoined["response"]["missed"]
+        assert missed["id"] in [m["id"] for m in got["new"]]
+        later = poster.post(f"/rooms/{room.id}/messages", json={"body": "A hears again"}).json()
+        assert (await client.wait_for("message_posted"))[4]["message"]["id"] in (missed["id"], later["id"])
+    health = httpx.get(f"{a.base_url}/healthz").json()
+    assert health == {"status": "ok", "database": "ok", "bus": "ok"}
