@@ -197,6 +197,7 @@ def _ai_replies(
         context_tokens=settings.ai_context_tokens,
         timeout=settings.ai_timeout,
         limit=limits.posts,
+        lost_after=settings.ai_reply_lost_after,
     )
 
 
@@ -287,6 +288,8 @@ def run_web_app(settings: Settings) -> Runtime:
     app.add_middleware(DatabaseUnavailablePage, database_ok=runtime.services.database_ok)  # 503, not 500
     app.on_startup(tune_garbage_collector)
     app.on_startup(runtime.pubsub.start)
+    app.on_startup(runtime.services.ai.start_sweeping)  # replies whose process died are saved as interrupted
+    app.on_shutdown(runtime.services.ai.stop_sweeping)
     app.on_shutdown(runtime.services.bot_hooks.stop)  # calls of outgoing webhooks under way end
     app.on_shutdown(runtime.pubsub.stop)  # what is queued for the subscribers is handled first
     app.on_shutdown(runtime.tx.wait_until_idle)  # queued writes are committed before the process exits

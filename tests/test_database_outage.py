@@ -125,7 +125,10 @@ def assert_the_room_comes_back(app: RunningApp, seeded: Seeded) -> None:
             time.sleep(0.5)
         assert response.status_code == 200, response.text[:2000]
         assert f"<title>{ROOM_NAME} · chatapp</title>" in response.text
-        assert client.get("/healthz").status_code == 200
+        # healthy once the bus listens again too (its own connection reconnects with backoff)
+        while (health := client.get("/healthz")).status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert health.status_code == 200, health.text
 
 
 def assert_the_room_opens(app: RunningApp, seeded: Seeded) -> None:

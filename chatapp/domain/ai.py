@@ -15,12 +15,14 @@ from functools import partial
 
 from chatapp.domain.access import require_member, room_access
 from chatapp.domain.ai_models import ReplyInProgress
+from chatapp.domain.ai_running import LOST_AFTER_S, RunningReplies
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.ai_writer import ReplyWriter, RunningReply
 from chatapp.domain.errors import Conflict, Forbidden, NotFound
 from chatapp.domain.events import (
     EVERY_ROOM,
     AiNotice,
+    AiStopRequested,
     Event,
     FeedGap,
     MessagePosted,
@@ -71,6 +73,8 @@ class AiReplies:
         timeout: float,
         clock: Clock = utc_now,
         limit: RateLimiter | None = None,
+        origin: str | None = None,
+        lost_after: float = LOST_AFTER_S,
     ) -> None:
         self._limit = limit  # regenerating costs like asking: it takes from the asker's message rate
         self._tx = tx
@@ -81,7 +85,12 @@ class AiReplies:
         self._context_tokens = context_tokens
         self._timeout = timeout
         self._clock = clock
-        self._writer = ReplyWriter(tx, pubsub, llm, ai_name, settings, context_tokens, timeout, clock)
+        # this process, among those writing replies (a reply's row says which one writes it)
+        self._rows = RunningReplies(
+            tx=tx, pubsub=pubsub, clock=clock, origin=origin or secrets.token_hex(8), ai_name=ai_name,
+            lost_after=lost_after,
+        )  # fmt: skip
+        self._writer = ReplyWriter(tx, pubsub, llm, ai_name, settings, context_tokens, timeout, clock, self._rows)
         self._running: dict[int, RunningReply] = {}
         # room -> its AI mode, as last read; forgotten when the room's settings change. Most messages
         # mention nobody in a room that answers mentions only: they are decided without a read.
@@ -93,14 +102,35 @@ class AiReplies:
         process changes a room's settings."""
         return stop_all(
             self._pubsub.subscribe(EVERY_ROOM, self._on_message_posted, local_only=True),
-            self._pubsub.subscribe(EVERY_ROOM, self._forget_mode),
+            self._pubsub.subscribe(EVERY_ROOM, self._on_room_news),
         )
 
-    def _forget_mode(self, event: Event) -> None:
+    def _on_room_news(self, event: Event) -> None:
+        """Any process's news: forget a room's AI mode when it changed; stop a reply written here when
+        someone asked another process to; end it when the room was deleted elsewhere."""
         if isinstance(event, RoomSettingsChanged | RoomDeleted):
             self._modes.pop(event.room_id, None)
         elif isinstance(event, FeedGap):
             self._modes.clear()
+        if isinstance(event, RoomDeleted):
+            self.drop_room(event.room_id)
+        elif isinstance(event, AiStopRequested):
+            reply = self._running.get(event.room_id)
+            if reply is not None and reply.reply_id == event.reply_id and reply.task is not None:
+                reply.stop_requested = True
+                reply.task.cancel()
+
+    def start_sweeping(self) -> None:
+        """Look for replies whose process died, every few seconds, until stop_sweeping (ai_running.py)."""
+        self._rows.start_sweeping(lambda: {r.reply_id for r in self._running.values()})
+
+    async def stop_sweeping(self) -> None:
+        """Stop looking for lost replies (the server stops)."""
+        await self._rows.stop_sweeping()
+
+    async def sweep_lost_replies(self) -> int:
+        """Save the replies whose process died as interrupted now; how many (tests, and the sweeper)."""
+        return await self._rows.sweep({r.reply_id for r in self._running.values()})
 
     async def _on_message_posted(self, event: Event) -> None:
         """A person's message was saved: start a reply if the room's AI mode asks for one. When it
@@ -126,7 +156,7 @@ class AiReplies:
                 await self._tell(message, GUESTS_MAY_NOT_ASK)
             return
         try:
-            self._launch(room.id, replaces=None)
+            await self._launch(room.id, replaces=None)
         except Conflict:
             await self._tell(message, f"{self._ai_name} is still answering; ask again when it is done.")
 
@@ -148,15 +178,17 @@ class AiReplies:
     def drop_room(self, room_id: int) -> None:
         """The room was deleted: a reply still being written there ends without being saved."""
         reply = self._running.get(room_id)
-        if reply is not None and reply.task is not None:
-            reply.task.cancel()
+        if reply is not None and reply.task is not None and not reply.task.cancelling():
+            reply.task.cancel()  # once (this process's deletion, then the event of it, both call this)
 
     async def get_reply_in_progress(self, actor: Actor, room_id: int) -> ReplyInProgress | None:
         """The room's reply being written, as it is now (None when there is none), for someone who may
         see the room."""
         await self._tx.run(lambda uow: room_access(uow, actor, room_id, scope=Scope.READ))
         reply = self._running.get(room_id)
-        return reply.snapshot() if reply is not None else None
+        if reply is not None:
+            return reply.snapshot()
+        return await self._rows.in_progress(room_id)  # written by another process, as of its last beat
 
     async def wait_until_answered(self, room_id: int) -> None:
         """Return once the room has no reply in progress (one that starts meanwhile is waited for too)."""
@@ -166,7 +198,7 @@ class AiReplies:
     async def start_reply(self, actor: Actor, room_id: int) -> ReplyInProgress:
         """Start a reply in the room; the actor must be a participant. One reply per room at a time."""
         await self._tx.run(lambda uow: _require_participant(uow, actor, room_id))
-        return self._launch(room_id, replaces=None).snapshot()
+        return (await self._launch(room_id, replaces=None)).snapshot()
 
     async def regenerate_reply(self, actor: Actor, room_id: int) -> ReplyInProgress:
         """Answer again in place of the AI's latest reply in the room (the new text replaces it once
@@ -183,13 +215,19 @@ class AiReplies:
                 raise NotFound(f"{self._ai_name} has not answered in this room yet.")
             return latest
 
-        return self._launch(room_id, replaces=await self._tx.run(latest_reply)).snapshot()
+        return (await self._launch(room_id, replaces=await self._tx.run(latest_reply))).snapshot()
 
-    def _launch(self, room_id: int, *, replaces: Message | None) -> RunningReply:
+    async def _launch(self, room_id: int, *, replaces: Message | None) -> RunningReply:
+        busy = f"{self._ai_name} is already answering here. Wait for it, or stop it first."
         if room_id in self._running:
-            raise Conflict(f"{self._ai_name} is already answering here. Wait for it, or stop it first.")
+            raise Conflict(busy)
         reply = RunningReply(reply_id=secrets.token_hex(6), room_id=room_id, replaces=replaces)
-        self._running[room_id] = reply
+        self._running[room_id] = reply  # held here while the room's row is claimed: no second start meanwhile
+        try:
+            await self._rows.claim(room_id, reply.reply_id, replaces.id if replaces else None, busy)
+        except BaseException:
+            self._running.pop(room_id, None)
+            raise
         release = partial(self._running.pop, room_id, None)
         reply.task = asyncio.create_task(self._writer.write(reply, release), name=f"AI reply in room {room_id}")
         return reply
@@ -200,7 +238,12 @@ class AiReplies:
         await self._tx.run(lambda uow: require_member(uow, actor, room_id, scope=Scope.AI))
         reply = self._running.get(room_id)
         if reply is None or reply.task is None:
-            return False
+            elsewhere = await self._rows.in_progress(room_id)
+            if elsewhere is None:
+                return False
+            # written by another process: it stops it when it hears this
+            await self._pubsub.publish(room_topic(room_id), AiStopRequested(room_id, elsewhere.reply_id))
+            return True
         reply.stop_requested = True
         reply.task.cancel()
         await asyncio.gather(reply.task, return_exceptions=True)

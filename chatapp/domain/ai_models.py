@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from chatapp.domain.models import AiMode, MessageStatus
 
@@ -69,3 +70,17 @@ class ReplyInProgress:
     room_id: int
     text: str  # everything so far
     replaces_id: int | None = None  # the reply it regenerates, if any
+
+
+@dataclass(frozen=True, slots=True)
+class RunningReplyRecord:
+    """The stored trace of a reply being written (one per room, whichever process writes it): which
+    process (`origin`), its text as of its last beat, and when that was."""
+
+    room_id: int
+    reply_id: str
+    origin: str
+    replaces_id: int | None
+    text: str
+    started_at: datetime
+    beat_at: datetime

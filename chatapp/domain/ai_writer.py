@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from chatapp.domain.ai_models import ReplyInProgress, ReplyRecord, UsageRecord
 from chatapp.domain.ai_prompt import Prompt, RoomContext, build_prompt
+from chatapp.domain.ai_running import BEAT_S, RunningReplies
 from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.errors import LlmError, no_model_configured
 from chatapp.domain.events import (
@@ -84,12 +85,14 @@ class ReplyWriter:
     context_tokens: int
     timeout: float
     clock: Clock
+    rows: RunningReplies  # the room's row of the reply (ai_running.py): beats, and goes when it is saved
 
     async def write(self, reply: RunningReply, release: Callable[[], object]) -> None:
         """Write the reply to its end (done, stopped, failed); `release` frees the room for the next one
         as soon as the model is done with, before the reply is saved."""
         started = time.monotonic()
         outcome = _Outcome()
+        beating = asyncio.create_task(self._beat(reply), name=f"AI reply beat in room {reply.room_id}")
         try:
             replaces = reply.replaces.id if reply.replaces else None
             await self._publish(
@@ -110,10 +113,25 @@ class ReplyWriter:
             outcome.status = MessageStatus.FAILED
             outcome.notice = f"{self.ai_name} could not answer because of an internal error."
         finally:
-            if outcome.stream is not None:
-                await asyncio.shield(_close(outcome.stream))
-            release()
+            beating.cancel()
+            try:
+                if outcome.stream is not None:
+                    await asyncio.shield(_close(outcome.stream))
+            finally:
+                release()  # also when cancelled again meanwhile: the room must not stay taken
         await self._end(reply, outcome, started)
+
+    async def _beat(self, reply: RunningReply) -> None:
+        """Say every BEAT_S that this process still writes the reply, with its text so far (what another
+        process shows a page opened now, and saves if this process dies)."""
+        while True:
+            await asyncio.sleep(BEAT_S)
+            try:
+                if not await self.rows.beat(reply.room_id, reply.reply_id, reply.text):
+                    log.warning("the AI reply in room %d was taken for lost while being written", reply.room_id)
+                    return
+            except Exception:
+                log.warning("an AI reply's beat failed", exc_info=True)
 
     async def _stream(self, reply: RunningReply, outcome: _Outcome) -> None:
         """Stream the model's words into the reply; the first text goes out at once, then one delta per
@@ -140,6 +158,7 @@ class ReplyWriter:
             await self._finish(reply, outcome, started)
         except Exception:
             log.exception("saving an AI reply failed")
+            await self._free_the_room(reply)
             failed = AiReplyEnded(
                 room_id=reply.room_id,
                 reply_id=reply.reply_id,
@@ -148,6 +167,14 @@ class ReplyWriter:
                 notice=f"{self.ai_name}'s reply could not be saved.",
             )
             await self._publish(reply, failed)
+
+    async def _free_the_room(self, reply: RunningReply) -> None:
+        """The reply is over without being saved: its row goes (if even that fails, the sweep of lost
+        replies frees the room within CHATAPP_AI_REPLY_LOST_AFTER)."""
+        try:
+            await self.tx.run(lambda uow: uow.running_replies.remove(reply.room_id, reply.reply_id), write=True)
+        except Exception:
+            log.warning("freeing the room of an AI reply failed", exc_info=True)
 
     async def _publish(self, reply: RunningReply, event: Event) -> None:
         await self.pubsub.publish(room_topic(reply.room_id), event)
@@ -207,7 +234,9 @@ class ReplyWriter:
         message: Message | None = None
         request = outcome.request
         usage = await self._usage(request, outcome.stream, reply.text) if request is not None else None
-        if request is not None and (reply.text or usage is not None):
+        if request is None or not (reply.text or usage is not None):
+            await self._free_the_room(reply)
+        else:
             reported = usage is not None and not usage.estimated
             record = ReplyRecord(
                 status=outcome.status,
@@ -234,6 +263,7 @@ class ReplyWriter:
         self, uow: UnitOfWork, reply: RunningReply, request: _Request, record: ReplyRecord, usage: UsageRecord | None
     ) -> Message | None:
         now = self.clock()
+        uow.running_replies.remove(reply.room_id, reply.reply_id)  # the room is free with the reply saved
         if usage is not None:
             uow.ai_usage.record(room_id=reply.room_id, usage=usage, now=now)
         body = clean_text(reply.text)

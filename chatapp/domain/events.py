@@ -178,6 +178,15 @@ class AiReplyDelta(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AiStopRequested(Event):
+    """Someone asked to stop the room's reply through another process than the one writing it."""
+
+    kind: ClassVar[str] = "ai_stop_requested"
+    room_id: int
+    reply_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class AiReplyEnded(Event):
     """The reply is over: saved as message_id (None when there was no text), with its status and,
     when it did not complete, a notice for the room."""

@@ -57,6 +57,7 @@ class MessageStatus(StrEnum):
     COMPLETE = "complete"
     STOPPED = "stopped"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # the process writing it died: its text as of its last beat
 
 
 class Visibility(StrEnum):

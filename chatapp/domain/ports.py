@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
-from chatapp.domain.ai_models import ModelUsage, ReplyRecord, RoomAiSettings, UsageRecord
+from chatapp.domain.ai_models import ModelUsage, ReplyRecord, RoomAiSettings, RunningReplyRecord, UsageRecord
 from chatapp.domain.events import Event
 from chatapp.domain.models import (
     Actor,
@@ -146,6 +146,16 @@ class AiUsageRepo(Protocol):
     def for_room(self, room_id: int) -> list[ModelUsage]: ...
 
 
+class RunningRepliesRepo(Protocol):
+    """The AI replies being written, one per room whichever process writes it."""
+
+    def get(self, room_id: int) -> RunningReplyRecord | None: ...
+    def add(self, record: RunningReplyRecord) -> None: ...  # AlreadyExists if the room has one
+    def beat(self, room_id: int, reply_id: str, text: str, now: datetime) -> bool: ...  # False: it is gone
+    def remove(self, room_id: int, reply_id: str) -> bool: ...
+    def silent_since(self, before: datetime) -> builtins.list[RunningReplyRecord]: ...
+
+
 class GuestsRepo(Protocol):
     def add(self, *, display_name: str, now: datetime) -> int: ...
     def add_session(self, *, guest_id: int, token_hash: str, created_at: datetime, expires_at: datetime) -> None: ...
@@ -204,6 +214,7 @@ class UnitOfWork(Protocol):
     participants: ParticipantsRepo
     messages: MessagesRepo
     ai_usage: AiUsageRepo
+    running_replies: RunningRepliesRepo
     guests: GuestsRepo
     invites: InvitesRepo
     api_tokens: ApiTokensRepo

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 MAX_PAYLOAD = 7_900  # bytes: PostgreSQL refuses a NOTIFY payload of 8000 or more
 LISTEN_CHECK_S = 5.0
+ANSWER_WITHIN_S = 5.0  # a query of the bus's own unanswered this long: the connection is taken for dead
 KEPT_FOR = timedelta(minutes=10)
 CONNECT_TIMEOUT_S = 5
 # Keepalives find a peer that vanished (a network cut) where nothing else would.
@@ -68,7 +69,8 @@ class PostgresTransport:
             while True:
                 async for notification in conn.notifies(timeout=LISTEN_CHECK_S):
                     yield notification.payload
-                await conn.execute("SELECT 1")  # still there? (raises if not)
+                # still there? (raises if not; a stalled network answers nothing, hence the bound)
+                await asyncio.wait_for(conn.execute("SELECT 1"), ANSWER_WITHIN_S)
         finally:
             self._listener = None
             await conn.close()
@@ -78,12 +80,16 @@ class PostgresTransport:
             if self._sender is None or self._sender.closed:
                 self._sender = await self._connect("sender")
             try:
-                cursor = await self._sender.execute(query, params)
-                return await cursor.fetchone() if cursor.description else None
-            except psycopg.OperationalError:
+                return await asyncio.wait_for(self._query(self._sender, query, params), ANSWER_WITHIN_S)
+            except (psycopg.OperationalError, TimeoutError):
                 await self._sender.close()
                 self._sender = None
                 raise
+
+    @staticmethod
+    async def _query(conn: psycopg.AsyncConnection, query: str, params: tuple) -> tuple | None:
+        cursor = await conn.execute(query, params)
+        return await cursor.fetchone() if cursor.description else None
 
     async def send(self, payload: str) -> None:
         """NOTIFY the channel (its own tiny transaction)."""

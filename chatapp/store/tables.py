@@ -259,3 +259,17 @@ class BusKeptRow(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     payload: str = Field(nullable=False)
     created_at: datetime = Field(sa_column=_ts())
+
+
+class RunningReplyRow(SQLModel, table=True):
+    """The AI reply being written in a room, by whichever process (one per room: the key)."""
+
+    __tablename__ = "running_replies"
+
+    room_id: int = Field(foreign_key="rooms.id", primary_key=True, ondelete="CASCADE")
+    reply_id: str = Field(max_length=32, nullable=False)
+    origin: str = Field(max_length=32, nullable=False)
+    replaces_id: int | None = Field(default=None)
+    text: str = Field(default="", nullable=False)
+    started_at: datetime = Field(sa_column=_ts())
+    beat_at: datetime = Field(sa_column=_ts())

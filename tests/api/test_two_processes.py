@@ -18,6 +18,7 @@ from chatapp.config import Settings
 from tests.api.test_socket import Client, socket_url, token_for
 from tests.browser.conftest import RunningApp, start_app, stop_app
 from tests.domain.helpers import sign_up
+from tests.fake_llm import FakeLLM, Script
 from tests.timing import LIVENESS_S
 
 pytestmark = pytest.mark.postgres
@@ -25,9 +26,17 @@ SECRET = "two-processes-secret-0123456789abcdefghijklmnop"
 
 
 @pytest.fixture
-def two(tmp_path: Path, postgres_database: str) -> Iterator[tuple[RunningApp, RunningApp, Runtime]]:
-    """Processes A and B on one database (one secret key, as a deployment shares it), and its services."""
+def fake() -> Iterator[FakeLLM]:
+    with FakeLLM() as llm:
+        yield llm
+
+
+@pytest.fixture
+def two(tmp_path: Path, postgres_database: str, fake: FakeLLM) -> Iterator[tuple[RunningApp, RunningApp, Runtime]]:
+    """Processes A and B on one database (one secret key, as a deployment shares it; the AI on the fake
+    provider), and its services."""
     env = {"CHATAPP_DATABASE_URL": postgres_database, "CHATAPP_SECRET_KEY": SECRET}
+    env |= {"CHATAPP_AI_MODEL": "openai/fake-model", "CHATAPP_AI_API_BASE": fake.base_url, "CHATAPP_AI_API_KEY": "k"}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     a = start_app(tmp_path / "a" / "data", env)
@@ -119,3 +128,34 @@ async def test_a_lost_listener_tells_the_sockets_to_rejoin_and_the_rejoin_has_wh
         assert (await client.wait_for("message_posted"))[4]["message"]["id"] in (missed["id"], later["id"])
     health = httpx.get(f"{a.base_url}/healthz").json()
     assert health == {"status": "ok", "database": "ok", "bus": "ok"}
+
+
+async def test_the_ai_asked_on_one_process_streams_to_the_other_which_stops_it(two, fake: FakeLLM) -> None:
+    a, b, runtime = two
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room = await runtime.services.rooms.create_room(alice, name="Ops")
+    await runtime.services.membership.join(bob, room.id)
+    fake.push(Script(tokens=400, tokens_per_second=40))
+    async with (
+        websockets.connect(socket_url(a, token=await token_for(runtime, alice))) as on_a,
+        websockets.connect(socket_url(b, token=await token_for(runtime, bob))) as on_b,
+    ):
+        alice_a, bob_b = Client(on_a), Client(on_b)
+        ref_a, _ = await alice_a.join(room.id)
+        ref_b, _ = await bob_b.join(room.id)
+        asked = await alice_a.call(f"room:{room.id}", "ask_ai", {}, ref_a)
+        assert asked["status"] == "ok"
+        reply_id = asked["response"]["ai_reply"]["reply_id"]
+        assert (await bob_b.wait_for("ai_reply_started"))[4]["reply_id"] == reply_id
+        assert (await bob_b.wait_for("ai_reply_delta"))[4]["text"]
+        again = await bob_b.call(f"room:{room.id}", "ask_ai", {}, ref_b)  # one reply per room, anywhere
+        assert again["status"] == "error" and again["response"]["code"] == "conflict"
+        stopped = await bob_b.call(f"room:{room.id}", "stop_ai", {}, ref_b)
+        assert stopped == {"status": "ok", "response": {"stopped": True}}
+        for client in (alice_a, bob_b):
+            ended = await client.wait_for("ai_reply_ended")
+            assert ended[4]["reply_id"] == reply_id and ended[4]["status"] == "stopped"
+    request = fake.last_request
+    await fake.wait_until_async(lambda: request.done)
+    assert request.disconnected_early  # the provider stopped writing too

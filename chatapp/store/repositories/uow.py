@@ -16,6 +16,7 @@ from chatapp.domain.ports import (
     OutgoingHooksRepo,
     ParticipantsRepo,
     RoomsRepo,
+    RunningRepliesRepo,
     SessionsRepo,
     UnitOfWork,
     UsersRepo,
@@ -25,6 +26,7 @@ from chatapp.store.repositories.invites import SqlInvites
 from chatapp.store.repositories.messages import SqlMessages
 from chatapp.store.repositories.participants import SqlParticipants
 from chatapp.store.repositories.rooms import SqlRooms
+from chatapp.store.repositories.running_replies import SqlRunningReplies
 from chatapp.store.repositories.tokens import SqlApiTokens
 from chatapp.store.repositories.usage import SqlAiUsage
 from chatapp.store.repositories.webhooks import SqlIncomingWebhooks, SqlOutgoingHooks
@@ -42,6 +44,7 @@ class SqlUnitOfWork:
         self.participants: ParticipantsRepo = SqlParticipants(session)
         self.messages: MessagesRepo = SqlMessages(session)
         self.ai_usage: AiUsageRepo = SqlAiUsage(session)
+        self.running_replies: RunningRepliesRepo = SqlRunningReplies(session)
         self.guests: GuestsRepo = SqlGuests(session)
         self.invites: InvitesRepo = SqlInvites(session)
         self.api_tokens: ApiTokensRepo = SqlApiTokens(session)
