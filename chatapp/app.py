@@ -19,7 +19,7 @@ from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.bot_hooks import HookSettings, OutgoingHooks
 from chatapp.domain.chat import Chat
 from chatapp.domain.invites import InvitePolicy, Invites
-from chatapp.domain.limits import Limits, Rate, RateLimiter
+from chatapp.domain.limits import Limits, MemoryRateStore, Rate, RateStore, SharedRateLimiter
 from chatapp.domain.live import LiveRooms, SessionWatch
 from chatapp.domain.membership import Membership
 from chatapp.domain.passwords import PasswordPolicy, Passwords
@@ -36,6 +36,8 @@ from chatapp.store.bus_postgres import PostgresTransport
 from chatapp.store.bus_redis import RedisTransport
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine, make_sqlite_file_private
 from chatapp.store.pubsub import InProcessPubSub
+from chatapp.store.rates_postgres import PostgresRateStore
+from chatapp.store.rates_redis import RedisRateStore
 from chatapp.store.repositories import SqlUnitOfWork
 from chatapp.webhook_http import HttpxHookSender
 
@@ -52,6 +54,7 @@ class Runtime:
     tx: SqlTransactor
     pubsub: PubSub
     services: Services
+    rate_store: RateStore  # where the rate limits are counted (shared by the processes, or this one's)
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -59,7 +62,8 @@ def build_runtime(settings: Settings) -> Runtime:
     engine = _open_database(settings)
     tx = SqlTransactor(engine)
     pubsub = make_pubsub(settings.resolved_pubsub_url)
-    limits = build_limits(settings)
+    rate_store = make_rate_store(settings)
+    limits = build_limits(settings, rate_store)
     room_limits = _room_limits(settings)
     llm = _llm(settings)
     ai_settings = _ai_settings(settings, tx, pubsub, llm)
@@ -105,7 +109,7 @@ def build_runtime(settings: Settings) -> Runtime:
         database_ok=partial(_database_ok, tx),
         bus_ok=pubsub.healthy,
     )
-    return Runtime(settings=settings, engine=engine, tx=tx, pubsub=pubsub, services=services)
+    return Runtime(settings=settings, engine=engine, tx=tx, pubsub=pubsub, services=services, rate_store=rate_store)
 
 
 def make_pubsub(url: str) -> PubSub:
@@ -236,16 +240,30 @@ def reserved_names(settings: Settings) -> tuple[str, ...]:
     return (settings.ai_name, "AI")
 
 
-def build_limits(settings: Settings) -> Limits:
-    """The rate limits from settings (a limit of 0 switches that one off)."""
+def build_limits(settings: Settings, store: RateStore | None = None) -> Limits:
+    """The rate limits from settings (a limit of 0 switches that one off), kept in `store` (by default
+    where the bus says: this process, PostgreSQL or Redis)."""
+    store = store or make_rate_store(settings)
     sign_in = Rate.per_window(settings.sign_in_limit, settings.sign_in_window_minutes * 60)
+    sign_ups = Rate.per_window(settings.sign_up_limit, settings.sign_up_window_minutes * 60)
+    joins = Rate.per_window(settings.join_limit, settings.join_window_minutes * 60)
     return Limits(
-        posts=RateLimiter(Rate(settings.message_burst, settings.message_per_second)),
-        joins=RateLimiter(Rate.per_window(settings.join_limit, settings.join_window_minutes * 60)),
-        sign_in_user=RateLimiter(sign_in),
-        sign_in_ip=RateLimiter(sign_in),
-        sign_ups=RateLimiter(Rate.per_window(settings.sign_up_limit, settings.sign_up_window_minutes * 60)),
+        posts=SharedRateLimiter(Rate(settings.message_burst, settings.message_per_second), store, "posts"),
+        joins=SharedRateLimiter(joins, store, "joins"),
+        sign_in_user=SharedRateLimiter(sign_in, store, "sign-in"),
+        sign_in_ip=SharedRateLimiter(sign_in, store, "sign-in-ip"),
+        sign_ups=SharedRateLimiter(sign_ups, store, "sign-ups"),
     )
+
+
+def make_rate_store(settings: Settings) -> RateStore:
+    """Where the limits are counted: with the bus of several processes (PostgreSQL or Redis), else here."""
+    url = settings.resolved_pubsub_url
+    if url.startswith(("redis://", "rediss://")):
+        return RedisRateStore(url)
+    if url.startswith("memory://"):
+        return MemoryRateStore()
+    return PostgresRateStore(settings.resolved_database_url)
 
 
 def migrate_database(runtime: Runtime) -> None:
@@ -292,6 +310,8 @@ def run_web_app(settings: Settings) -> Runtime:
     app.on_shutdown(runtime.services.ai.stop_sweeping)
     app.on_shutdown(runtime.services.bot_hooks.stop)  # calls of outgoing webhooks under way end
     app.on_shutdown(runtime.pubsub.stop)  # what is queued for the subscribers is handled first
+    if isinstance(runtime.rate_store, PostgresRateStore):
+        app.on_shutdown(runtime.rate_store.close)
     app.on_shutdown(runtime.tx.wait_until_idle)  # queued writes are committed before the process exits
     app.on_shutdown(runtime.engine.dispose)
     if settings.ai_model or settings.ai_router_config:  # litellm takes seconds to import: in the background

@@ -118,7 +118,9 @@ class Accounts:
         the password: argon2 never runs for a name that is taken (a flood of those queued hashing in
         front of real sign-ins). The name is checked again when the account is written."""
         username, display_name = self._validate_new_account(form)
-        reserve((self._limits.sign_ups, f"ip:{ip}" if ip else None), message="Too many sign-ups from your network.")
+        await reserve(
+            (self._limits.sign_ups, f"ip:{ip}" if ip else None), message="Too many sign-ups from your network."
+        )
         await self._tx.run(lambda uow: _require_free(uow, username))
         return username, display_name, await self._passwords.hash(form.password)
 
@@ -135,16 +137,16 @@ class Accounts:
         name = one_line(username).lower()
         ip_key, user_key = (f"ip:{ip}" if ip else None), f"user:{name}"
         attempt = ((self._limits.sign_in_ip, ip_key), (self._limits.sign_in_user, user_key))
-        reserve(*attempt, message="Too many failed sign-in attempts.")  # before argon2: bursts stop here
+        await reserve(*attempt, message="Too many failed sign-in attempts.")  # before argon2: bursts stop here
         creds = await self._tx.run(lambda uow: uow.users.credentials_by_username(name))
         if creds is not None and creds.user.is_bot:  # bots act through tokens; as slow as an unknown name
             creds = None
         ok = await self._passwords.verify(creds.password_hash if creds else None, password)
         if creds is None or not ok:
             raise InvalidCredentials()  # the attempt stays counted
-        self._limits.sign_in_user.reset(user_key)
+        await self._limits.sign_in_user.reset(user_key)
         if ip_key is not None:  # a successful sign-in does not count against a shared address
-            self._limits.sign_in_ip.refund(ip_key)
+            await self._limits.sign_in_ip.refund(ip_key)
         new_hash = None
         if self._passwords.needs_rehash(creds.password_hash):
             new_hash = await self._passwords.hash(password)

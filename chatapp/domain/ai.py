@@ -30,7 +30,7 @@ from chatapp.domain.events import (
     RoomSettingsChanged,
     room_topic,
 )
-from chatapp.domain.limits import RateLimiter, actor_key
+from chatapp.domain.limits import SharedRateLimiter, actor_key
 from chatapp.domain.models import (
     Actor,
     AiMode,
@@ -72,7 +72,7 @@ class AiReplies:
         context_tokens: int,
         timeout: float,
         clock: Clock = utc_now,
-        limit: RateLimiter | None = None,
+        limit: SharedRateLimiter | None = None,
         origin: str | None = None,
         lost_after: float = LOST_AFTER_S,
     ) -> None:
@@ -205,7 +205,7 @@ class AiReplies:
         there is any; the context is what came before the old reply). Counts as a message against the
         actor's rate limit."""
         if self._limit is not None:
-            self._limit.hit(actor_key(room_id, actor), "You are asking too fast.")
+            await self._limit.hit(actor_key(room_id, actor), "You are asking too fast.")
 
         def latest_reply(uow: UnitOfWork) -> Message:
             _require_participant(uow, actor, room_id)

@@ -8,7 +8,7 @@ from datetime import datetime
 from chatapp.domain.access import is_valid_id, require_member, require_scope, room_access
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import MessageDeleted, MessagePosted, MessageUpdated, room_topic
-from chatapp.domain.limits import RateLimiter, actor_key
+from chatapp.domain.limits import SharedRateLimiter, actor_key
 from chatapp.domain.models import Actor, CatchUp, Message, MessagePage, Scope
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
 from chatapp.domain.validation import clean_text
@@ -41,7 +41,7 @@ class Chat:
         page_size: int,
         max_page_size: int = 200,
         clock: Clock = utc_now,
-        post_limit: RateLimiter | None = None,
+        post_limit: SharedRateLimiter | None = None,
     ) -> None:
         self._post_limit = post_limit  # per participant: a burst, then a steady rate
         self._tx = tx
@@ -99,7 +99,7 @@ class Chat:
         message, is_new = await self._tx.run(work, write=True)
         if not is_new:
             if self._post_limit is not None:
-                self._post_limit.refund(actor_key(room_id, actor))  # a resend is not a new message
+                await self._post_limit.refund(actor_key(room_id, actor))  # a resend is not a new message
             return message
         # The room's tabs, and the AI deciding whether to answer, hear of it through the event.
         await self._pubsub.publish(
@@ -116,11 +116,11 @@ class Chat:
         key = actor_key(room_id, actor)
         if (
             client_message_id is not None
-            and self._post_limit.wait_needed(key) > 0
+            and await self._post_limit.wait_needed(key) > 0
             and (earlier := await self._already_sent(actor, room_id, client_message_id))
         ):
             return earlier
-        self._post_limit.hit(key, "You are sending messages too fast.")
+        await self._post_limit.hit(key, "You are sending messages too fast.")
         return None
 
     async def _already_sent(self, actor: Actor, room_id: int, client_message_id: str) -> Message | None:

@@ -10,7 +10,7 @@ from chatapp.domain.access import is_valid_id, require_member, require_scope
 from chatapp.domain.accounts import hash_token, new_token
 from chatapp.domain.errors import Forbidden, NotFound, ValidationError
 from chatapp.domain.events import ParticipantsChanged, RoomListChanged, room_topic, user_topic
-from chatapp.domain.limits import RateLimiter
+from chatapp.domain.limits import SharedRateLimiter
 from chatapp.domain.models import Actor, GuestPass, Invite, NewInvite, ParticipantState, Role, RoomAccess, Scope
 from chatapp.domain.participants import enter_room
 from chatapp.domain.ports import Clock, PubSub, Transactor, UnitOfWork, utc_now
@@ -56,7 +56,7 @@ class Invites:
         tx: Transactor,
         pubsub: PubSub,
         policy: InvitePolicy,
-        join_limit: RateLimiter | None = None,
+        join_limit: SharedRateLimiter | None = None,
         clock: Clock = utc_now,
     ) -> None:
         self._tx = tx
@@ -144,7 +144,7 @@ class Invites:
     ) -> GuestPass:
         """Follow a link without an account: a guest (the browser's returning guest, or a new one with
         this display name and a new guest session) joins the room."""
-        self._count_join(ip)
+        await self._count_join(ip)
         name = one_line(display_name)
         reserved = self.policy.reserved_names
         if guest is None and (error := display_name_error(name, reserved=reserved, typed=display_name)):
@@ -178,7 +178,7 @@ class Invites:
             raise Forbidden("A bot cannot follow invite links: a room's owner or moderator adds it.")
         if actor.is_guest:
             return (await self.accept_as_guest(token, actor.display_name, guest=actor, ip=ip)).room_id
-        self._count_join(ip)
+        await self._count_join(ip)
 
         def work(uow: UnitOfWork) -> tuple[int, bool]:
             invite = self._usable(uow, token, lock=True, actor=actor)
@@ -190,9 +190,9 @@ class Invites:
             await self._pubsub.publish(user_topic(actor.user_id), RoomListChanged(actor.user_id, room_id, "joined"))
         return room_id
 
-    def _count_join(self, ip: str | None) -> None:
+    async def _count_join(self, ip: str | None) -> None:
         if self._join_limit is not None and ip:
-            self._join_limit.hit(f"ip:{ip}", "Too many invite links followed from your network.")
+            await self._join_limit.hit(f"ip:{ip}", "Too many invite links followed from your network.")
 
     def _usable(self, uow: UnitOfWork, token: str, *, lock: bool = False, actor: Actor | None = None) -> Invite:
         """The invite, if it may let someone in; someone already in its room is let through whatever

@@ -19,7 +19,7 @@ from chatapp.domain.accounts import hash_token
 from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, NotFound, ValidationError
 from chatapp.domain.events import MessagePosted, ParticipantsChanged, room_topic
-from chatapp.domain.limits import RateLimiter
+from chatapp.domain.limits import SharedRateLimiter
 from chatapp.domain.models import (
     Actor,
     IncomingWebhook,
@@ -77,7 +77,7 @@ class IncomingWebhooks:
         tx: Transactor,
         pubsub: PubSub,
         chat: Chat,
-        post_limit: RateLimiter | None = None,
+        post_limit: SharedRateLimiter | None = None,
         limits: WebhookLimits | None = None,
         reserved_names: tuple[str, ...] = (),
         clock: Clock = utc_now,
@@ -159,7 +159,7 @@ class IncomingWebhooks:
         display_as = self._checked_name("username", username) if username not in (None, "") else None
         webhook = await self._active_webhook(token)
         if self._post_limit is not None:
-            self._post_limit.hit(f"webhook:{webhook.id}", "This webhook is sending messages too fast.")
+            await self._post_limit.hit(f"webhook:{webhook.id}", "This webhook is sending messages too fast.")
 
         def work(uow: UnitOfWork) -> Message:
             current = uow.incoming_webhooks.get(webhook.id)

@@ -273,3 +273,15 @@ class RunningReplyRow(SQLModel, table=True):
     text: str = Field(default="", nullable=False)
     started_at: datetime = Field(sa_column=_ts())
     beat_at: datetime = Field(sa_column=_ts())
+
+
+class RateBucketRow(SQLModel, table=True):
+    """A token bucket of a rate limit shared by several processes (store/rates_postgres.py)."""
+
+    __tablename__ = "rate_buckets"
+    __table_args__ = (Index("ix_rate_buckets_full_at", "full_at"),)
+
+    key: str = Field(primary_key=True, max_length=300)
+    tokens: float = Field(nullable=False)
+    at: datetime = Field(sa_column=_ts())
+    full_at: datetime = Field(sa_column=_ts())

@@ -36,6 +36,7 @@ def two(tmp_path: Path, postgres_database: str, fake: FakeLLM) -> Iterator[tuple
     """Processes A and B on one database (one secret key, as a deployment shares it; the AI on the fake
     provider), and its services."""
     env = {"CHATAPP_DATABASE_URL": postgres_database, "CHATAPP_SECRET_KEY": SECRET}
+    env |= {"CHATAPP_MESSAGE_BURST": "5", "CHATAPP_MESSAGE_PER_SECOND": "0.2"}  # one limit, both processes
     env |= {"CHATAPP_AI_MODEL": "openai/fake-model", "CHATAPP_AI_API_BASE": fake.base_url, "CHATAPP_AI_API_KEY": "k"}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -159,3 +160,18 @@ async def test_the_ai_asked_on_one_process_streams_to_the_other_which_stops_it(t
     request = fake.last_request
     await fake.wait_until_async(lambda: request.done)
     assert request.disconnected_early  # the provider stopped writing too
+
+
+async def test_a_rate_limit_holds_the_same_across_processes(two) -> None:
+    a, b, runtime = two
+    alice, _ = await sign_up(runtime, "alice")
+    room = await runtime.services.rooms.create_room(alice, name="Ops")
+    token = await token_for(runtime, alice, "write")
+    on_a, on_b = api(a, token), api(b, token)
+    for n in range(5):  # the burst, spread over both processes
+        client = on_a if n % 2 else on_b
+        assert client.post(f"/rooms/{room.id}/messages", json={"body": f"m{n}"}).status_code == 201
+    for client in (on_a, on_b):
+        refused = client.post(f"/rooms/{room.id}/messages", json={"body": "one too many"})
+        assert refused.status_code == 429, refused.text
+        assert 1 <= int(refused.headers["retry-after"]) <= 5

@@ -17,7 +17,7 @@ from chatapp.domain.ai_settings import AiSettings
 from chatapp.domain.chat import Chat
 from chatapp.domain.errors import Conflict, Forbidden, NotFound, ValidationError
 from chatapp.domain.events import AiNotice, AiReplyEnded, AiReplyStarted, MessagePosted, MessageUpdated, room_topic
-from chatapp.domain.limits import Rate, RateLimited, RateLimiter
+from chatapp.domain.limits import MemoryRateStore, Rate, RateLimited, SharedRateLimiter
 from chatapp.domain.models import AiMode, CatchUp, ParticipantKind
 from chatapp.domain.room_settings import RoomSettings, RoomSettingsChanges
 from chatapp.domain.rooms import RoomLimits, Rooms
@@ -35,7 +35,11 @@ class Wired:
     """AiSettings, AiReplies and a Chat that hands posted messages to the AI, on one pub/sub."""
 
     def __init__(
-        self, runtime, llm: LitellmClient, models: tuple[str, ...] = (MODEL, OTHER), limit: RateLimiter | None = None
+        self,
+        runtime,
+        llm: LitellmClient,
+        models: tuple[str, ...] = (MODEL, OTHER),
+        limit: SharedRateLimiter | None = None,
     ) -> None:
         tx = SqlTransactor(runtime.engine)
         self.pubsub = InProcessPubSub()
@@ -342,7 +346,7 @@ async def test_whoever_asks_a_switched_off_or_busy_ai_alone_is_told_why(runtime,
 
 
 async def test_regenerating_counts_against_the_askers_message_rate(runtime, fake_llm):
-    limit = RateLimiter(Rate(2, 0.01))
+    limit = SharedRateLimiter(Rate(2, 0.01), MemoryRateStore(), "posts")
     wired = Wired(runtime, LitellmClient(api_base=fake_llm.base_url, api_key="k", retries=0), limit=limit)
     alice, _, room = await owner_and_member(runtime)
     fake_llm.set_default(Script(reply="ok"))

@@ -767,6 +767,8 @@ ANONYMOUS_ENTRY_POINTS = {
     (Invites, "get_invite_preview"),
     (Invites, "accept_as_guest"),  # takes the browser's guest Actor when there is one
     (AiReplies, "wait_until_answered"),  # returns nothing: a wait for a room's reply to end (shutdown, tests)
+    (AiReplies, "sweep_lost_replies"),  # the server's own upkeep: saves replies whose process died
+    (AiReplies, "stop_sweeping"),  # the server stops
     (ApiTokens, "authenticate_token"),
     (ApiTokens, "operator_acts_as"),  # the command line's: whoever runs the server
     (IncomingWebhooks, "post_via_webhook"),  # its secret URL is the capability

@@ -1,4 +1,4 @@
-"""events too big for a NOTIFY, kept a few minutes by id; the AI replies being written, one per room
+"""events too big for a NOTIFY; the AI replies being written, one per room; shared rate limits
 
 Revision ID: 0010
 Revises: 0009
@@ -11,6 +11,9 @@ running_replies holds the AI reply being written in each room, whichever process
 is its key, so there is one per room across processes (domain/ai.py). The writing process beats every
 few seconds with the text so far; a row whose beat stopped belongs to a process that died, and any
 process saves its text as interrupted and frees the room.
+
+rate_buckets holds the token buckets of the rate limits when several processes share them on PostgreSQL
+(store/rates_postgres.py): one row per key, gone once its bucket is full again (full_at).
 """
 
 from collections.abc import Sequence
@@ -44,8 +47,19 @@ def upgrade() -> None:
         sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
     )
 
+    op.create_table(
+        "rate_buckets",
+        sa.Column("key", sqlmodel.sql.sqltypes.AutoString(length=300), primary_key=True),
+        sa.Column("tokens", sa.Float(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("full_at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_rate_buckets_full_at", "rate_buckets", ["full_at"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_rate_buckets_full_at", table_name="rate_buckets")
+    op.drop_table("rate_buckets")
     op.drop_table("running_replies")
     op.drop_index("ix_bus_kept_created_at", table_name="bus_kept")
     op.drop_table("bus_kept")
