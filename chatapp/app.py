@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -294,18 +295,25 @@ def run_web_app(settings: Settings) -> Runtime:
 
     from chatapp.api import register_api
     from chatapp.live.presence import RoomPresence
+    from chatapp.live.presence_sync import PresenceSync
     from chatapp.pages import register
     from chatapp.pages.unavailable import DatabaseUnavailablePage
     from chatapp.server import uvicorn_options
 
     runtime = build_runtime(settings)
     migrate_database(runtime)
-    presence = RoomPresence()  # who is in each room: browser tabs and room sockets, in this process
+    # who is in each room: browser tabs and room sockets, of this process and (told over the bus) the others
+    origin = getattr(runtime.pubsub, "origin", None) or secrets.token_hex(8)
+    presence = RoomPresence(origin)
+    lost_after = settings.presence_lost_after
+    presence_sync = PresenceSync(presence, runtime.pubsub, origin, beat_s=lost_after / 3, lost_after_s=lost_after)
     register(runtime.services, settings, presence)
     register_api(app, runtime.services, settings, presence)
     app.add_middleware(DatabaseUnavailablePage, database_ok=runtime.services.database_ok)  # 503, not 500
     app.on_startup(tune_garbage_collector)
     app.on_startup(runtime.pubsub.start)
+    app.on_startup(presence_sync.start)
+    app.on_shutdown(presence_sync.stop)
     app.on_startup(runtime.services.ai.start_sweeping)  # replies whose process died are saved as interrupted
     app.on_shutdown(runtime.services.ai.stop_sweeping)
     app.on_shutdown(runtime.services.bot_hooks.stop)  # calls of outgoing webhooks under way end

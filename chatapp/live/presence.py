@@ -4,7 +4,8 @@ socket, grouped by person, in the shape of Phoenix Presence (so phoenix.js's Pre
     state: {"user:7": {"metas": [{"phx_ref": "3", "via": "browser", ...}, ...]}, ...}
     diff:  {"joins": {key: {"metas": [...]}}, "leaves": {key: {"metas": [...]}}}
 
-Across processes (several chatapp processes on one database) this becomes the bus's job (issue 12).
+Across processes, live/presence_sync.py tells the others this process's changes over the bus and keeps
+theirs here (`apply_remote`...): `state` and the listeners then cover every process.
 """
 
 from __future__ import annotations
@@ -46,23 +47,39 @@ def presence_meta(actor: Actor, participant: Participant | None, via: str) -> Me
     }
 
 
-class RoomPresence:
-    """The connections of every room in this process, and who listens to each room's changes."""
+Rooms = dict[int, dict[str, list[Meta]]]  # room -> key -> metas
 
-    def __init__(self) -> None:
-        self._rooms: dict[int, dict[str, list[Meta]]] = {}
+
+class RoomPresence:
+    """The connections of every room in this process (and, told by live/presence_sync.py, in the other
+    processes), and who listens to each room's changes."""
+
+    def __init__(self, origin: str = "") -> None:
+        self._rooms: Rooms = {}
+        self._remote: dict[str, Rooms] = {}  # another process -> its rooms
         self._listeners: dict[int, list[Listener]] = {}
         self._refs = itertools.count(1)
+        self._origin = origin  # in every phx_ref, so refs of different processes never meet
+        self.on_local_change: Callable[[int, dict[str, Any]], None] | None = None  # for presence_sync
 
     def state(self, room_id: int) -> dict[str, dict[str, list[Meta]]]:
-        """Everyone in the room now, as Phoenix's presence_state."""
-        return {key: {"metas": list(metas)} for key, metas in self._rooms.get(room_id, {}).items()}
+        """Everyone in the room now, in every process, as Phoenix's presence_state."""
+        merged: dict[str, list[Meta]] = {key: list(metas) for key, metas in self._rooms.get(room_id, {}).items()}
+        for rooms in self._remote.values():
+            for key, metas in rooms.get(room_id, {}).items():
+                merged.setdefault(key, []).extend(metas)
+        return {key: {"metas": metas} for key, metas in merged.items()}
+
+    def local_rooms(self) -> Rooms:
+        """This process's own connections, room by room (what presence_sync tells a process that asks)."""
+        return {room_id: {key: list(metas) for key, metas in keys.items()} for room_id, keys in self._rooms.items()}
 
     def track(self, room_id: int, key: str, meta: Meta) -> Callable[[], None]:
         """Count this connection in the room until the returned function is called (once is enough)."""
-        tracked = {**meta, "phx_ref": str(next(self._refs))}
+        ref = f"{self._origin}.{next(self._refs)}" if self._origin else str(next(self._refs))
+        tracked = {**meta, "phx_ref": ref}
         self._rooms.setdefault(room_id, {}).setdefault(key, []).append(tracked)
-        self._tell(room_id, {"joins": {key: {"metas": [tracked]}}, "leaves": {}})
+        self._tell_local(room_id, {"joins": {key: {"metas": [tracked]}}, "leaves": {}})
 
         def untrack() -> None:
             metas = self._rooms.get(room_id, {}).get(key)
@@ -73,9 +90,42 @@ class RoomPresence:
                 del self._rooms[room_id][key]
                 if not self._rooms[room_id]:
                     del self._rooms[room_id]
-            self._tell(room_id, {"joins": {}, "leaves": {key: {"metas": [tracked]}}})
+            self._tell_local(room_id, {"joins": {}, "leaves": {key: {"metas": [tracked]}}})
 
         return untrack
+
+    def apply_remote(self, origin: str, room_id: int, diff: dict[str, Any]) -> None:
+        """Another process's connections in the room changed (its diff, as it told it)."""
+        rooms = self._remote.setdefault(origin, {})
+        keys = rooms.setdefault(room_id, {})
+        for key, entry in diff.get("joins", {}).items():
+            keys.setdefault(key, []).extend(entry["metas"])
+        for key, entry in diff.get("leaves", {}).items():
+            gone = {meta.get("phx_ref") for meta in entry["metas"]}
+            keys[key] = [meta for meta in keys.get(key, []) if meta.get("phx_ref") not in gone]
+            if not keys[key]:
+                del keys[key]
+        if not keys:
+            del rooms[room_id]
+        self._tell(room_id, diff)
+
+    def replace_remote(self, origin: str, rooms: Rooms) -> None:
+        """Everything another process has, as it said when asked: each room is told what changed."""
+        before = self._remote.get(origin, {})
+        self._remote[origin] = {room_id: keys for room_id, keys in rooms.items() if keys}
+        for room_id in set(before) | set(rooms):
+            diff = _difference(before.get(room_id, {}), rooms.get(room_id, {}))
+            if diff["joins"] or diff["leaves"]:
+                self._tell(room_id, diff)
+
+    def drop_remote(self, origin: str) -> None:
+        """Another process is gone: its connections leave every room."""
+        self.replace_remote(origin, {})
+        self._remote.pop(origin, None)
+
+    def remote_origins(self) -> set[str]:
+        """The other processes whose connections are counted here."""
+        return set(self._remote)
 
     def listen(self, room_id: int, listener: Listener) -> Callable[[], None]:
         """Call `listener(diff)` on every change of the room's presence; returns the stop function."""
@@ -90,12 +140,31 @@ class RoomPresence:
 
         return stop
 
+    def _tell_local(self, room_id: int, diff: dict[str, Any]) -> None:
+        self._tell(room_id, diff)
+        if self.on_local_change is not None:
+            self.on_local_change(room_id, diff)
+
     def _tell(self, room_id: int, diff: dict[str, Any]) -> None:
         for listener in list(self._listeners.get(room_id, ())):
             try:
                 listener(diff)
             except Exception:
                 log.exception("a presence listener failed; the others are still told")
+
+
+def _difference(before: dict[str, list[Meta]], after: dict[str, list[Meta]]) -> dict[str, Any]:
+    """The presence_diff from one set of connections to another (by phx_ref)."""
+    joins: dict[str, Any] = {}
+    leaves: dict[str, Any] = {}
+    for key in set(before) | set(after):
+        old = {meta.get("phx_ref"): meta for meta in before.get(key, [])}
+        new = {meta.get("phx_ref"): meta for meta in after.get(key, [])}
+        if came := [meta for ref, meta in new.items() if ref not in old]:
+            joins[key] = {"metas": came}
+        if went := [meta for ref, meta in old.items() if ref not in new]:
+            leaves[key] = {"metas": went}
+    return {"joins": joins, "leaves": leaves}
 
 
 class DiffBatcher:

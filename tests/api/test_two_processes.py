@@ -5,6 +5,7 @@ listening connection costs a socket nothing (it is told to rejoin, and its rejoi
 from __future__ import annotations
 
 import asyncio
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def two(tmp_path: Path, postgres_database: str, fake: FakeLLM) -> Iterator[tuple
     provider), and its services."""
     env = {"CHATAPP_DATABASE_URL": postgres_database, "CHATAPP_SECRET_KEY": SECRET}
     env |= {"CHATAPP_MESSAGE_BURST": "5", "CHATAPP_MESSAGE_PER_SECOND": "0.2"}  # one limit, both processes
+    env["CHATAPP_PRESENCE_LOST_AFTER"] = "3"  # a killed process's connections leave within 3 s (a beat a second)
     env |= {"CHATAPP_AI_MODEL": "openai/fake-model", "CHATAPP_AI_API_BASE": fake.base_url, "CHATAPP_AI_API_KEY": "k"}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -175,3 +177,39 @@ async def test_a_rate_limit_holds_the_same_across_processes(two) -> None:
         refused = client.post(f"/rooms/{room.id}/messages", json={"body": "one too many"})
         assert refused.status_code == 429, refused.text
         assert 1 <= int(refused.headers["retry-after"]) <= 5
+
+
+async def test_presence_covers_both_processes_and_a_killed_ones_connections_leave(two) -> None:
+    a, b, runtime = two
+    alice, _ = await sign_up(runtime, "alice")
+    bob, _ = await sign_up(runtime, "bob")
+    room = await runtime.services.rooms.create_room(alice, name="Ops")
+    await runtime.services.membership.join(bob, room.id)
+    async with websockets.connect(socket_url(a, token=await token_for(runtime, alice))) as on_a:
+        alice_a = Client(on_a)
+        await alice_a.join(room.id)
+        assert list((await alice_a.wait_for("presence_state"))[4]) == [f"user:{alice.user_id}"]
+        async with websockets.connect(socket_url(b, token=await token_for(runtime, bob))) as on_b:
+            bob_b = Client(on_b)
+            await bob_b.join(room.id)
+            state = (await bob_b.wait_for("presence_state"))[4]  # what process B knows: A's too
+            assert set(state) == {f"user:{alice.user_id}", f"user:{bob.user_id}"}
+            joined = await diff_about(alice_a, "joins", f"user:{bob.user_id}")
+            assert joined["joins"][f"user:{bob.user_id}"]["metas"][0]["via"] == "socket"
+        await diff_about(alice_a, "leaves", f"user:{bob.user_id}")  # bob closed his socket on B
+
+        async with websockets.connect(socket_url(b, token=await token_for(runtime, bob))) as on_b:
+            await Client(on_b).join(room.id)
+            await diff_about(alice_a, "joins", f"user:{bob.user_id}")
+            b.process.send_signal(signal.SIGKILL)  # B dies with bob's socket open: nobody says he left
+            started = asyncio.get_running_loop().time()
+            await diff_about(alice_a, "leaves", f"user:{bob.user_id}")
+            assert asyncio.get_running_loop().time() - started < 6  # lost after 3 s, told at the next beat
+
+
+async def diff_about(client: Client, side: str, key: str) -> dict:
+    """The next presence_diff with `key` among its joins or leaves (one's own join is told too)."""
+    while True:
+        diff = (await client.wait_for("presence_diff"))[4]
+        if key in diff[side]:
+            return diff
