@@ -92,6 +92,7 @@ class AiReplies:
         )  # fmt: skip
         self._writer = ReplyWriter(tx, pubsub, llm, ai_name, settings, context_tokens, timeout, clock, self._rows)
         self._running: dict[int, RunningReply] = {}
+        self._writing: dict[int, set[asyncio.Task]] = {}  # room -> reply tasks not ended yet (saving included)
         # room -> its AI mode, as last read; forgotten when the room's settings change. Most messages
         # mention nobody in a room that answers mentions only: they are decided without a read.
         self._modes: dict[int, AiMode] = {}
@@ -191,9 +192,10 @@ class AiReplies:
         return await self._rows.in_progress(room_id)  # written by another process, as of its last beat
 
     async def wait_until_answered(self, room_id: int) -> None:
-        """Return once the room has no reply in progress (one that starts meanwhile is waited for too)."""
-        while (reply := self._running.get(room_id)) is not None and reply.task is not None:
-            await asyncio.wait({reply.task})
+        """Return once the room has no reply in progress, saved and told (one that starts meanwhile is
+        waited for too). A reply frees the room before it is saved: its task is waited for to its end."""
+        while tasks := self._writing.get(room_id):
+            await asyncio.wait(set(tasks))
 
     async def start_reply(self, actor: Actor, room_id: int) -> ReplyInProgress:
         """Start a reply in the room; the actor must be a participant. One reply per room at a time."""
@@ -230,6 +232,15 @@ class AiReplies:
             raise
         release = partial(self._running.pop, room_id, None)
         reply.task = asyncio.create_task(self._writer.write(reply, release), name=f"AI reply in room {room_id}")
+        writing = self._writing.setdefault(room_id, set())
+        writing.add(reply.task)
+
+        def done(task: asyncio.Task) -> None:
+            writing.discard(task)
+            if not writing and self._writing.get(room_id) is writing:
+                del self._writing[room_id]
+
+        reply.task.add_done_callback(done)
         return reply
 
     async def stop_reply(self, actor: Actor, room_id: int) -> bool:
