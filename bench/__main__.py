@@ -1,7 +1,8 @@
 """The whole benchmark suite: `python -m bench` runs every scenario and prints their tables.
 
 Each scenario is also a command of its own (python -m bench.fanout, .memory, .writes, .history,
-.startup, .ai_stream, .socket_fanout) with options; docs/BENCHMARKS.md holds the results and the machine they ran on.
+.startup, .ai_stream, .socket_fanout, .bus_cost) with options; docs/BENCHMARKS.md holds the results
+and the machine they ran on.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime
 import os
 import sys
 
-from bench import ai_stream, fanout, history, machine, memory, socket_fanout, startup, writes
+from bench import ai_stream, bus_cost, fanout, history, machine, memory, socket_fanout, startup, writes
 
 SCENARIOS = [
     ("Start-up: seconds until pages are served", startup.main, []),
@@ -27,6 +28,11 @@ SCENARIOS = [
     (
         "g. Room socket: one message to N Phoenix clients vs a bare Starlette WebSocket; posts by 20 bots",
         socket_fanout.main,
+        [],
+    ),
+    (
+        "h. The bus between processes: writes on PostgreSQL with it in memory, over NOTIFY, over Redis",
+        bus_cost.main,
         [],
     ),
 ]

@@ -52,6 +52,15 @@ def one_run(bus: str, posters: int, messages: int) -> float:
             return asyncio.run(chatapp_writes(running.base, posters, messages))["per_second"]
 
 
+def run(rounds: int, posters: int, messages: int) -> dict[str, list[float]]:
+    """Writes per second of each bus, `rounds` runs each, alternating."""
+    rates: dict[str, list[float]] = {bus: [] for bus in BUSES}
+    for _ in range(rounds):
+        for bus in BUSES:
+            rates[bus].append(one_run(bus, posters, messages))
+    return rates
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=2)
@@ -59,10 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--messages", type=int, default=100, help="per poster")
     args = parser.parse_args(argv)
     print(describe())
-    rates: dict[str, list[float]] = {bus: [] for bus in BUSES}
-    for _ in range(args.rounds):
-        for bus in BUSES:
-            rates[bus].append(one_run(bus, args.posters, args.messages))
+    rates = run(args.rounds, args.posters, args.messages)
     memory = sum(rates["memory"]) / len(rates["memory"])
     print("| bus | writes/s (each run) | mean | / memory |")
     print("|---|---|---|---|")

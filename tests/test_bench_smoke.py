@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import fanout, machine, memory, socket_fanout, writes
+from bench import bus_cost, fanout, machine, memory, socket_fanout, writes
 from tests.timing import LIVENESS_S
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -47,3 +47,10 @@ def test_machine_line_names_the_cpu_and_a_calibration_time():
     assert line.startswith(f"Machine: {machine.os.cpu_count()} cores (")
     assert machine.cpu_model() in line
     assert 1 < machine.calibration_ms() < 60_000
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_bus_cost_tool_runs_writes_on_each_bus(postgres_server, redis_server):
+    rates = bus_cost.run(rounds=1, posters=2, messages=3)
+    assert set(rates) == {"memory", "postgres", "redis"} and all(v[0] > 0 for v in rates.values())
