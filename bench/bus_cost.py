@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import time
 import uuid
 from contextlib import contextmanager
 
@@ -61,6 +62,39 @@ def run(rounds: int, posters: int, messages: int) -> dict[str, list[float]]:
     return rates
 
 
+def delays(kind: str, events: int = 2000, per_second: float = 500.0) -> list[float]:
+    """Seconds from publish in one "process" (a BusPubSub) to delivery in another, `events` at a
+    steady `per_second`, over PostgreSQL (kind "postgres") or Redis."""
+    from chatapp.domain.events import AiNotice
+    from chatapp.store.bus import BusPubSub
+    from chatapp.store.bus_postgres import PostgresTransport
+    from chatapp.store.bus_redis import RedisTransport
+
+    async def measure(url: str) -> list[float]:
+        def transport():
+            return PostgresTransport(url, "bench") if kind == "postgres" else RedisTransport(url, "bench")
+
+        sender, receiver = BusPubSub(transport()), BusPubSub(transport())
+        await sender.start()
+        await receiver.start()
+        arrived: list[float] = []
+        receiver.subscribe("room:1", lambda event: arrived.append(time.perf_counter() - float(event.text)))
+        for _ in range(events):
+            await sender.publish("room:1", AiNotice(room_id=1, text=repr(time.perf_counter())))
+            await asyncio.sleep(1 / per_second)
+        deadline = time.perf_counter() + 10
+        while len(arrived) < events and time.perf_counter() < deadline:
+            await asyncio.sleep(0.01)
+        await sender.stop()
+        await receiver.stop()
+        return arrived
+
+    if kind == "redis":
+        return asyncio.run(measure(BUSES["redis"] or ""))
+    with fresh_database() as url:
+        return asyncio.run(measure(url))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=2)
@@ -75,6 +109,12 @@ def main(argv: list[str] | None = None) -> None:
     for bus, values in rates.items():
         mean = sum(values) / len(values)
         print(f"| {bus} | {' / '.join(f'{v:.0f}' for v in values)} | {mean:.0f} | {mean / memory:.2f} |")
+    print("\n| bus | events | delivered | delay p50 | p99 (publish in one process to delivery in another) |")
+    print("|---|---|---|---|---|")
+    for kind in ("postgres", "redis"):
+        got = sorted(delays(kind))
+        p50, p99 = got[len(got) // 2], got[min(len(got) - 1, int(len(got) * 0.99))]
+        print(f"| {kind} | 2000 at 500/s | {len(got)} | {p50 * 1000:.2f} ms | {p99 * 1000:.2f} ms |")
 
 
 if __name__ == "__main__":
