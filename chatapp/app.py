@@ -32,7 +32,7 @@ from chatapp.domain.tokens import ApiTokens, TokenLimits
 from chatapp.domain.webhooks import IncomingWebhooks, WebhookLimits
 from chatapp.llm import LitellmClient
 from chatapp.store import migrate
-from chatapp.store.bus import BusPubSub
+from chatapp.store.bus import PEER_LOST_AFTER_S, BusPubSub
 from chatapp.store.bus_postgres import PostgresTransport
 from chatapp.store.bus_redis import RedisTransport
 from chatapp.store.db import SqlTransactor, is_sqlite, make_engine, make_sqlite_file_private
@@ -62,7 +62,7 @@ def build_runtime(settings: Settings) -> Runtime:
     """Create the engine, pub/sub and domain services. Does not touch the schema."""
     engine = _open_database(settings)
     tx = SqlTransactor(engine)
-    pubsub = make_pubsub(settings.resolved_pubsub_url)
+    pubsub = make_pubsub(settings.resolved_pubsub_url, peer_lost_after=settings.bus_peer_lost_after)
     rate_store = make_rate_store(settings)
     limits = build_limits(settings, rate_store)
     room_limits = _room_limits(settings)
@@ -113,14 +113,14 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(settings=settings, engine=engine, tx=tx, pubsub=pubsub, services=services, rate_store=rate_store)
 
 
-def make_pubsub(url: str) -> PubSub:
+def make_pubsub(url: str, *, peer_lost_after: float = PEER_LOST_AFTER_S) -> PubSub:
     """The bus CHATAPP_PUBSUB_URL names: in this process only, or to the other processes through
-    PostgreSQL LISTEN/NOTIFY or Redis pub/sub (store/bus.py)."""
+    PostgreSQL LISTEN/NOTIFY or Redis pub/sub (store/bus.py); a process silent for `peer_lost_after`
+    seconds is taken for dead."""
     if url.startswith("memory://"):
         return InProcessPubSub()
-    if url.startswith(("redis://", "rediss://")):
-        return BusPubSub(RedisTransport(url))
-    return BusPubSub(PostgresTransport(url))
+    transport = RedisTransport(url) if url.startswith(("redis://", "rediss://")) else PostgresTransport(url)
+    return BusPubSub(transport, peer_lost_after_s=peer_lost_after)
 
 
 def _llm(settings: Settings) -> LitellmClient:

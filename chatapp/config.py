@@ -99,6 +99,7 @@ class Settings(BaseSettings):
     ai_context_tokens: int = Field(8000, ge=1000, le=2_000_000)
     ai_timeout: float = Field(120.0, gt=0)
     ai_retries: int = Field(1, ge=0, le=10)
+    bus_peer_lost_after: float = Field(5.0, ge=2, le=600)  # seconds: a silent process died (its news is reloaded)
     presence_lost_after: float = Field(15.0, ge=1, le=600)  # seconds: a silent process's connections leave
     ai_reply_lost_after: float = Field(15.0, ge=3, le=600)  # seconds without a beat: the reply's process died
 

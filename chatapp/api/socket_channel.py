@@ -80,6 +80,7 @@ class RoomChannel:
         self.leave: Callable[[], None] = lambda: None  # set once joined to the hub
         self.on_closed: Callable[[RoomChannel], None] = lambda _channel: None
         self.presence_state: Callable[[], dict[str, Any]] = dict
+        self.gap_since: Callable[[], datetime | None] = lambda: None
         self._push = push
         self._held: list[str] | None = []  # pushes that came before the join's reply went out
 
@@ -117,6 +118,7 @@ class RoomChannel:
 
         self.leave = leave
         self.presence_state = lambda: hubs.presence.state(self.room_id)
+        self.gap_since = lambda: hubs.gap_since(self.room_id)
         try:
             return await self._join_response(access, last_id, since)
         except Exception:
@@ -139,7 +141,9 @@ class RoomChannel:
             response["messages"] = [MessageOut.of(m).model_dump(mode="json") for m in page.messages]
             response["has_older"] = page.has_older
         else:
-            response["missed"] = _missed(await services.chat.catch_up(actor, room_id, last_id, since))
+            late = self.gap_since()  # this process missed news: also what was written since, whatever its id
+            missed = await services.chat.catch_up(actor, room_id, last_id, since, created_since=late)
+            response["missed"] = _missed(missed)
         return response
 
     async def handle(self, event: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ to the room (encoded once, whatever the number of sockets)."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
@@ -23,6 +24,11 @@ log = logging.getLogger(__name__)
 def room_topic_name(room_id: int) -> str:
     """The Phoenix topic of a room."""
     return f"room:{room_id}"
+
+
+# A channel told to rejoin after a gap comes back within seconds; one that rejoins later than this
+# (it was away anyway) asks with its own last message and time.
+GAP_KEPT_S = 60.0
 
 
 class Member(Protocol):
@@ -53,9 +59,15 @@ class SocketRoomHub:
     """The channels of this process joined to one room; a RoomWatcher of the domain's live feed."""
 
     def __init__(
-        self, room_id: int, services: Services, presence: RoomPresence, on_empty: Callable[[SocketRoomHub], None]
+        self,
+        room_id: int,
+        services: Services,
+        presence: RoomPresence,
+        on_empty: Callable[[SocketRoomHub], None],
+        on_gap: Callable[[int, datetime | None], None] = lambda room_id, since: None,
     ) -> None:
         self.room_id = room_id
+        self._note_gap = on_gap
         self.presence = presence
         self.topic = room_topic_name(room_id)
         self.members: list[Member] = []
@@ -121,10 +133,12 @@ class SocketRoomHub:
         for member in [m for m in self.members if m.participant_id == participant_id]:
             self._end(member, "removed", {"reason": "left" if left else "removed"})
 
-    async def on_gap(self) -> None:
-        """This process may have missed the room's news: every channel is told to rejoin (phx_error, as
-        Phoenix says a channel crashed; phoenix.js rejoins by itself), and its rejoin with the last
-        message it saw catches it up from the database."""
+    async def on_gap(self, since: datetime | None) -> None:
+        """This process may have missed the room's news saved since `since`: every channel is told to
+        rejoin (phx_error, as Phoenix says a channel crashed; phoenix.js rejoins by itself), and its
+        rejoin with the last message it saw catches it up from the database, with what was written
+        since `since` whatever its id."""
+        self._note_gap(self.room_id, since)
         for member in list(self.members):
             member.push(encode(member.join_ref, member.join_ref, self.topic, ERROR, {}))
             member.closed_by_server()
@@ -152,12 +166,28 @@ class SocketRoomHubs:
         self._services = services
         self.presence = presence
         self._hubs: dict[int, SocketRoomHub] = {}
+        self._gaps: dict[int, tuple[float, datetime]] = {}  # room -> (when noticed, news missing since)
+
+    def note_gap(self, room_id: int, since: datetime | None) -> None:
+        """This process may have missed the room's news saved since `since` (rejoins catch up from it)."""
+        if since is not None:
+            earlier = self._gaps.get(room_id)
+            self._gaps[room_id] = (time.monotonic(), since if earlier is None else min(earlier[1], since))
+
+    def gap_since(self, room_id: int) -> datetime | None:
+        """Since when news of the room may be missing here, for a gap noticed in the last GAP_KEPT_S."""
+        now = time.monotonic()
+        for stale in [r for r, (noticed, _) in self._gaps.items() if now - noticed > GAP_KEPT_S]:
+            del self._gaps[stale]
+        noted = self._gaps.get(room_id)
+        return noted[1] if noted else None
 
     async def join(self, member: Member, room_id: int) -> Callable[[], None]:
         """Add the channel (already authorised) to the room's hub; returns the function that takes it out."""
         hub = self._hubs.get(room_id)
         if hub is None:
-            hub = self._hubs[room_id] = SocketRoomHub(room_id, self._services, self.presence, self._drop)
+            hub = SocketRoomHub(room_id, self._services, self.presence, self._drop, self.note_gap)
+            self._hubs[room_id] = hub
             try:
                 hub.stop_watching = await self._services.live.watch(member.actor, room_id, hub)
             except Exception:

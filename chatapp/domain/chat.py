@@ -206,10 +206,19 @@ class Chat:
         return limit
 
     async def catch_up(
-        self, actor: Actor, room_id: int, after_id: int, changed_since: datetime | None = None
+        self,
+        actor: Actor,
+        room_id: int,
+        after_id: int,
+        changed_since: datetime | None = None,
+        *,
+        created_since: datetime | None = None,
     ) -> CatchUp | None:
         """What a reconnecting view missed: the messages after after_id, oldest first, and with
-        changed_since the messages edited (replaced) or deleted at or after that moment.
+        changed_since the messages edited (replaced) or deleted at or after that moment. With
+        created_since, also the messages written from then on whatever their id: with several
+        processes one saved late, or never told, can have an id below one the view already shows
+        (the view keeps one copy of each id).
 
         None when more than a page was missed or changed: the view should start again from the
         newest page.
@@ -221,6 +230,11 @@ class Chat:
         def work(uow: UnitOfWork) -> CatchUp | None:
             room_access(uow, actor, room_id, scope=Scope.READ)
             new = uow.messages.oldest_after(room_id, after_id, limit + 1)
+            if created_since is not None:
+                written = uow.messages.created_since(room_id, created_since, limit + 1)
+                if len(written) > limit:  # some written meanwhile may not be among them
+                    return None
+                new = sorted([*(m for m in written if m.id <= after_id), *new], key=lambda message: message.id)
             edited, deleted = [], []
             if changed_since is not None:
                 edited = uow.messages.edited_since(room_id, changed_since, limit + 1)

@@ -222,17 +222,21 @@ class FeedGap(Event):
     """This process may have missed events of the topic it is published on (the bus to the other
     processes was down, or lost some): whoever shows the topic's news reloads it from the database.
     `room_id` says whose room on a room's topic (None on "room:*", a user's or a guest's topic).
+    `since`: what was saved from then on may be missing (messages too: one saved by a process that died
+    before telling, or told while this one was deaf, can have a smaller id than one already shown).
     Never sent to other processes: each notices its own gaps."""
 
     kind: ClassVar[str] = "feed_gap"
     crosses_processes: ClassVar[bool] = False
     room_id: int | None = None
+    since: datetime | None = None
 
 
-def gap_of(topic: str) -> FeedGap:
-    """The FeedGap to publish on a topic."""
+def gap_of(topic: str, since: datetime | None = None) -> FeedGap:
+    """The FeedGap to publish on a topic: news saved from `since` on may be missing."""
     prefix, _, rest = topic.partition(":")
-    return FeedGap(room_id=int(rest)) if prefix == "room" and rest.isdecimal() else FeedGap()
+    room_id = int(rest) if prefix == "room" and rest.isdecimal() else None
+    return FeedGap(room_id=room_id, since=since)
 
 
 def event_from_dict(data: dict[str, Any]) -> Event:

@@ -47,7 +47,7 @@ class RoomWatcher(Protocol):
     async def on_ai_event(self, event: Event) -> None: ...
     async def on_participant_removed(self, participant_id: int, *, left: bool) -> None: ...
     async def on_message_deleted(self, message_id: int, deleted_at: datetime | None) -> None: ...
-    async def on_gap(self) -> None: ...  # news may have been missed (FeedGap): reload from the database
+    async def on_gap(self, since: datetime | None) -> None: ...  # news saved since then may be missing: reload
 
 
 @dataclass
@@ -121,7 +121,7 @@ class LiveRooms:
         elif isinstance(event, MessageDeleted):
             await self._each(event.room_id, lambda w: w.on_message_deleted(event.message_id, event.deleted_at))
         elif isinstance(event, FeedGap) and event.room_id is not None:
-            await self._each(event.room_id, lambda w: w.on_gap())
+            await self._each(event.room_id, lambda w: w.on_gap(event.since))
         elif isinstance(event, AI_EVENTS):
             await self._each(event.room_id, lambda w: w.on_ai_event(event))
 

@@ -57,7 +57,7 @@ class Subscriber(Protocol):
 
     def delivered(self, payloads: list[Payload]) -> None: ...
     def forget(self, message_id: int) -> None: ...
-    def resync(self) -> None: ...
+    def resync(self, since: datetime | None = None) -> None: ...  # since: news saved from then may be missing
     def participant_id(self) -> int | None: ...
     def left_room(self, *, reason: str) -> None: ...
     async def load_people(self) -> list[Participant] | None: ...
@@ -200,11 +200,11 @@ class RoomHub:
         for tab in [t for t in self.tabs.values() if t.participant_id() == participant_id]:
             tab.left_room(reason="you" if left else "removed")
 
-    async def on_gap(self) -> None:
-        """This process may have missed the room's news: every subscriber asks for what it missed (as
-        after a reconnect), and the room and its people are read again."""
+    async def on_gap(self, since: datetime | None) -> None:
+        """This process may have missed the room's news saved since `since`: every subscriber asks for
+        what it missed (as after a reconnect), and the room and its people are read again."""
         for tab in list(self.tabs.values()):
-            _each_tab(tab.resync)
+            _each_tab(tab.resync, since)
         await self.on_room_changed()
         await self.on_participants_changed()
 

@@ -33,6 +33,7 @@ class CatchUpAnswers:
     hub: RoomHub | None
     opened_at: datetime
     caught_up_once: bool
+    gap_since: datetime | None  # this process missed news saved from then on (see RoomView.resync)
     _catch_up_lock: asyncio.Lock
     _catch_up_waiting: bool
 
@@ -61,7 +62,9 @@ class CatchUpAnswers:
         try:
             actor = await self.tab.current()
             since = changes_from(seen_until, opened_at=self.opened_at, now=started)
-            missed = await self.services.chat.catch_up(actor, room_id, after_id, since)
+            written_since = since if self.gap_since is None else min(since, self.gap_since)
+            self.gap_since = None
+            missed = await self.services.chat.catch_up(actor, room_id, after_id, since, created_since=written_since)
             if missed is not None:
                 by_id = {m.id: m for m in [*missed.new, *missed.edited]}  # one copy of a new message edited since
                 payloads = await payloads_of(sorted(by_id.values(), key=lambda m: m.id))

@@ -45,6 +45,7 @@ class RoomView(PeopleActions, CatchUpAnswers):
         self.on_left: list[Callable[[], None]] = []  # stops the tab's live feeds when it leaves the room
         self.opened_at = datetime.now(UTC)  # before its history is read: it has every change up to here
         self.caught_up_once = False
+        self.gap_since: datetime | None = None
         self._catch_up_lock = asyncio.Lock()
         self._catch_up_waiting = False
         self.header = RoomHeader(services, tab, client)
@@ -69,8 +70,11 @@ class RoomView(PeopleActions, CatchUpAnswers):
         if self.hub is not None:
             self.hub.received(self.client_id, seq)
 
-    def resync(self) -> None:
-        """The room's broadcasts left this tab out while it was behind: it asks for what it missed."""
+    def resync(self, since: datetime | None = None) -> None:
+        """The room's broadcasts left this tab out while it was behind (or this process missed news saved
+        since `since`): it asks for what it missed."""
+        if since is not None:
+            self.gap_since = since if self.gap_since is None else min(self.gap_since, since)
         if self.messages is not None:
             self.messages.run_method("resync")
 

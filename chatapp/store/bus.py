@@ -12,6 +12,11 @@ store/bus_postgres.py, Redis pub/sub in store/bus_redis.py), whose subscribers g
   listening connection was lost and came back, may have missed events: it publishes a FeedGap on
   every topic its subscribers follow, and they reload from the database (the source of truth), so
   tabs and sockets lose nothing. A process's own messages come back to it and are skipped.
+- A process with nothing to send beats every BEAT_S with its last number (so a lost last message is
+  noticed too), and says goodbye when it stops. A process not heard for `peer_lost_after` seconds
+  died, maybe between saving something and telling: that is a gap too. A FeedGap says since when
+  news may be missing (the last time the silent side was heard, less GAP_MARGIN), so that views
+  also fetch messages saved late with an id below one they already show.
 - Subscribers with `local_only` (the AI deciding to answer, bots' outgoing webhooks) hear only what was
   published in this process: a side effect of an event happens once, where the event happened, while
   views everywhere show it.
@@ -26,6 +31,8 @@ import logging
 import secrets
 from collections import deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from chatapp.domain.events import Event, event_from_dict, gap_of
@@ -41,6 +48,11 @@ RETRY_MAX_S = 2.0
 SEND_TRIES = 8  # a message not sent after this many tries (~15 s) is dropped: the others see a gap and reload
 START_WAIT_S = 5.0  # start() waits this long for the first LISTEN (the health check says if it failed)
 STOP_FLUSH_S = 2.0  # stop() lets the sender send what is queued this long
+BEAT_S = 1.0  # an idle process says this often that it is alive, and its last number
+PEER_LOST_AFTER_S = 5.0  # the default of CHATAPP_BUS_PEER_LOST_AFTER: silent this long, a process is gone
+# A gap's news is fetched from this much before the silent side was last heard: the processes' clocks
+# differ a little, and a message is stamped when it is written, before its transaction commits.
+GAP_MARGIN = timedelta(seconds=5)
 
 
 class BusTransport(Protocol):
@@ -65,19 +77,38 @@ def _item(topic: str, event: Event) -> str:
     return json.dumps([topic, event.to_dict()], separators=(",", ":"), ensure_ascii=False)
 
 
+@dataclass(slots=True)
+class _Peer:
+    """Another process as this one hears it: its last number, and when it was last heard."""
+
+    seq: int
+    heard: float  # the loop's clock
+    heard_at: datetime  # the wall clock, for the gap's `since`
+
+
 class BusPubSub:
     """The PubSub port across processes, over a BusTransport."""
 
-    def __init__(self, transport: BusTransport, *, start_wait_s: float = START_WAIT_S) -> None:
+    def __init__(
+        self,
+        transport: BusTransport,
+        *,
+        start_wait_s: float = START_WAIT_S,
+        peer_lost_after_s: float = PEER_LOST_AFTER_S,
+        beat_s: float = BEAT_S,
+    ) -> None:
         self.transport = transport
         self._start_wait_s = start_wait_s
+        self._peer_lost_after_s = peer_lost_after_s
+        self._beat_s = beat_s
         self.origin = secrets.token_hex(8)
         self._views = InProcessPubSub()  # every event, from here and from the other processes
         self._here = InProcessPubSub()  # only this process's events (local_only subscribers)
         self._outbox: deque[str] = deque()
         self._wake = asyncio.Event()
         self._seq = 0
-        self._last_seen: dict[str, int] = {}
+        self._peers: dict[str, _Peer] = {}
+        self._last_heard_at = datetime.now(UTC)  # anything, our own messages too: the listener works
         self._tasks: list[asyncio.Task[None]] = []
         self._listened_once = False
         self.listening = False  # the health check: False while the listening connection is down
@@ -92,6 +123,7 @@ class BusPubSub:
         self._tasks = [
             asyncio.create_task(self._listen_forever(ready), name=f"{self.transport.name} bus listener"),
             asyncio.create_task(self._send_forever(), name=f"{self.transport.name} bus sender"),
+            asyncio.create_task(self._watch_peers(), name=f"{self.transport.name} bus peers"),
         ]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(ready.wait(), self._start_wait_s)
@@ -103,6 +135,9 @@ class BusPubSub:
         deadline = asyncio.get_running_loop().time() + STOP_FLUSH_S
         while self._outbox and self._tasks and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.01)
+        if self._tasks and not self._outbox:  # the others need not wait to learn it is gone
+            with contextlib.suppress(Exception):
+                await self.transport.send(f'{{"o":{json.dumps(self.origin)},"bye":{self._seq}}}')
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -143,7 +178,11 @@ class BusPubSub:
         while True:
             if not self._outbox:
                 self._wake.clear()
-                await self._wake.wait()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self._beat_s)
+                if not self._outbox:
+                    await self._beat()
+                    continue
             count, payload = self._next_message()
             try:
                 if payload is None:  # one event bigger than a message: by reference
@@ -163,6 +202,15 @@ class BusPubSub:
             self._seq += 1  # also for a dropped message: its number is skipped, so the others reload
             for _ in range(count):
                 self._outbox.popleft()
+
+    async def _beat(self) -> None:
+        """Tell the others this process is alive, and the number of its last message."""
+        try:
+            await self.transport.send(f'{{"o":{json.dumps(self.origin)},"b":{self._seq}}}')
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.debug("the %s bus could not beat", self.transport.name, exc_info=True)
 
     def _next_message(self) -> tuple[int, str | None]:
         """How many queued events the next message takes, and the message (None: the first event alone
@@ -206,26 +254,43 @@ class BusPubSub:
         ready.set()
         if self._listened_once:  # what came while it was away is in the database, not in the bus
             log.info("the %s bus listens again: the rooms shown here reload what they missed", self.transport.name)
-            asyncio.get_running_loop().create_task(self._gap())
+            # Everything since it went deaf is reloaded: the others' numbers start afresh (a process that
+            # died meanwhile is covered too, its last words being later than that).
+            self._peers.clear()
+            asyncio.get_running_loop().create_task(self._gap(self._last_heard_at))
         self._listened_once = True
 
     async def _receive(self, payload: str) -> None:
         try:
             message = json.loads(payload)
-            origin, seq = message["o"], message["s"]
+            origin = message["o"]
+            seq = message["s"] if "s" in message else message["b"] if "b" in message else message["bye"]
         except (ValueError, KeyError, TypeError):
             log.warning("the %s bus got a message it cannot read", self.transport.name)
             return
+        if not isinstance(seq, int):
+            log.warning("the %s bus got a message it cannot read", self.transport.name)
+            return
+        heard_at = self._last_heard_at = datetime.now(UTC)
         if origin == self.origin:
             return
-        last = self._last_seen.get(origin)
-        self._last_seen[origin] = seq
-        if last is not None and seq != last + 1:
-            await self._gap()
+        peer = self._peers.get(origin)
+        if "s" not in message:  # a beat or a goodbye: the number of its last message
+            missed = peer is not None and seq > peer.seq
+            if "bye" in message:
+                self._peers.pop(origin, None)
+            else:
+                self._peers[origin] = _Peer(seq, asyncio.get_running_loop().time(), heard_at)
+            if missed and peer is not None:
+                await self._gap(peer.heard_at)
+            return
+        self._peers[origin] = _Peer(seq, asyncio.get_running_loop().time(), heard_at)
+        if peer is not None and seq != peer.seq + 1:
+            await self._gap(peer.heard_at)
         if "r" in message:
             kept = await self.transport.fetch(message["r"])
             if kept is None:
-                await self._gap()
+                await self._gap(peer.heard_at if peer else heard_at)
                 return
             message = json.loads(kept)
         for topic, data in message.get("e", ()):
@@ -236,11 +301,29 @@ class BusPubSub:
                 continue
             await self._views.publish(topic, event)
 
-    async def _gap(self) -> None:
-        """Tell every topic followed here that it may have missed news."""
+    async def _watch_peers(self) -> None:
+        """A process silent for peer_lost_after seconds (while this one listens) is gone: what it saved
+        last may never have been told."""
+        while True:
+            await asyncio.sleep(self._beat_s)
+            if not self.listening:
+                continue
+            now = asyncio.get_running_loop().time()
+            for origin, peer in list(self._peers.items()):
+                if now - peer.heard > self._peer_lost_after_s:
+                    del self._peers[origin]
+                    log.info("the %s bus lost a process (not heard for %.0f s)", self.transport.name, now - peer.heard)
+                    await self._gap(peer.heard_at)
+
+    async def _gap(self, since: datetime) -> None:
+        """Tell every topic followed here that it may have missed news saved from `since` on."""
         self.gaps += 1
         for topic in self._views.topics():
-            await self._views.publish(topic, gap_of(topic))
+            await self._views.publish(topic, gap_of(topic, since - GAP_MARGIN))
+
+    def peers(self) -> int:
+        """How many other processes this one hears (for tests and logs)."""
+        return len(self._peers)
 
 
 def _backoff(failures: int) -> float:

@@ -132,6 +132,8 @@ class MessageRow(SQLModel, table=True):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_room_id_id", "room_id", "id"),
+        # What a view may have missed after a gap in the bus: messages written since then, whatever their id.
+        Index("ix_messages_room_created", "room_id", "created_at"),
         # What a reconnecting tab missed besides new messages: few rows are ever edited or deleted.
         Index(
             "ix_messages_room_edited",

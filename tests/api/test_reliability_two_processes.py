@@ -90,14 +90,15 @@ class Receiver:
             elif frame[3] == "phx_reply" and frame[1] == str(self.ref):
                 response = frame[4]["response"]
                 missed = response.get("missed")
-                if missed is not None and missed["reload"]:
-                    await self.fetch_after(max(self.ids, default=0))
+                if missed is not None and missed["reload"]:  # start again: read the whole history
+                    await self.fetch_after(0)
                 elif missed is not None:
                     self.ids.update(m["id"] for m in missed["new"])
                 return response["server_time"]
 
     async def fetch_after(self, last: int) -> None:
-        """Page through everything after `last` (what a client told to reload does)."""
+        """Page through everything after `last` (a client told to reload reads the room again; one with
+        a screen reads the newest page, and older ones as it scrolls up)."""
         async with httpx.AsyncClient(base_url=f"{self.app.base_url}/api/v1", timeout=30) as client:
             while True:
                 page = await client.get(

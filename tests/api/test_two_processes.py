@@ -39,6 +39,7 @@ def two(tmp_path: Path, postgres_database: str, fake: FakeLLM) -> Iterator[tuple
     env = {"CHATAPP_DATABASE_URL": postgres_database, "CHATAPP_SECRET_KEY": SECRET}
     env |= {"CHATAPP_MESSAGE_BURST": "5", "CHATAPP_MESSAGE_PER_SECOND": "0.2"}  # one limit, both processes
     env["CHATAPP_PRESENCE_LOST_AFTER"] = "3"  # a killed process's connections leave within 3 s (a beat a second)
+    env["CHATAPP_BUS_PEER_LOST_AFTER"] = "2"  # a process silent on the bus for 2 s is taken for dead
     env |= {"CHATAPP_AI_MODEL": "openai/fake-model", "CHATAPP_AI_API_BASE": fake.base_url, "CHATAPP_AI_API_KEY": "k"}
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -131,6 +132,39 @@ async def test_a_lost_listener_tells_the_sockets_to_rejoin_and_the_rejoin_has_wh
         assert (await client.wait_for("message_posted"))[4]["message"]["id"] in (missed["id"], later["id"])
     health = httpx.get(f"{a.base_url}/healthz").json()
     assert health == {"status": "ok", "database": "ok", "bus": "ok"}
+
+
+async def test_a_message_saved_by_a_process_that_died_before_telling_reaches_the_other_sockets(two) -> None:
+    """A process killed between its commit and its NOTIFY: its message, with an id below one the socket
+    already has, comes in the socket's rejoin once its process takes the silent one for dead."""
+    a, b, runtime = two
+    alice, _ = await sign_up(runtime, "alice")
+    room = await runtime.services.rooms.create_room(alice, name="Ops")
+    people = await runtime.services.membership.list_participants(alice, room.id)
+    (me,) = [p for p in people if p.user_id == alice.user_id]
+    poster = api(a, await token_for(runtime, alice, "write"))
+    engine = create_engine(runtime.settings.resolved_database_url)
+    async with websockets.connect(socket_url(b, token=await token_for(runtime, alice))) as ws:
+        client = Client(ws)
+        join_ref, joined = await client.join(room.id)
+        with engine.connect() as conn:  # the doomed process is heard once
+            conn.execute(text("SELECT pg_notify('chatapp', :p)"), {"p": '{"o":"doomed","s":1,"e":[]}'})
+            conn.commit()
+        with engine.begin() as doomed:  # its transaction: the id first, the commit last, and never told
+            late_id = doomed.execute(
+                text(
+                    "INSERT INTO messages (room_id, participant_id, body, created_at, status) "
+                    "VALUES (:room, :me, 'never told', now(), 'complete') RETURNING id"
+                ),
+                {"room": room.id, "me": me.id},
+            ).scalar_one()
+            shown = poster.post(f"/rooms/{room.id}/messages", json={"body": "told"}).json()
+            assert (await client.wait_for("message_posted"))[4]["message"]["id"] == shown["id"] > late_id
+        error = await client.wait_for("phx_error")  # B took the silent process for dead
+        assert error[0] == join_ref
+        _, rejoined = await client.join(room.id, last_message_id=shown["id"], since=joined["response"]["server_time"])
+        assert late_id in [m["id"] for m in rejoined["response"]["missed"]["new"]]
+    engine.dispose()
 
 
 async def test_the_ai_asked_on_one_process_streams_to_the_other_which_stops_it(two, fake: FakeLLM) -> None:

@@ -230,6 +230,30 @@ async def test_a_reconnecting_view_gets_the_edits_and_deletions_made_while_it_wa
     assert await one_per_page.catch_up(alice, room.id, later.id, away) is None  # more than a page: start again
 
 
+async def test_after_a_gap_a_view_also_gets_what_was_written_since_whatever_its_id(runtime, wired):
+    """With several processes a message saved late (or never told) can have an id below one the view
+    shows: catching up with created_since finds it; deleted ones never come."""
+    alice, bob, room = await owner_and_member(runtime)
+    before = await wired.chat.post_message(alice, room.id, "before the gap")
+    await asyncio.sleep(0.01)
+    gap_since = datetime.now(UTC)
+    never_told = await wired.chat.post_message(bob, room.id, "saved, then its process died")
+    doomed = await wired.chat.post_message(bob, room.id, "deleted meanwhile")
+    seen = await wired.chat.post_message(alice, room.id, "told, and shown")
+    await wired.chat.delete_message(bob, room.id, doomed.id)
+    assert (await wired.chat.catch_up(alice, room.id, seen.id)).new == []  # by id alone it is lost
+    missed = await wired.chat.catch_up(alice, room.id, seen.id, created_since=gap_since)
+    assert [m.id for m in missed.new] == [never_told.id, seen.id]  # the view keeps one copy of `seen`
+    assert before.id not in [m.id for m in missed.new]
+
+    mallory, _ = await sign_up(runtime, "mallory", "Mallory")
+    secret = await runtime.services.rooms.create_room(alice, name="Secret", private=True)
+    with pytest.raises(NotFound):
+        await wired.chat.catch_up(mallory, secret.id, 0, created_since=gap_since)
+    one_per_page = Chat(tx=SqlTransactor(runtime.engine), pubsub=wired.pubsub, max_message_chars=4000, page_size=1)
+    assert await one_per_page.catch_up(alice, room.id, seen.id, created_since=gap_since) is None  # start again
+
+
 async def test_deleting_a_room_ends_the_reply_being_written_there_without_saving_it(runtime, wired, fake_llm, caplog):
     alice, _, room = await owner_and_member(runtime)
     rooms = Rooms(

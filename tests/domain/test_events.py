@@ -6,7 +6,9 @@ registered) without anyone adding it here; sample values come from its dataclass
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import sys
 import types
 import typing
@@ -17,6 +19,17 @@ import pytest
 
 from chatapp.domain.events import EVENT_TYPES, Event, MessageDeleted, MessagePosted, event_from_dict
 from chatapp.domain.models import Message, ParticipantKind
+
+
+def _import_every_module() -> None:
+    """Events are defined beside what publishes them (live/presence_sync.py too): import them all."""
+    for package in ("chatapp.domain", "chatapp.live", "chatapp.store", "chatapp.api"):
+        for found in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            if ".migrations" not in found.name:
+                importlib.import_module(found.name)
+
+
+_import_every_module()
 
 
 def _subclasses(cls: type) -> list[type]:
@@ -45,6 +58,8 @@ def _sample(kind: object, n: int) -> object:
         return 100 + n
     if kind is str:
         return f'text {n}: é \u2028 "quoted"'
+    if typing.get_origin(kind) is dict:  # JSON's own shapes, with text that must survive
+        return {"k": [n, f"é {n}", {"nested": None, "ok": True}]}
     if kind is datetime:  # not UTC, with microseconds: the offset and the precision must survive
         return datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone(timedelta(hours=2)))
     raise AssertionError(f"no sample value for a field of type {kind!r}: add one to _sample")

@@ -27,17 +27,25 @@ class Tab:
     pending: list = field(default_factory=list)
     delivered_ids: list[int] = field(default_factory=list)
     resyncs: int = 0
+    resynced_since: list = field(default_factory=list)
 
     def delivered(self, payloads: list) -> None:
         self.delivered_ids += [p["id"] for p in payloads]
 
-    def resync(self) -> None:
+    def resync(self, since=None) -> None:
         self.resyncs += 1
+        self.resynced_since.append(since)
 
     async def load_people(self) -> list[Participant]:
         if self.closes_while_loading is not None:
             del self.hub.tabs[self.closes_while_loading.client_id]
         return []
+
+    async def load_room(self) -> str:
+        return "the room"
+
+    def show_room(self, room: str) -> None:
+        self.shown.append(room)
 
     def show_people(self, people: list[Participant]) -> None:
         if self.broken:
@@ -66,6 +74,17 @@ async def test_a_failing_or_closing_tab_does_not_keep_the_others_from_the_news(c
     assert first.shown == [[]] and last.shown == [[]]
     assert closing.shown == []  # it closed while the people were read: nothing is sent to it
     assert "updating a tab failed" in caplog.text
+
+
+async def test_a_gap_has_every_tab_catch_up_with_what_was_written_since_and_read_the_room_again():
+    hub = RoomHub(1, Transport(), on_empty=lambda _: None)
+    tabs = [Tab("a"), Tab("b")]
+    for tab in tabs:
+        hub.add(tab)
+    since = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
+    await hub.on_gap(since)
+    assert [tab.resynced_since for tab in tabs] == [[since], [since]]
+    assert all(tab.shown == ["the room", []] for tab in tabs)  # the room and its people, read again
 
 
 def message(number: int) -> Message:

@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from sqlalchemy import create_engine, text
 from chatapp.app import build_runtime, migrate_database
 from chatapp.domain.events import AiNotice, Event, FeedGap, MessageDeleted, ParticipantsChanged
 from chatapp.domain.ports import PubSub
-from chatapp.store.bus import BusPubSub
+from chatapp.store.bus import GAP_MARGIN, BusPubSub
 from chatapp.store.bus_postgres import PostgresTransport
 from chatapp.store.bus_redis import RedisTransport
 from chatapp.store.pubsub import InProcessPubSub
@@ -41,12 +42,12 @@ async def make_cross_bus(request: pytest.FixtureRequest, tmp_path) -> AsyncItera
 
 
 class BusMaker:
-    def __init__(self, kind: str, url: str | None, new: Callable[[], PubSub]) -> None:
+    def __init__(self, kind: str, url: str | None, new: Callable[..., PubSub]) -> None:
         self.kind, self.url, self._new = kind, url, new
         self.started: list[PubSub] = []
 
-    async def __call__(self) -> Any:
-        bus = self._new()
+    async def __call__(self, **how: float) -> Any:
+        bus = self._new(**how)
         await bus.start()
         self.started.append(bus)
         return bus
@@ -59,15 +60,19 @@ async def _bus_maker(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[
         built = build_runtime(make_settings(tmp_path, pg_url, pubsub_url="memory://"))
         migrate_database(built)  # the bus_kept table
         built.engine.dispose()
-        maker = BusMaker("postgres", pg_url, lambda: BusPubSub(PostgresTransport(pg_url, channel)))
+        maker = BusMaker("postgres", pg_url, lambda **how: BusPubSub(PostgresTransport(pg_url, channel), **how))
     elif request.param == "redis":
         redis_url: str = request.getfixturevalue("redis_server")
-        maker = BusMaker("redis", redis_url, lambda: BusPubSub(RedisTransport(redis_url, channel)))
+        maker = BusMaker("redis", redis_url, lambda **how: BusPubSub(RedisTransport(redis_url, channel), **how))
     else:
         maker = BusMaker("memory", None, InProcessPubSub)
     yield maker
     for bus in maker.started:
         await bus.stop()
+
+
+def gaps_in(heard: list[Event]) -> list[FeedGap]:
+    return [event for event in heard if isinstance(event, FeedGap)]
 
 
 def recorder(bus: PubSub, topic: str, **how: bool) -> list[Event]:
@@ -155,7 +160,8 @@ async def test_a_lost_listening_connection_comes_back_and_every_followed_topic_r
     await until(lambda: not b.listening, "b noticed")
     assert not await b.healthy()
     await until(lambda: b.listening, "b listens again")
-    await until(lambda: FeedGap(room_id=7) in on_b and FeedGap() in user_on_b, "b's topics were told of the gap")
+    await until(lambda: bool(gaps_in(on_b) and gaps_in(user_on_b)), "b's topics were told of the gap")
+    assert gaps_in(on_b)[0].room_id == 7 and gaps_in(user_on_b)[0].room_id is None
     await a.publish("room:7", ParticipantsChanged(room_id=7))
     await until(lambda: ParticipantsChanged(room_id=7) in on_b, "b hears again")
     assert await b.healthy()
@@ -170,7 +176,48 @@ async def test_a_skipped_number_is_a_gap(make_cross_bus) -> None:
         await b.transport.send(json.dumps({"o": "elsewhere", "s": seq, "e": [item]}))
     await until(lambda: len(on_b) == 4, "b heard three and a gap")
     assert on_b[:2] == [ParticipantsChanged(room_id=1)] * 2
-    assert on_b[2] == FeedGap(room_id=1) and b.gaps == 1
+    assert gaps_in(on_b[2:3]) and on_b[2].room_id == 1 and b.gaps == 1
+    assert on_b[2].since is not None and on_b[2].since <= datetime.now(UTC) - GAP_MARGIN
+
+
+async def test_a_beat_with_a_number_not_heard_is_a_gap(make_cross_bus) -> None:
+    b = await make_cross_bus()
+    on_b = recorder(b, "room:1")
+    item = ["room:1", ParticipantsChanged(room_id=1).to_dict()]
+    await b.transport.send(json.dumps({"o": "elsewhere", "s": 1, "e": [item]}))
+    await b.transport.send(json.dumps({"o": "elsewhere", "b": 1}))  # alive, and b has everything
+    await until(lambda: b.peers() == 1 and len(on_b) == 1, "b heard the message and the beat")
+    await b.transport.send(json.dumps({"o": "elsewhere", "b": 2}))  # its message 2 never came
+    await until(lambda: len(on_b) == 2, "b noticed")
+    assert gaps_in(on_b) == [on_b[1]] and b.gaps == 1
+
+
+async def test_a_process_gone_silent_is_a_gap_since_it_was_last_heard(make_cross_bus) -> None:
+    """A process killed between saving and telling is never heard again: after peer_lost_after the
+    others reload what was saved from a little before its last word."""
+    b = await make_cross_bus(peer_lost_after_s=2.0)
+    on_b = recorder(b, "room:1")
+    item = ["room:1", ParticipantsChanged(room_id=1).to_dict()]
+    await b.transport.send(json.dumps({"o": "doomed", "s": 1, "e": [item]}))
+    await until(lambda: len(on_b) == 1, "b heard it")
+    last_word = datetime.now(UTC)
+    await until(lambda: len(on_b) == 2, "b took it for gone")
+    (gap,) = gaps_in(on_b)
+    assert gap.room_id == 1 and gap.since is not None
+    assert last_word - GAP_MARGIN - timedelta(seconds=1) < gap.since <= last_word - GAP_MARGIN
+    assert datetime.now(UTC) - last_word >= timedelta(seconds=1.5) and b.peers() == 0
+
+
+async def test_live_processes_beat_and_one_that_stops_says_goodbye(make_cross_bus) -> None:
+    a = await make_cross_bus(peer_lost_after_s=2.0)
+    b = await make_cross_bus(peer_lost_after_s=2.0)
+    await until(lambda: a.peers() == 1 and b.peers() == 1, "each heard the other beat")
+    await asyncio.sleep(3)  # longer than peer_lost_after: idle, but beating
+    assert a.peers() == b.peers() == 1 and a.gaps == b.gaps == 0
+    await a.stop()
+    make_cross_bus.started.remove(a)
+    await until(lambda: b.peers() == 0, "b heard a leave")
+    assert b.gaps == 0  # a stopped cleanly: nothing to reload
 
 
 async def test_an_unreadable_message_or_an_unknown_event_is_skipped(make_cross_bus) -> None:

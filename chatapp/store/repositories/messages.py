@@ -52,6 +52,11 @@ _OLDEST_AFTER = (
 # asked for starts over anyway; ordering by id would let PostgreSQL's generic plans walk the room's
 # (room_id, id) index instead. Sorted in Python.
 _SINCE = bindparam("since", type_=DateTime(timezone=True))
+_CREATED_SINCE = (
+    _MESSAGE_COLUMNS.where(_IN_ROOM, col(MessageRow.created_at) >= _SINCE)
+    .order_by(col(MessageRow.created_at))
+    .limit(_LIMIT)
+)
 _EDITED_SINCE = _MESSAGE_COLUMNS.where(_IN_ROOM, col(MessageRow.edited_at) >= _SINCE).limit(_LIMIT)
 _DELETED_SINCE = select(col(MessageRow.id)).where(_IN_ROOM, col(MessageRow.deleted_at) >= _SINCE).limit(_LIMIT)
 
@@ -206,6 +211,10 @@ class SqlMessages:
 
     def oldest_after(self, room_id: int, after_id: int, limit: int) -> list[Message]:
         return self._rows(_OLDEST_AFTER, room_id=room_id, after_id=after_id, limit=limit)
+
+    def created_since(self, room_id: int, since: datetime, limit: int) -> list[Message]:
+        found = self._rows(_CREATED_SINCE, room_id=room_id, since=since.astimezone(UTC), limit=limit)
+        return sorted(found, key=lambda message: message.id)
 
     def edited_since(self, room_id: int, since: datetime, limit: int) -> list[Message]:
         found = self._rows(_EDITED_SINCE, room_id=room_id, since=since.astimezone(UTC), limit=limit)
