@@ -10,7 +10,7 @@ from sqlalchemy import delete, select, update
 from sqlmodel import Session, col
 
 from chatapp.domain.ai_models import RunningReplyRecord
-from chatapp.store.repositories.rows import insert_new
+from chatapp.store.repositories.rows import aware, insert_new
 from chatapp.store.tables import RunningReplyRow
 
 
@@ -21,8 +21,8 @@ def _record(row: RunningReplyRow) -> RunningReplyRecord:
         origin=row.origin,
         replaces_id=row.replaces_id,
         text=row.text,
-        started_at=row.started_at,
-        beat_at=row.beat_at,
+        started_at=aware(row.started_at),
+        beat_at=aware(row.beat_at),
     )
 
 
