@@ -2,11 +2,12 @@
 
 Run: python -m bench.bare_server PORT. Sockets connect at /_nicegui_ws/socket.io (like NiceGUI's);
 POST /broadcast with a JSON body emits it once to the room of all connected sockets; a socket's
-"post" event is emitted the same way.
+"post" event is emitted the same way. With BENCH_REDIS_URL set, to those of every such server.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import socketio
@@ -18,7 +19,15 @@ from starlette.routing import Route
 
 from chatapp.live.wire import MESSAGES_EVENT  # the same event name as chatapp's
 
-sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[])
+# With BENCH_REDIS_URL, several of these servers fan out through Redis, python-socketio's own way across
+# processes (bench/scaleout.py): an emit goes to the sockets of every server on BENCH_REDIS_CHANNEL.
+_REDIS_URL = os.environ.get("BENCH_REDIS_URL")
+_manager = (
+    socketio.AsyncRedisManager(_REDIS_URL, channel=os.environ.get("BENCH_REDIS_CHANNEL", "bench"))
+    if _REDIS_URL
+    else None
+)
+sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins=[], client_manager=_manager)
 ROOM = "everyone"
 
 

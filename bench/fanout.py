@@ -140,9 +140,13 @@ class RoomTabs:
             await http.aclose()
 
 
-async def open_room_with_tabs(base: str, clients: int, room_name: str) -> RoomTabs:
-    """Sign up users (TABS_PER_USER tabs each), create a room, open the poster's and N viewers' tabs."""
-    https = [httpx.AsyncClient(base_url=base) for _ in range(max(1, -(-clients // TABS_PER_USER)) + 1)]
+async def open_room_with_tabs(
+    base: str, clients: int, room_name: str, new_http: Callable[[int], httpx.AsyncClient] | None = None
+) -> RoomTabs:
+    """Sign up users (TABS_PER_USER tabs each), create a room, open the poster's and N viewers' tabs.
+    `new_http(n)` makes user n's HTTP client (user 0 posts; viewer i is user 1 + i // TABS_PER_USER)."""
+    make = new_http or (lambda _n: httpx.AsyncClient(base_url=base))
+    https = [make(n) for n in range(max(1, -(-clients // TABS_PER_USER)) + 1)]
     for number, http in enumerate(https):
         await sign_up(http, f"bench{number}")
     poster_http = https[0]

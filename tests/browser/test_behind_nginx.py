@@ -6,27 +6,21 @@ killed and its tab lands on the other process, which renders it again with its h
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
+from bench.nginx import find_nginx, route_to, running_nginx
 from tests.browser.conftest import RunningApp, start_app, stop_app
 from tests.browser.test_ai_in_browser import streaming
 from tests.browser.test_chat_in_browser import create_room, join_room, log, say, sign_up
 from tests.fake_llm import FakeLLM, Script
-from tests.timing import LIVENESS_S, SERVER_START_S
+from tests.timing import LIVENESS_S
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
-ROOT = Path(__file__).resolve().parents[2]
 SECRET = "behind-nginx-secret-0123456789abcdefghijklmnopq"
 REQUIRE_NGINX = os.environ.get("CHATAPP_REQUIRE_NGINX") == "1"
 
@@ -42,32 +36,12 @@ class Cluster:
 
     def route_to(self, app: RunningApp) -> str:
         """A route cookie value that nginx sends to this process."""
-        for n in range(200):
-            answer = httpx.get(f"{self.url}/healthz", cookies={"chatapp_route": f"r{n}"}, timeout=LIVENESS_S)
-            if answer.headers.get("x-chatapp-upstream") == self.upstream(app):
-                return f"r{n}"
-        raise AssertionError(f"no route leads to {app.base_url}")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def nginx_conf(upstreams: list[str], port: int, prefix: Path) -> str:
-    """deploy/nginx.conf with these upstream addresses and port, and its files under `prefix`."""
-    conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    servers = iter(upstreams)
-    conf, replaced = re.subn(r"server chatapp\d:8080", lambda _m: f"server {next(servers)}", conf)
-    assert replaced == len(upstreams)
-    conf = conf.replace("listen 80;", f"listen 127.0.0.1:{port};")
-    return f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log warn;\n" + conf
+        return route_to(self.url, self.upstream(app))
 
 
 @pytest.fixture
 def cluster(tmp_path: Path, postgres_database: str) -> Iterator[Cluster]:
-    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    nginx = find_nginx()
     if nginx is None:
         reason = "Debian's nginx is not installed (apt-get install nginx)"
         if REQUIRE_NGINX:
@@ -87,39 +61,14 @@ def cluster(tmp_path: Path, postgres_database: str) -> Iterator[Cluster]:
         for name in ("one", "two"):
             (tmp_path / name).mkdir()
             apps.append(start_app(tmp_path / name / "data", env))
-        prefix, port = tmp_path / "nginx", _free_port()
-        prefix.mkdir()
-        (prefix / "nginx.conf").write_text(nginx_conf([a.base_url.removeprefix("http://") for a in apps], port, prefix))
-        process = subprocess.Popen(
-            [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
         try:
-            _wait_for(url, process, prefix)
-            yield Cluster(url, apps, fake)
+            upstreams = [a.base_url.removeprefix("http://") for a in apps]
+            with running_nginx(upstreams, tmp_path / "nginx", nginx) as url:
+                yield Cluster(url, apps, fake)
         finally:
-            process.terminate()
-            process.wait(timeout=LIVENESS_S)
             for app in apps:
                 if app.process.poll() is None:
                     stop_app(app)
-
-
-def _wait_for(url: str, process: subprocess.Popen, prefix: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.1)
-    log_file = prefix / "error.log"
-    raise RuntimeError(f"nginx did not start: {log_file.read_text() if log_file.exists() else 'no log'}")
 
 
 def person_on(browser, cluster: Cluster, app: RunningApp, username: str, name: str):
