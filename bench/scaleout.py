@@ -12,8 +12,8 @@ spread the same way behind the same nginx, one emit to all; the ratio chatapp/fl
 Writes: 20 posters spread over P processes send as fast as they can; messages saved and delivered to
 a watcher per second, as a ratio to the same on one process behind the same nginx.
 
-The database is a fresh one on CHATAPP_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432),
-Redis is CHATAPP_BENCH_REDIS (default redis://127.0.0.1:6379/0).
+Each layout gets a fresh database on the server of CHATAPP_TEST_POSTGRES_URL (default
+postgresql+psycopg://postgres@127.0.0.1:5432/postgres, as bench/bus_cost.py); Redis on 127.0.0.1:6379.
 """
 
 from __future__ import annotations
@@ -29,32 +29,15 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
-import psycopg
 
+from bench import machine
 from bench.browserlike import Page, Tab, open_tab
+from bench.bus_cost import BUSES, fresh_database
 from bench.fanout import TABS_PER_USER, Server, bare_payload, measure, open_room_with_tabs, percentile, server
 from bench.nginx import route_to, running_nginx
 from bench.writes import timed
 
 SECRET = "bench-scaleout-secret-0123456789abcdefghijklmn"
-
-
-def _postgres_server() -> str:
-    return os.environ.get("CHATAPP_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-
-
-@contextmanager
-def fresh_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database for one layout (dropped afterwards); its SQLAlchemy URL."""
-    name = f"chatapp_bench_{uuid.uuid4().hex[:8]}"
-    admin = f"{_postgres_server()}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{_postgres_server().replace('postgresql://', 'postgresql+psycopg://')}/{name}"
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
@@ -89,7 +72,7 @@ def chatapp_processes(count: int, database_url: str) -> Iterator[list[Server]]:
 def bare_processes(count: int) -> Iterator[list[Server]]:
     """`count` bare python-socketio servers fanning out through Redis (AsyncRedisManager)."""
     env = {
-        "BENCH_REDIS_URL": os.environ.get("CHATAPP_BENCH_REDIS", "redis://127.0.0.1:6379/0"),
+        "BENCH_REDIS_URL": BUSES["redis"],
         "BENCH_REDIS_CHANNEL": f"bench-{uuid.uuid4().hex[:8]}",
     }
     with ExitStack() as stack:
@@ -213,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--posters", type=int, default=20)
     parser.add_argument("--messages", type=int, default=50, help="per poster")
     args = parser.parse_args(argv)
+    print(machine.describe(), flush=True)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     print("Fan-out behind nginx: one message to N tabs spread over P processes, until all have it.")
     print("The floor: P python-socketio servers with AsyncRedisManager behind the same nginx.\n")

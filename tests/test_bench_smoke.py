@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bus_cost, fanout, machine, memory, socket_fanout, writes
+from bench import bus_cost, fanout, machine, memory, nginx, scaleout, socket_fanout, steps, writes
 from tests.timing import LIVENESS_S
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -57,3 +57,20 @@ def test_bus_cost_tool_runs_writes_on_each_bus(postgres_server, redis_server):
     for kind in ("postgres", "redis"):
         got = bus_cost.delays(kind, events=20, per_second=200)
         assert len(got) == 20 and all(0 < d < LIVENESS_S for d in got)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_scaleout_tool_spreads_tabs_over_processes_behind_nginx(postgres_server, redis_server):
+    if nginx.find_nginx() is None:
+        pytest.skip("Debian's nginx is not installed (apt-get install nginx)")
+    (row,) = scaleout.fanout_rows([2], [3], rounds=1)
+    assert row["processes"] == 2 and 0 < row["app_p50"] < LIVENESS_S and 0 < row["bare_p50"] < LIVENESS_S
+    one, two = scaleout.writes_rows([2], posters=2, messages=2)
+    assert (one["processes"], two["processes"]) == (1, 2) and one["messages"] == two["messages"] == 4
+
+
+def test_steps_tool_measures_each_step_on_both_servers():
+    rows = steps.run([2, 3], rounds=1)
+    assert [(a["tabs"], b["tabs"]) for a, b in rows] == [(2, 2), (3, 3)]
+    assert all(0 < r["p99"] < LIVENESS_S and r["rss_mib"] > 10 for pair in rows for r in pair)

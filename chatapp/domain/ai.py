@@ -7,6 +7,7 @@ participant who may post can. How one reply is written (prompt, streaming, savin
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import secrets
@@ -23,6 +24,8 @@ from chatapp.domain.events import (
     EVERY_ROOM,
     AiNotice,
     AiStopRequested,
+    AiTextNow,
+    AiTextWanted,
     Event,
     FeedGap,
     MessagePosted,
@@ -49,6 +52,10 @@ log = logging.getLogger(__name__)
 GUESTS_MAY_NOT_ASK = "The room's owner has not allowed guests to ask the AI here."
 # Whose messages never start a reply: the AI's own, and an incoming webhook's (anyone holding its URL
 # could otherwise spend the room's AI budget).
+# A page opened on one process mid-reply asks the writing process for the text so far; over the bus the
+# answer takes a millisecond or two. Without one this soon (that process is busy or gone) the page starts
+# from the reply's last beat.
+ASK_WRITER_S = 0.5
 NEVER_ASKS = frozenset({ParticipantKind.AI, ParticipantKind.WEBHOOK})
 _MENTION = re.compile(r"(?<![\w@])@ai\b", re.IGNORECASE)
 
@@ -92,6 +99,7 @@ class AiReplies:
         )  # fmt: skip
         self._writer = ReplyWriter(tx, pubsub, llm, ai_name, settings, context_tokens, timeout, clock, self._rows)
         self._running: dict[int, RunningReply] = {}
+        self._asked: dict[str, asyncio.Future[str]] = {}  # ask -> the answer of the process writing a reply
         self._writing: dict[int, set[asyncio.Task]] = {}  # room -> reply tasks not ended yet (saving included)
         # room -> its AI mode, as last read; forgotten when the room's settings change. Most messages
         # mention nobody in a room that answers mentions only: they are decided without a read.
@@ -106,9 +114,10 @@ class AiReplies:
             self._pubsub.subscribe(EVERY_ROOM, self._on_room_news),
         )
 
-    def _on_room_news(self, event: Event) -> None:
+    async def _on_room_news(self, event: Event) -> None:
         """Any process's news: forget a room's AI mode when it changed; stop a reply written here when
-        someone asked another process to; end it when the room was deleted elsewhere."""
+        someone asked another process to; end it when the room was deleted elsewhere; tell the text of a
+        reply written here to a process that asks, and take the answer to one this process asked."""
         if isinstance(event, RoomSettingsChanged | RoomDeleted):
             self._modes.pop(event.room_id, None)
         elif isinstance(event, FeedGap):
@@ -120,6 +129,15 @@ class AiReplies:
             if reply is not None and reply.reply_id == event.reply_id and reply.task is not None:
                 reply.stop_requested = True
                 reply.task.cancel()
+        elif isinstance(event, AiTextWanted):
+            reply = self._running.get(event.room_id)
+            if reply is not None and reply.reply_id == event.reply_id:
+                now = AiTextNow(room_id=event.room_id, reply_id=event.reply_id, ask=event.ask, text=reply.text)
+                await self._pubsub.publish(room_topic(event.room_id), now)
+        elif isinstance(event, AiTextNow):
+            asked = self._asked.get(event.ask)
+            if asked is not None and not asked.done():
+                asked.set_result(event.text)
 
     def start_sweeping(self) -> None:
         """Look for replies whose process died, every few seconds, until stop_sweeping (ai_running.py)."""
@@ -189,7 +207,23 @@ class AiReplies:
         reply = self._running.get(room_id)
         if reply is not None:
             return reply.snapshot()
-        return await self._rows.in_progress(room_id)  # written by another process, as of its last beat
+        elsewhere = await self._rows.in_progress(room_id)  # written by another process, as of its last beat
+        return None if elsewhere is None else await self._ask_writer(elsewhere)
+
+    async def _ask_writer(self, reply: ReplyInProgress) -> ReplyInProgress:
+        """The text so far of a reply another process writes, from that process (its last beat when it
+        does not answer within ASK_WRITER_S)."""
+        ask = secrets.token_hex(8)
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._asked[ask] = answer
+        try:
+            wanted = AiTextWanted(room_id=reply.room_id, reply_id=reply.reply_id, ask=ask)
+            await self._pubsub.publish(room_topic(reply.room_id), wanted)
+            return dataclasses.replace(reply, text=await asyncio.wait_for(answer, ASK_WRITER_S))
+        except TimeoutError:
+            return reply
+        finally:
+            self._asked.pop(ask, None)
 
     async def wait_until_answered(self, room_id: int) -> None:
         """Return once the room has no reply in progress, saved and told (one that starts meanwhile is

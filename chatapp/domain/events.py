@@ -187,6 +187,29 @@ class AiStopRequested(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class AiTextWanted(Event):
+    """A process about to show a reply another process writes asks it for the text so far (the row's
+    beat can be two seconds old); `ask` pairs the answer with the question."""
+
+    kind: ClassVar[str] = "ai_text_wanted"
+    room_id: int
+    reply_id: str
+    ask: str
+
+
+@dataclass(frozen=True, slots=True)
+class AiTextNow(Event):
+    """The writing process's answer to AiTextWanted: the reply's text as it is now (the deltas after it
+    follow it on the bus)."""
+
+    kind: ClassVar[str] = "ai_text_now"
+    room_id: int
+    reply_id: str
+    ask: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class AiReplyEnded(Event):
     """The reply is over: saved as message_id (None when there was no text), with its status and,
     when it did not complete, a notice for the room."""

@@ -65,9 +65,11 @@ async def test_one_reply_per_room_whatever_the_process_shown_and_stopped_from_th
     with pytest.raises(Conflict):
         await a.services.ai.start_reply(alice, room.id)
     await until(lambda: any(isinstance(e, AiReplyDelta) for e in heard_on_b), "B saw the words")
-    await asyncio.sleep(2.5)  # a beat: B shows a page opened now the text so far
-    shown = await b.services.ai.get_reply_in_progress(alice, room.id)
-    assert shown is not None and shown.reply_id == started.reply_id and shown.text
+    seen_on_b = "".join(e.text for e in heard_on_b if isinstance(e, AiReplyDelta))
+    shown = await b.services.ai.get_reply_in_progress(alice, room.id)  # before the first beat: A tells it
+    assert shown is not None and shown.reply_id == started.reply_id
+    assert shown.text.startswith(seen_on_b) and len(shown.text) >= len(seen_on_b) > 0
+    assert (await a.services.ai.get_reply_in_progress(alice, room.id)).text.startswith(shown.text)
     assert await b.services.ai.stop_reply(alice, room.id)
     await until(lambda: any(isinstance(e, AiReplyEnded) for e in heard_on_b), "B heard it ended")
     ended = next(e for e in heard_on_b if isinstance(e, AiReplyEnded))
