@@ -254,3 +254,34 @@ def test_redaction_keeps_the_line_readable():
         '&EIO=4&transport=polling HTTP/1.1" 200'
     )
     assert redact("GET /join/" + "A" * 43 + "/accept") == "GET /join/<token>/accept"
+
+
+async def test_a_frame_for_a_page_the_socket_did_not_open_closes_it_and_does_nothing(server):
+    """A tab's socket may act on its own page only: an event frame naming another page's client id
+    (the owner's room, seen over a shoulder) closes the socket, and the room gets nothing."""
+    async with (
+        httpx.AsyncClient(base_url=server.base_url) as owner_http,
+        httpx.AsyncClient(base_url=server.base_url) as mallory_http,
+    ):
+        room = await private_room(server, owner_http)
+        owner = await open_tab(server.base_url, owner_http, room)
+        await sign_up(mallory_http, "mallory")
+        mallory = await open_tab(server.base_url, mallory_http, "/")
+        composer = owner.page.find_tag("nicegui-composer")
+        listener = next(e for e in owner.page.elements[composer]["events"] if e["type"] == "send")
+        forged = owner.expect("forged words")
+        await mallory.sio.emit(
+            "event",
+            {
+                "id": int(composer),
+                "client_id": owner.page.query["client_id"],
+                "listener_id": listener["listener_id"],
+                "args": [json.dumps("forged words")],
+            },
+        )
+        await eventually(lambda: not mallory.sio.connected)  # the forging socket was closed
+        arrived = owner.expect("the owner's own")
+        await owner.send_message("the owner's own")
+        await asyncio.wait_for(arrived, LIVENESS_S)
+        assert not forged.done()  # the room never had the forged message
+        await owner.close()
