@@ -1,7 +1,7 @@
 """The whole benchmark suite: `python -m bench` runs every scenario and prints their tables.
 
 Each scenario is also a command of its own (python -m bench.fanout, .memory, .writes, .history,
-.startup, .ai_stream, .socket_fanout, .bus_cost) with options; docs/BENCHMARKS.md holds the results
+.startup, .ai_stream, .socket_fanout, .bus_cost, .scaleout, .steps) with options; docs/BENCHMARKS.md holds the results
 and the machine they ran on.
 """
 
@@ -12,7 +12,7 @@ import datetime
 import os
 import sys
 
-from bench import ai_stream, bus_cost, fanout, history, machine, memory, socket_fanout, startup, writes
+from bench import ai_stream, bus_cost, fanout, history, machine, memory, scaleout, socket_fanout, startup, steps, writes
 
 SCENARIOS = [
     ("Start-up: seconds until pages are served", startup.main, []),
@@ -35,6 +35,12 @@ SCENARIOS = [
         bus_cost.main,
         [],
     ),
+    (
+        "i. Several processes behind nginx: fan-out against python-socketio with Redis; writes against one",
+        scaleout.main,
+        [],
+    ),
+    ("j. Live tabs in one process, stepped 250 ... 2,000: p99 and memory against the bare server", steps.main, []),
 ]
 
 
