@@ -177,23 +177,33 @@ def bare_payload(marker: str) -> dict:
     return {"room": 1, "messages": [{**message, "html": f"<p>{marker}</p>"}]}
 
 
+async def broadcast_rounds(http: httpx.AsyncClient, tabs: list[Tab], rounds: int) -> list[float]:
+    """Rounds of the bare server's /broadcast (through `http`): seconds until all tabs have each."""
+
+    async def send(marker: str) -> None:
+        await http.post("/broadcast", json=bare_payload(marker))
+
+    return await measure(tabs, send, rounds)
+
+
+async def bare_fanout_to(tabs: list[Tab], http: httpx.AsyncClient, rounds: int, settle_s: float) -> list[float]:
+    """Connect the bare server's tabs, let them settle, time the rounds, and close them."""
+    for tab in tabs:
+        await tab.connect()
+    await asyncio.sleep(settle_s)
+    try:
+        return await broadcast_rounds(http, tabs, rounds)
+    finally:
+        for tab in tabs:
+            await tab.close()
+
+
 async def bare_fanout(base: str, clients: int, rounds: int) -> list[float]:
     """Scenario b: the same number of sockets on a bare python-socketio server."""
     page = Page(url=base, query={"client_id": "bare"}, elements={})
     tabs = [Tab(base_url=base, page=page, cookies=httpx.Cookies()) for _ in range(clients)]
-    for tab in tabs:
-        await tab.connect()
-    await asyncio.sleep(0.5)
     async with httpx.AsyncClient(base_url=base) as http:
-
-        async def send(marker: str) -> None:
-            await http.post("/broadcast", json=bare_payload(marker))
-
-        try:
-            return await measure(tabs, send, rounds)
-        finally:
-            for tab in tabs:
-                await tab.close()
+        return await bare_fanout_to(tabs, http, rounds, settle_s=0.5)
 
 
 def run(clients_list: list[int], rounds: int) -> list[dict[str, float]]:

@@ -33,7 +33,7 @@ import httpx
 from bench import machine
 from bench.browserlike import Page, Tab, open_tab
 from bench.bus_cost import BUSES, fresh_database
-from bench.fanout import TABS_PER_USER, Server, bare_payload, measure, open_room_with_tabs, percentile, server
+from bench.fanout import TABS_PER_USER, Server, bare_fanout_to, measure, open_room_with_tabs, percentile, server
 from bench.nginx import route_to, running_nginx
 from bench.writes import timed
 
@@ -117,19 +117,8 @@ async def bare_fanout(url: str, routes: list[str], clients: int, rounds: int) ->
         cookies = httpx.Cookies()
         cookies.set("chatapp_route", routes[(i // TABS_PER_USER) % len(routes)], domain="127.0.0.1", path="/")
         tabs.append(Tab(base_url=url, page=page, cookies=cookies))
-    for tab in tabs:
-        await tab.connect()
-    await asyncio.sleep(1)
     async with routed_http(url, routes[0]) as http:
-
-        async def send(marker: str) -> None:
-            await http.post("/broadcast", json=bare_payload(marker))
-
-        try:
-            return await measure(tabs, send, rounds)
-        finally:
-            for tab in tabs:
-                await tab.close()
+        return await bare_fanout_to(tabs, http, rounds, settle_s=1)
 
 
 async def spread_writes(url: str, routes: list[str], posters: int, messages: int) -> dict:

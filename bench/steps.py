@@ -16,7 +16,16 @@ import httpx
 
 from bench import machine
 from bench.browserlike import Page, Tab, open_tab, sign_up
-from bench.fanout import ROOM_LINK, TABS_PER_USER, Server, bare_payload, bare_server, fresh_chatapp, measure, percentile
+from bench.fanout import (
+    ROOM_LINK,
+    TABS_PER_USER,
+    Server,
+    bare_server,
+    broadcast_rounds,
+    fresh_chatapp,
+    measure,
+    percentile,
+)
 
 
 async def _grow_chatapp(base: str, https: list[httpx.AsyncClient], room: str, viewers: list[Tab], size: int) -> None:
@@ -73,10 +82,6 @@ async def bare_steps(running: Server, steps: list[int], rounds: int) -> list[dic
     tabs: list[Tab] = []
     rows = []
     async with httpx.AsyncClient(base_url=base) as http:
-
-        async def send(marker: str) -> None:
-            await http.post("/broadcast", json=bare_payload(marker))
-
         try:
             for size in steps:
                 while len(tabs) < size:
@@ -84,7 +89,7 @@ async def bare_steps(running: Server, steps: list[int], rounds: int) -> list[dic
                     await tab.connect()
                     tabs.append(tab)
                 await asyncio.sleep(1)
-                rows.append(_row(size, await measure(tabs, send, rounds), running))
+                rows.append(_row(size, await broadcast_rounds(http, tabs, rounds), running))
         finally:
             for tab in tabs:
                 await tab.close()

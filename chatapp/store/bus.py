@@ -280,12 +280,11 @@ class BusPubSub:
             return
         peer = self._peers.get(origin)
         if "s" not in message:  # a beat or a goodbye: the number of its last message
-            missed = peer is not None and seq > peer.seq
             if "bye" in message:
                 self._peers.pop(origin, None)
             else:
                 self._peers[origin] = _Peer(seq, asyncio.get_running_loop().time(), heard_at)
-            if missed and peer is not None:
+            if peer is not None and seq > peer.seq:  # its last message never came
                 await self._gap(peer.heard_at)
             return
         self._peers[origin] = _Peer(seq, asyncio.get_running_loop().time(), heard_at)
