@@ -75,7 +75,7 @@ async def test_one_reply_per_room_whatever_the_process_shown_and_stopped_from_th
     ended = next(e for e in heard_on_b if isinstance(e, AiReplyEnded))
     assert ended.reply_id == started.reply_id and ended.status == MessageStatus.STOPPED.value
     saved = (await b.services.chat.list_messages(alice, room.id)).messages[-1]
-    assert saved.status is MessageStatus.STOPPED and saved.body.startswith(shown.text[:5])
+    assert saved.status is MessageStatus.STOPPED and saved.body.startswith(shown.text.strip())  # saved text is trimmed
     assert await b.services.ai.get_reply_in_progress(alice, room.id) is None
     fake_llm.push(Script(reply="Again."))
     again = await b.services.ai.start_reply(alice, room.id)  # the room is free, for any process
